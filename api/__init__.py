@@ -1,0 +1,1 @@
+"""Vigil's FastAPI service: validates requests, calls `monitoring`, answers."""

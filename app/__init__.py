@@ -1,0 +1,1 @@
+"""Vigil's thin clients: the Streamlit dashboard and the Gradio page."""

@@ -1,0 +1,18 @@
+"""Alembic environment for Vigil's store: runs on the connection handed in by ``monitoring.migrate``."""
+
+from alembic import context
+
+from monitoring.tables import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - `alembic` CLI without monitoring.migrate
+    raise RuntimeError("Run migrations with `vigil db upgrade` (it passes the connection).")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=True,
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,264 @@
+"""Vigil's own tables, as SQLAlchemy 2 typed models.
+
+Every row is keyed by model name: Vigil watches many models at once. The schema is created and
+changed only through the Alembic migrations in ``migrations/``; these classes describe it.
+Times are stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements)
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite would hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Prediction(Base):
+    """One prediction served by the API or a batch run, with what produced it and how fast."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the prediction id given out
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int]
+    created_at: Mapped[datetime]
+    features: Mapped[dict[str, Any]]
+    prediction: Mapped[str | None] = mapped_column(String(200))  # class label (or number as text)
+    score: Mapped[float | None]  # positive-class probability, or the regression output
+    latency_ms: Mapped[float]
+    status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | error
+    error: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # api | batch | simulate
+
+    __table_args__ = (Index("ix_predictions_model_time", "model_name", "created_at", "model_version"),)
+
+
+class Feedback(Base):
+    """The true outcome for a prediction id; it may arrive minutes or days after the prediction.
+
+    No foreign key: feedback can arrive while its prediction still sits in the API's log buffer.
+    """
+
+    __tablename__ = "feedback"
+
+    prediction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_feedback_received", "received_at"),)
+
+
+class MetricWindow(Base):
+    """One metric of one model version over one time window. Upserted on its natural key."""
+
+    __tablename__ = "metric_windows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None]
+    sample_count: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name", "model_version", "window_start", "window_end", "metric",
+            name="uq_metric_windows_key",
+        ),
+        Index("ix_metric_windows_model_metric_time", "model_name", "metric", "window_start"),
+    )
+
+
+class DriftResult(Base):
+    """Drift of one feature in one window against the version's reference data."""
+
+    __tablename__ = "drift_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    feature: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float]
+    threshold: Mapped[float]
+    drifted: Mapped[bool] = mapped_column(Boolean)
+    reference_size: Mapped[int]
+    current_size: Mapped[int]
+    computed_at: Mapped[datetime]
+    report_path: Mapped[str | None] = mapped_column(String(500))  # Evidently HTML for the window
+
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name", "model_version", "window_start", "window_end", "feature",
+            name="uq_drift_results_key",
+        ),
+        Index("ix_drift_results_model_time", "model_name", "window_start"),
+    )
+
+
+class RegistryEvent(Base):
+    """History of which version held an alias: MLflow keeps none, "last known good" comes from here."""
+
+    __tablename__ = "registry_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str | None] = mapped_column(String(64))  # None for a plain registration
+    from_version: Mapped[int | None]
+    to_version: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(32))  # train | promote | manual_rollback | auto_rollback
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_registry_events_model_time", "model_name", "created_at"),)
+
+
+class VersionHealth(Base):
+    """What Vigil knows about one registered version: its registration metrics and its health."""
+
+    __tablename__ = "version_health"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16), default="unknown")  # unknown|healthy|degraded|bad
+    since: Mapped[datetime]
+    registered_at: Mapped[datetime | None]
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    eval_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ModelControl(Base):
+    """Per-model watchdog state and the row that is locked for every alias move."""
+
+    __tablename__ = "model_controls"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)  # automatic actions need a human
+    frozen_reason: Mapped[str | None] = mapped_column(Text)
+    cooldown_until: Mapped[datetime | None]
+    consecutive_breaches: Mapped[int] = mapped_column(Integer, default=0)
+    detector_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_evaluated_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """An alert, de-duplicated by its key: one row per thing that is (or was) wrong."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_key: Mapped[str] = mapped_column(String(300), unique=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # degradation | drift | rollback | no_target | ...
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    state: Mapped[str] = mapped_column(String(16), default="firing")  # firing | resolved
+    title: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    last_notified_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(100))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_alerts_model_state", "model_name", "state"),)
+
+
+class OutboxMessage(Base):
+    """A notification written in the same transaction as the event it announces.
+
+    Delivered to Slack with retries; ``delivered_at`` stays NULL until Slack accepted it.
+    """
+
+    __tablename__ = "notification_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("alerts.id"))
+    model_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # firing | update | resolved | followup | ...
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # text + Block Kit blocks
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+
+class AccessLog(Base):
+    """Operator actions asked for through the API or the dashboard, allowed or refused."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(32))  # api | dashboard | cli
+    created_at: Mapped[datetime]
+
+
+class ReferenceData(Base):
+    """Where the reference dataset of a model version lives (drift is measured against it)."""
+
+    __tablename__ = "reference_data"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uri: Mapped[str] = mapped_column(String(500))  # a parquet file
+    rows: Mapped[int]
+    created_at: Mapped[datetime]

@@ -1,0 +1,168 @@
+"""Shared fixtures: throwaway stores on SQLite and the real PostgreSQL, a real MLflow store.
+
+PostgreSQL is expected at ``VIGIL_TEST_POSTGRES_URL`` (default: postgres@127.0.0.1:5432, trust
+auth). When it cannot be reached, tests that need it are skipped with the reason, except in CI
+(``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+ADMIN_URL = os.environ.get(
+    "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _postgres_problem() -> str | None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL not reachable at {ADMIN_URL}: {type(error).__name__}: {error}".splitlines()[0]
+    finally:
+        engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    problem = _postgres_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem} (CI=true: PostgreSQL is required)")
+        pytest.skip(problem)
+    return ADMIN_URL
+
+
+def _admin_execute(admin_url: str, *statements: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def _database_url(admin_url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database that per-test databases are cloned from."""
+    from monitoring.db import dispose_engines
+    from monitoring.migrate import upgrade
+
+    name = f"vigil_tpl_{uuid.uuid4().hex[:8]}"
+    _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
+    upgrade(_database_url(postgres_admin_url, name))
+    dispose_engines()
+    yield name
+    _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    from monitoring.db import dispose_engines
+
+    name = f"vigil_test_{uuid.uuid4().hex[:10]}"
+    _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield _database_url(postgres_admin_url, name)
+    dispose_engines()
+    _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database with no tables (for migration tests)."""
+    from monitoring.db import dispose_engines
+
+    name = f"vigil_empty_{uuid.uuid4().hex[:10]}"
+    _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
+    yield _database_url(postgres_admin_url, name)
+    dispose_engines()
+    _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated SQLite store for one test."""
+    from monitoring.db import dispose_engines
+    from monitoring.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'vigil.db'}"
+    upgrade(url)
+    yield url
+    dispose_engines()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, migrated store: the test runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real MLflow tracking store and registry (SQLite) in a temp folder, shared by the run.
+
+    Creating one runs MLflow's own migrations (seconds), so tests share it and isolate
+    themselves by model name (see ``model_name``).
+    """
+    root = tmp_path_factory.mktemp("mlflow")
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+@pytest.fixture
+def model_name() -> str:
+    return f"test-model-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str, mlflow_store: str):
+    """Settings pointing at a fresh SQLite store and the shared MLflow store."""
+    from monitoring.settings import get_settings, reset_settings
+
+    monkeypatch.setenv("VIGIL_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    monkeypatch.setenv("VIGIL_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("VIGIL_MLFLOW_ARTIFACT_ROOT", str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts"))
+    reset_settings()
+    yield get_settings()
+    reset_settings()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--skip-slow", action="store_true", help="skip tests marked slow (local runs)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--skip-slow"):
+        return
+    if IN_CI:
+        return  # CI always runs the slow end-to-end tests
+    skip = pytest.mark.skip(reason="slow end-to-end test; skipped locally with --skip-slow (CI runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
