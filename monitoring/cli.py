@@ -1,0 +1,163 @@
+"""The ``vigil`` command line: one entry point for operators, scripts, the Makefile and Airflow.
+
+Each command parses its options, calls one function of ``monitoring`` and prints the outcome.
+Errors a user can fix (bad input, a version that does not exist) end with a one-line message
+and exit code 2; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from monitoring.settings import get_settings
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli:unknown"
+
+
+def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can fix into a clear message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from monitoring.datasets import DataError
+        from monitoring.promotion import PromotionError
+        from monitoring.registry import RegistryError
+
+        try:
+            return func(*args, **kwargs)
+        except (DataError, PromotionError, RegistryError, ValueError) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  ... {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Vigil: keep models in production healthy, and take a bad one back before it hurts anyone."""
+
+
+@main.group()
+def db() -> None:
+    """Vigil's own store."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or update Vigil's tables (safe to run again)."""
+    from monitoring.migrate import head_revision, upgrade
+
+    settings = get_settings()
+    revision = upgrade(settings.database_url)
+    click.echo(f"store at revision {revision} (head {head_revision()})")
+
+
+@main.command()
+@click.option("--data", "data_path", default=None, help="a CSV file of your own (default: the demo generator)")
+@click.option("--target", default=None, help="target column of --data")
+@click.option("--rows", default=20_000, show_default=True, help="demo rows to generate")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--bad", is_flag=True, help="demo only: train on corrupted labels (a deliberately bad model)")
+@click.option("--model-name", default=None, help="registered model name (default: VIGIL_MODEL_NAME)")
+@click.option("--promote/--no-promote", default=None,
+              help="force or forbid promotion (default: promote only if it beats the champion)")
+@_user_errors
+def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
+    """Train a version, register it in MLflow, and promote it if it beats the champion."""
+    from monitoring import datasets
+    from monitoring.registry import Registry
+    from monitoring.training import train as run_training
+
+    settings = get_settings()
+    if data_path:
+        if not target:
+            raise datasets.DataError("--target is required with --data")
+        if bad:
+            raise datasets.DataError("--bad applies to the demo generator only")
+        _progress(f"reading {data_path}")
+        dataset, origin = datasets.load_csv(data_path, target), data_path
+    else:
+        _progress(f"generating {rows:,} demo rows (seed {seed}{', corrupted labels' if bad else ''})")
+        dataset = datasets.bad_training_set(rows, seed) if bad else datasets.generate(rows, seed)
+        origin = "demo-bad" if bad else "demo"
+    result = run_training(
+        dataset, registry=Registry(settings), store_url=settings.database_url,
+        model_name=model_name or settings.model_name, actor=_actor(), promote=promote, seed=seed,
+        data_origin=origin, progress=_progress,
+    )
+    state = f"now @{settings.champion_alias}" if result.promoted else "not promoted"
+    click.echo(f"{result.model_name} version {result.version}: {result.primary_metric}="
+               f"{result.metrics[result.primary_metric]:.4f}, {state} ({result.reason})")
+
+
+@main.command()
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def promote(version, reason, model_name) -> None:
+    """Make VERSION the champion."""
+    from monitoring.promotion import promote as do_promote
+    from monitoring.registry import Registry
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    event = do_promote(settings.database_url, Registry(settings), model_name=name, version=version,
+                       actor=_actor(), reason=reason)
+    click.echo(f"{name}: @{settings.champion_alias} moved from version {event.from_version} to {event.to_version}")
+
+
+@main.command()
+@click.option("--to", "to_version", type=int, default=None,
+              help="version to restore (default: the most recent former champion not marked bad)")
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def rollback(to_version, reason, model_name) -> None:
+    """Give the champion alias back to a former champion."""
+    from monitoring.promotion import rollback as do_rollback
+    from monitoring.registry import Registry
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    event = do_rollback(settings.database_url, Registry(settings), model_name=name, actor=_actor(),
+                        reason=reason, to_version=to_version)
+    click.echo(f"{name}: @{settings.champion_alias} rolled back from version {event.from_version} "
+               f"to {event.to_version}")
+
+
+@main.command()
+@click.option("--model-name", default=None)
+@_user_errors
+def versions(model_name) -> None:
+    """List registered versions with their metrics, aliases and health."""
+    from monitoring import repository
+    from monitoring.db import session_scope
+    from monitoring.registry import Registry
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    with session_scope(settings.database_url) as session:
+        health = {v.version: v.state for v in repository.versions_health(session, name)}
+    infos = Registry(settings).list_versions(name)
+    if not infos:
+        raise ValueError(f"no registered model named {name!r}")
+    for info in infos:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(info.metrics.items()) if k in {"accuracy", "f1", "roc_auc", "rmse", "mae"})
+        aliases = " ".join(f"@{a}" for a in info.aliases)
+        click.echo(f"v{info.version:<4} {health.get(info.version, 'unknown'):<9} {aliases:<12} {metrics}")

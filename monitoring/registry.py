@@ -1,0 +1,168 @@
+"""The one module that talks to MLflow: experiments, runs, the model registry and its aliases.
+
+Promotion is moving an alias (``champion`` by default); deprecated stages are never used.
+Everything is configured from the settings at call time, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from monitoring.settings import Settings
+
+# Pinning requirements keeps log_model fast (MLflow would otherwise infer them: ~6 s).
+MODEL_PIP_REQUIREMENTS = ["scikit-learn>=1.9,<1.10", "pandas<3", "numpy", "cloudpickle"]
+
+
+class RegistryError(RuntimeError):
+    """A registry operation failed or was asked for something that does not exist."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    model_name: str
+    version: int
+    run_id: str | None
+    created_at: datetime
+    aliases: tuple[str, ...]
+    metrics: dict[str, float]
+    source: str
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+class Registry:
+    """MLflow tracking and registry for one tracking URI."""
+
+    def __init__(self, settings: Settings):
+        _quiet_mlflow()
+        from mlflow import MlflowClient
+
+        self.settings = settings
+        self.tracking_uri = settings.mlflow_tracking_uri
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    # -- experiments and runs -------------------------------------------------------------
+    def experiment_id(self) -> str:
+        name = self.settings.mlflow_experiment
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        artifact_location = None
+        if not self.tracking_uri.startswith(("http://", "https://")):
+            root = self.settings.artifact_root.expanduser().resolve()
+            root.mkdir(parents=True, exist_ok=True)
+            artifact_location = root.as_uri()
+        return self.client.create_experiment(name, artifact_location=artifact_location)
+
+    def log_and_register(
+        self,
+        *,
+        model: Any,
+        model_name: str,
+        input_example: pd.DataFrame,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str] | None = None,
+        extra_artifacts: dict[str, Path] | None = None,
+    ) -> VersionInfo:
+        """Log a fitted scikit-learn model with its signature, params and metrics; register it."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        signature = infer_signature(input_example, _predict_output(model, input_example))
+        with mlflow.start_run(experiment_id=self.experiment_id(), tags=tags) as run:
+            mlflow.log_params(params)
+            mlflow.log_metrics(metrics)
+            for artifact_path, local in (extra_artifacts or {}).items():
+                mlflow.log_artifact(str(local), artifact_path=artifact_path)
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=input_example.head(5),
+                pip_requirements=MODEL_PIP_REQUIREMENTS,
+                serialization_format="cloudpickle",
+                registered_model_name=model_name,
+            )
+        return self.get_version(model_name, int(info.registered_model_version))
+
+    def download_artifact(self, run_id: str, artifact_path: str, dst: Path) -> Path:
+        dst.mkdir(parents=True, exist_ok=True)
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+
+    # -- versions and aliases -------------------------------------------------------------
+    def get_version(self, model_name: str, version: int) -> VersionInfo:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version(model_name, str(version))
+        except MlflowException as error:
+            raise RegistryError(f"model {model_name!r} has no version {version}") from error
+        return self._info(mv)
+
+    def list_versions(self, model_name: str) -> list[VersionInfo]:
+        """Every version of the model, oldest first (empty when the model is not registered)."""
+        versions = self.client.search_model_versions(f"name = '{model_name}'")
+        # search results may carry no aliases against a server: re-read each version
+        return sorted((self.get_version(model_name, int(v.version)) for v in versions),
+                      key=lambda v: v.version)
+
+    def alias_version(self, model_name: str, alias: str) -> int | None:
+        """The version the alias points at, or None when it points at nothing."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return int(self.client.get_model_version_by_alias(model_name, alias).version)
+        except MlflowException:
+            return None
+
+    def set_alias(self, model_name: str, alias: str, version: int) -> None:
+        self.get_version(model_name, version)  # a clear error for a version that does not exist
+        self.client.set_registered_model_alias(model_name, alias, str(version))
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        self.client.delete_registered_model_alias(model_name, alias)
+
+    def load_model(self, model_name: str, version: int) -> Any:
+        """The scikit-learn model of a registered version (with predict_proba where it has one)."""
+        import mlflow.sklearn
+
+        mlflow.set_registry_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+        except Exception as error:  # noqa: BLE001 - MLflow raises many kinds here
+            raise RegistryError(f"cannot load {model_name} version {version}: {error}") from error
+
+    def _info(self, mv: Any) -> VersionInfo:
+        metrics: dict[str, float] = {}
+        if mv.run_id:
+            metrics = dict(self.client.get_run(mv.run_id).data.metrics)
+        return VersionInfo(
+            model_name=mv.name,
+            version=int(mv.version),
+            run_id=mv.run_id,
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+            aliases=tuple(mv.aliases or ()),
+            metrics=metrics,
+            source=mv.source,
+        )
+
+
+def _predict_output(model: Any, frame: pd.DataFrame) -> Any:
+    return model.predict(frame.head(5))
