@@ -13,9 +13,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from monitoring.datasets import TabularDataset
 
+from monitoring.metric_names import ACCURACY, LOWER_IS_BETTER, RMSE
+
 # What "better" means when a new version is compared with the champion on the same holdout.
-PRIMARY_METRIC = {"classification": "accuracy", "regression": "rmse"}
-LOWER_IS_BETTER = {"rmse", "mae"}
+PRIMARY_METRIC = {"classification": ACCURACY, "regression": RMSE}
 
 
 def build_pipeline(dataset: TabularDataset) -> Pipeline:
