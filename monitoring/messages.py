@@ -68,7 +68,17 @@ def render(payload: dict[str, Any], *, model_name: str, kind: str) -> SlackMessa
         blocks.append({"type": "actions", "elements": [{
             "type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": link,
         }]})
-    return SlackMessage(text=_cut(f"{emoji} [{label}] {model_name}: {title}", SECTION_CHARS), blocks=blocks)
+    fallback = escape(f"{emoji} [{label}] {model_name}: {title}")
+    return SlackMessage(text=_cut(fallback, SECTION_CHARS), blocks=blocks)
+
+
+def render_plain(payload: dict[str, Any], *, model_name: str, kind: str) -> str:
+    """The same message as plain text, for when Slack refuses the blocks."""
+    emoji, label = _look(payload.get("severity"), kind)
+    lines = [f"{emoji} [{label}] {model_name}: {payload.get('title') or 'Vigil notification'}"]
+    lines += [f"{name}: {format_value(value)}" for name, value in _ordered(payload.get("facts") or {})]
+    lines += [str(part) for part in (payload.get("text"), payload.get("link")) if part]
+    return _cut(escape("\n".join(lines)), SECTION_CHARS)
 
 
 def format_value(value: Any) -> str:
