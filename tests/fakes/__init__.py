@@ -1,0 +1,1 @@
+"""Small real stand-ins for outside services, run over loopback in tests."""
