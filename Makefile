@@ -1,0 +1,55 @@
+# Vigil: `make demo` runs the whole system on its embedded defaults; `make test` runs the tests.
+# Both create .venv and install everything they need first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install system-deps test test-fast demo lint clean
+
+$(INSTALLED): pyproject.toml
+	@echo "==> creating $(VENV) and installing Vigil with its dependencies (first time: 2-3 minutes)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+# Debian's chromium drives the dashboard's browser tests; wrk drives the API benchmark.
+system-deps:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing$$missing from Debian's packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "==> not installed:$$missing (needs root and apt-get); browser tests will be skipped"; \
+	  fi; \
+	fi
+
+test: install system-deps
+	@$(BIN)/python -m tests.preflight
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Local quick run: everything but the slow end-to-end tests (CI always runs those).
+test-fast: install
+	@$(BIN)/python -m tests.preflight
+	$(BIN)/python -m pytest --skip-slow $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/vigil demo
+
+lint: install
+	$(BIN)/ruff check monitoring api app dags tests benchmarks
+
+clean:
+	rm -rf var test-artifacts .pytest_cache
