@@ -161,3 +161,75 @@ def versions(model_name) -> None:
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(info.metrics.items()) if k in {"accuracy", "f1", "roc_auc", "rmse", "mae"})
         aliases = " ".join(f"@{a}" for a in info.aliases)
         click.echo(f"v{info.version:<4} {health.get(info.version, 'unknown'):<9} {aliases:<12} {metrics}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="one log line per request (Prometheus /metrics counts them either way)")
+def serve(host, port, workers, access_log) -> None:
+    """Serve the champion over HTTP (FastAPI; docs at /docs)."""
+    import uvicorn
+
+    from monitoring.migrate import upgrade
+
+    upgrade(get_settings().database_url)  # once, before the workers start
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log)
+
+
+@main.command()
+@click.option("--scenario", type=click.Choice(["healthy", "covariate_drift", "concept_drift"]),
+              default="healthy", show_default=True)
+@click.option("--rate", default=20.0, show_default=True, help="predictions per second")
+@click.option("--duration", default=60.0, show_default=True, help="seconds")
+@click.option("--label-delay", default=2.0, show_default=True, help="seconds until the true outcome is sent")
+@click.option("--label-share", default=1.0, show_default=True, help="share of predictions that get a label")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--api-url", default=None, help="default: VIGIL_API_URL")
+@_user_errors
+def simulate(scenario, rate, duration, label_delay, label_share, seed, api_url) -> None:
+    """Send realistic traffic and (later) its true outcomes to the API."""
+    from monitoring.simulate import simulate as run_simulation
+
+    url = api_url or get_settings().api_url
+    click.echo(f"sending {scenario} traffic to {url} at {rate}/s for {duration:.0f}s")
+    report = run_simulation(url, scenario=scenario, rate=rate, duration=duration, label_delay=label_delay,
+                            label_share=label_share, seed=seed, progress=_progress)
+    click.echo(report.line())
+    if report.answered == 0:
+        click.echo(f"error: the API answered no prediction ({report.last_error})", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True, help="interface to listen on")
+def dashboard(port, address) -> None:
+    """Run the Streamlit dashboard (headless, no usage statistics)."""
+    import subprocess
+    from pathlib import Path
+
+    import app.dashboard
+
+    entry = Path(app.dashboard.__file__).with_name("main.py")
+    command = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless=true",
+               f"--server.port={port}", f"--server.address={address}",
+               "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
+    click.echo(f"dashboard on http://{address}:{port}", err=True)
+    sys.exit(subprocess.call(command))
+
+
+@main.command()
+@click.option("--airflow/--no-airflow", default=True, show_default=True,
+              help="run Airflow standalone (off: a plain loop computes the monitoring windows)")
+@click.option("--story/--no-story", default=True, show_default=True,
+              help="play healthy traffic, a bad promotion and its rollback, then drift")
+@click.option("--rate", default=20.0, show_default=True, help="simulated predictions per second")
+def demo(airflow, story, rate) -> None:
+    """Run the whole system on this machine (embedded defaults) and tell its story."""
+    from monitoring.demo import DemoOptions, run_demo
+
+    sys.exit(run_demo(get_settings(), DemoOptions(airflow=airflow, story=story, rate=rate), say=click.echo))
