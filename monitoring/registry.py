@@ -149,6 +149,18 @@ class Registry:
         except Exception as error:  # noqa: BLE001 - MLflow raises many kinds here
             raise RegistryError(f"cannot load {model_name} version {version}: {error}") from error
 
+    def input_columns(self, model_name: str, version: int) -> list[dict[str, Any]]:
+        """The version's input signature as ``[{"name": ..., "type": "double"}, ...]`` ([] if none)."""
+        import mlflow.models
+
+        mlflow.set_registry_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            signature = mlflow.models.get_model_info(f"models:/{model_name}/{version}").signature
+        except Exception as error:  # noqa: BLE001 - MLflow raises many kinds here
+            raise RegistryError(f"cannot read the signature of {model_name} version {version}: {error}") from error
+        return signature.inputs.to_dict() if signature is not None and signature.inputs is not None else []
+
     def _info(self, mv: Any) -> VersionInfo:
         metrics: dict[str, float] = {}
         if mv.run_id:

@@ -1,0 +1,29 @@
+"""FastAPI dependencies: the typed settings and the running service, injected with ``Annotated``.
+
+They are ``async`` so FastAPI calls them inline instead of in its thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from monitoring.settings import Settings
+
+from api.service import Service
+
+
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def _service(request: Request) -> Service:
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        raise HTTPException(503, "the service is starting or stopping")
+    return service
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ServiceDep = Annotated[Service, Depends(_service)]

@@ -1,0 +1,91 @@
+"""The FastAPI application factory: ``uvicorn --factory api.main:create_app`` (or ``vigil serve``).
+
+Nothing connects at import. The lifespan brings the store's schema to head, loads the champion
+and starts the alias poller and the prediction-log writer; at shutdown the log makes a last
+attempt to write its buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from monitoring.migrate import upgrade
+from monitoring.settings import Settings, get_settings
+
+from api import feedback, operator, predict, status
+from api.metrics import RequestMetricsMiddleware
+from api.service import Service
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Predictions from the champion model (`models:/NAME@champion`), every one recorded.
+
+* `POST /predict`: one row as a JSON object keyed by feature name, or a batch as an array of them.
+  The answer carries a `prediction_id`, the prediction, the positive-class probability, and the
+  model name and version that produced it.
+* `POST /feedback`: the true label for a `prediction_id` (one object or an array).
+* Operators (`Authorization: Bearer <VIGIL_OPERATOR_TOKEN>`): `POST /operator/promote`, `/operator/rollback`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    await run_in_threadpool(upgrade, settings.database_url)
+    service = Service.build(settings)
+    await run_in_threadpool(service.start)
+    app.state.service = service
+    champion = service.holder.current
+    log.info("serving %s@%s: %s", settings.model_name, settings.champion_alias,
+             f"version {champion.version}" if champion else "no version loaded yet")
+    try:
+        yield
+    finally:
+        app.state.service = None
+        await run_in_threadpool(service.stop)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app; ``settings`` defaults to the process's (read from the environment)."""
+    settings = settings or get_settings()
+    app = FastAPI(title="Vigil", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = None
+    for module in (predict, feedback, status, operator):
+        app.include_router(module.router)
+    app.add_middleware(RequestMetricsMiddleware, metrics=lambda: _metrics(app),
+                       max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _metrics(app: FastAPI):
+    service = app.state.service
+    return service.metrics if service is not None else None
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with ``/predict``'s body described by the champion's own features."""
+    service: Service | None = app.state.service
+    champion = service.holder.current if service else None
+    key = champion.version if champion else None
+    if app.openapi_schema is not None and getattr(app.state, "openapi_for", None) == key:
+        return app.openapi_schema
+    app.openapi_schema = None
+    schema = FastAPI.openapi(app)
+    row = champion.schema.row_json_schema() if champion else {"type": "object"}
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["PredictRow"] = row
+    schemas[predict.REQUEST_SCHEMA] = {"oneOf": [
+        {"$ref": "#/components/schemas/PredictRow"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/PredictRow"}, "minItems": 1,
+         "maxItems": app.state.settings.max_batch_rows},
+    ]}
+    app.openapi_schema, app.state.openapi_for = schema, key
+    return schema

@@ -1,0 +1,173 @@
+"""Prometheus metrics of one API process, in a registry of its own, and the ASGI middleware that
+counts every request (and refuses bodies larger than ``max_body_bytes`` before they are read).
+
+Counters and the latency histogram are updated per request; the model version, the prediction
+log's queue and drop counts and the process's CPU and memory are read when ``/metrics`` is
+scraped. ``vigil_process_cpu_percent`` and ``vigil_process_memory_mb`` are the names the
+monitoring pipeline reads (see monitoring/process_metrics.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.exceptions import HTTPException
+
+from monitoring.prediction_log import PredictionLog
+from monitoring.serving import ChampionHolder
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+OTHER_PATH = "other"  # label for paths that match no route, so fuzzing cannot explode label counts
+
+
+class ApiMetrics:
+    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("vigil_http_requests", "HTTP requests answered",
+                                ["method", "path", "status"], registry=self.registry)
+        self.latency = Histogram("vigil_http_request_duration_seconds", "time to answer an HTTP request",
+                                 ["path"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.errors = Counter("vigil_http_errors", "HTTP answers with an error status (client: 4xx, server: 5xx)",
+                              ["path", "kind"], registry=self.registry)
+        self.rows = Counter("vigil_predictions", "rows scored, by the version that scored them",
+                            ["model_name", "model_version"], registry=self.registry)
+        self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
+                                      ["model_name", "model_version"], registry=self.registry)
+        self.registry.register(_StateCollector(holder, prediction_log))
+        self._children: dict[tuple, Any] = {}
+
+    def scored(self, model_name: str, version: int, rows: int) -> None:
+        key = (model_name, version)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.rows.labels(model_name, str(version))
+        child.inc(rows)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    """Values read at scrape time from the champion holder, the prediction log and the process."""
+
+    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None):
+        self.holder = holder
+        self.log = prediction_log
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # the first reading only starts the measurement
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        champion = self.holder.current
+        version = GaugeMetricFamily("vigil_model_version", "version of the champion being served (0: none loaded)",
+                                    labels=["model_name"])
+        version.add_metric([self.holder.model_name], champion.version if champion else 0)
+        yield version
+        yield _counter("vigil_model_swaps", "champion versions swapped in", self.holder.stats.swaps)
+        yield _counter("vigil_model_load_errors", "failed loads of a new champion version",
+                       self.holder.stats.load_errors)
+        stats = self.log.stats if self.log else None
+        yield _gauge("vigil_prediction_log_queue_rows", "prediction rows buffered, not yet written",
+                     self.log.queued if self.log else 0)
+        yield _counter("vigil_prediction_log_dropped_rows", "prediction rows dropped (buffer full, or unwritten at exit)",
+                       stats.dropped if stats else 0)
+        yield _counter("vigil_prediction_log_written_rows", "prediction rows written to the store",
+                       stats.written if stats else 0)
+        yield _counter("vigil_prediction_log_write_errors", "failed batch writes (the rows stay buffered)",
+                       stats.write_errors if stats else 0)
+        yield _gauge("vigil_prediction_log_store_ok", "1 when the last write to the store succeeded",
+                     1 if stats is None or stats.store_ok else 0)
+        yield _gauge("vigil_prediction_logging_enabled", "1 when predictions are being logged", 1 if self.log else 0)
+        yield _gauge("vigil_process_cpu_percent", "CPU used by this API process since the last scrape (100 = one core)",
+                     self.process.cpu_percent(None))
+        yield _gauge("vigil_process_memory_mb", "resident memory of this API process, MB",
+                     self.process.memory_info().rss / 1_048_576)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+class RequestMetricsMiddleware:
+    """Pure ASGI (cheaper than BaseHTTPMiddleware): counts, times and size-limits each request."""
+
+    def __init__(self, app: Any, metrics: Callable[[], ApiMetrics | None], max_body_bytes: int):
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self._paths: frozenset[str] | None = None
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._paths is None:
+            self._paths = frozenset(getattr(route, "path", "") for route in scope["app"].routes)
+        path = scope["path"] if scope["path"] in self._paths else OTHER_PATH
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counted(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                await _send_json(send_counted, 413, f"the body has {declared} bytes; at most "
+                                 f"{self.max_body_bytes} are accepted (VIGIL_MAX_BODY_BYTES)")
+            else:
+                await self.app(scope, self._limited(receive), send_counted)
+        finally:
+            metrics = self.metrics()
+            if metrics is not None:
+                metrics.requests.labels(scope["method"], path, str(status)).inc()
+                metrics.latency.labels(path).observe(time.perf_counter() - started)
+                if status >= 400:
+                    metrics.errors.labels(path, "server" if status >= 500 else "client").inc()
+
+    def _limited(self, receive: Callable) -> Callable:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def receive_limited() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, f"the body is larger than {limit} bytes (VIGIL_MAX_BODY_BYTES)")
+            return message
+
+        return receive_limited
+
+
+def _content_length(scope: dict) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_json(send: Callable, status: int, detail: str) -> None:
+    body = orjson.dumps({"detail": detail})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,92 @@
+"""``POST /operator/promote`` and ``/operator/rollback``: alias moves for operators holding the token.
+
+The token is ``VIGIL_OPERATOR_TOKEN``, sent as ``Authorization: Bearer <token>``; without one
+configured, the endpoints refuse everyone. Every attempt, allowed or refused, is recorded in the
+access log with the operator's name (``api:<operator>``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from fastapi import APIRouter, Header, HTTPException
+
+from monitoring import repository
+from monitoring.db import session_scope
+from monitoring.promotion import PromotionError, promote, rollback
+from monitoring.registry import RegistryError
+
+from api.dependencies import ServiceDep
+from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
+from api.service import Service
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/operator", tags=["operator"])
+
+REFUSALS = {401: {"model": ErrorDetail, "description": "no bearer token sent"},
+            403: {"model": ErrorDetail, "description": "wrong token, or operator actions disabled"},
+            404: {"model": ErrorDetail, "description": "no such version"},
+            409: {"model": ErrorDetail, "description": "the move was refused (e.g. version marked bad)"}}
+
+
+@router.post("/promote", summary="Make a version the champion", response_model=AliasMoved, responses=REFUSALS)
+def promote_version(body: PromoteRequest, service: ServiceDep,
+                    authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
+    actor = f"api:{body.operator}"
+    _authorize(service, authorization, actor, "promote")
+    return _moved(service, actor, lambda registry, url: promote(
+        url, registry, model_name=service.holder.model_name, version=body.version, actor=actor,
+        reason=body.reason, channel="api"))
+
+
+@router.post("/rollback", summary="Give the champion alias back to a former champion",
+             response_model=AliasMoved, responses=REFUSALS)
+def rollback_version(body: RollbackRequest, service: ServiceDep,
+                     authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
+    actor = f"api:{body.operator}"
+    _authorize(service, authorization, actor, "rollback")
+    return _moved(service, actor, lambda registry, url: rollback(
+        url, registry, model_name=service.holder.model_name, actor=actor, reason=body.reason,
+        to_version=body.to_version, channel="api"))
+
+
+def _authorize(service: Service, authorization: str | None, actor: str, action: str) -> None:
+    expected = service.settings.operator_token
+    sent = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+    if expected is None or not expected.get_secret_value():
+        status, why = 403, "operator actions are disabled: VIGIL_OPERATOR_TOKEN is not set"
+    elif sent is None:
+        status, why = 401, "send the operator token as 'Authorization: Bearer <token>'"
+    elif not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+        status, why = 403, "wrong operator token"
+    else:
+        return
+    _record_refusal(service, actor, action, why)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    raise HTTPException(status, why, headers=headers)
+
+
+def _record_refusal(service: Service, actor: str, action: str, why: str) -> None:
+    try:
+        with session_scope(service.settings.database_url) as session:
+            repository.record_access(session, actor=actor, action=action, allowed=False, channel="api",
+                                     model_name=service.holder.model_name, detail=why)
+    except Exception:  # noqa: BLE001 - refuse anyway; say that the refusal could not be recorded
+        log.error("refused %s by %s (%s) could not be recorded: store unreachable", action, actor, why)
+
+
+def _moved(service: Service, actor: str, move) -> AliasMoved:
+    try:
+        event = move(service.registry, service.settings.database_url)
+    except RegistryError as error:
+        raise HTTPException(404, str(error)) from None
+    except PromotionError as error:
+        raise HTTPException(409, str(error)) from None
+    except Exception:  # noqa: BLE001 - store or registry down: nothing was changed (one transaction)
+        log.exception("alias move by %s failed", actor)
+        raise HTTPException(503, "the store or the registry is unreachable; nothing was changed") from None
+    service.holder.poll_soon()
+    return AliasMoved(model_name=event.model_name, alias=event.alias or service.holder.alias,
+                      from_version=event.from_version, to_version=event.to_version, kind=event.kind,
+                      actor=actor, event_id=event.id)

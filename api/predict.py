@@ -1,0 +1,116 @@
+"""``POST /predict``: score one row or a batch with the champion, answer, and buffer the log rows.
+
+This is the hot path: the body is parsed with orjson and checked by the champion's input schema
+on plain dicts, the fitted pipeline runs through its compiled fast path when it has one, and the
+answer is serialised with orjson. The log rows go to the in-memory buffer; the store is never
+on the request's path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from monitoring.db import utcnow
+from monitoring.feedback import label_text
+from monitoring.input_schema import InputError
+from monitoring.serving import Champion
+
+from api.dependencies import ServiceDep
+from api.schemas import ErrorDetail, PredictBatch, PredictOne
+from api.service import Service
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+REQUEST_SCHEMA = "PredictRequest"  # filled in with the champion's features (api/openapi.py)
+
+
+@router.post(
+    "/predict",
+    summary="Predict with the champion (one row as an object, or a batch as an array of objects)",
+    response_model=None,
+    responses={
+        200: {"model": PredictOne | PredictBatch},
+        400: {"model": ErrorDetail, "description": "the body is not JSON"},
+        413: {"model": ErrorDetail, "description": "the body or the batch is too large"},
+        422: {"model": ErrorDetail, "description": "a row does not match the model's features"},
+        503: {"model": ErrorDetail, "description": "no model loaded yet"},
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{REQUEST_SCHEMA}"}}}}},
+)
+async def predict(request: Request, service: ServiceDep) -> Response:
+    started = time.perf_counter()
+    champion = service.holder.current
+    if champion is None:
+        raise HTTPException(503, f"no model loaded: {service.holder.model_name}@{service.holder.alias} "
+                                 f"points at no loadable version yet")
+    body = await request.body()
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise HTTPException(400, f"the body is not valid JSON: {error}") from None
+    try:
+        rows, single = champion.schema.rows(payload, service.settings.max_batch_rows)
+    except InputError as error:
+        raise HTTPException(413 if error.too_large else 422, str(error)) from None
+    try:
+        labels, scores = champion.predict(rows)
+    except InputError as error:
+        raise HTTPException(422, str(error)) from None
+    except Exception as error:  # noqa: BLE001 - the model failed on checked input: a server error, logged
+        _model_failed(service, champion, rows, error, started)
+        raise HTTPException(500, f"{champion.model_name} version {champion.version} failed on this "
+                                 f"input ({type(error).__name__}); the failure is logged") from None
+    ids = [str(uuid.uuid4()) for _ in rows]
+    if not champion.is_classifier:
+        probabilities: list[Any] = [None] * len(rows)
+    else:
+        probabilities = scores
+    service.metrics.scored(champion.model_name, champion.version, len(rows))
+    if service.log is not None:
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        _log_rows(service, champion, rows, ids, labels, scores, latency_ms)
+    if single:
+        answer: dict[str, Any] = {"prediction_id": ids[0], "prediction": labels[0],
+                                  "probability": probabilities[0], "model_name": champion.model_name,
+                                  "model_version": champion.version}
+    else:
+        answer = {"model_name": champion.model_name, "model_version": champion.version,
+                  "predictions": [{"prediction_id": i, "prediction": label, "probability": p}
+                                  for i, label, p in zip(ids, labels, probabilities)]}
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
+def _log_rows(service: Service, champion: Champion, rows: list[dict[str, Any]], ids: list[str],
+              labels: list[Any], scores: list[Any], latency_ms: float) -> None:
+    now = utcnow()
+    name, version = champion.model_name, champion.version
+    service.log.add([
+        {"id": pid, "model_name": name, "model_version": version, "created_at": now, "features": row,
+         "prediction": label_text(label), "score": score, "latency_ms": latency_ms, "status": "ok",
+         "error": None, "source": "api"}
+        for pid, row, label, score in zip(ids, rows, labels, scores)
+    ])
+
+
+def _model_failed(service: Service, champion: Champion, rows: list[dict[str, Any]], error: Exception,
+                  started: float) -> None:
+    log.exception("%s version %s failed on a checked request", champion.model_name, champion.version)
+    service.metrics.model_failures.labels(champion.model_name, str(champion.version)).inc()
+    if service.log is None:
+        return
+    now, latency_ms = utcnow(), (time.perf_counter() - started) * 1000.0
+    message = f"{type(error).__name__}: {error}"[:2000]
+    service.log.add([
+        {"id": str(uuid.uuid4()), "model_name": champion.model_name, "model_version": champion.version,
+         "created_at": now, "features": row, "prediction": None, "score": None, "latency_ms": latency_ms,
+         "status": "error", "error": message, "source": "api"}
+        for row in rows
+    ])

@@ -1,0 +1,100 @@
+"""Request and answer shapes of the API (pydantic), for validation and the OpenAPI document.
+
+``/predict`` parses its body itself (it is the hot path); its models here document the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+OPERATOR_NAME = r"^[A-Za-z0-9_.@-]{1,64}$"
+
+
+class Prediction(BaseModel):
+    prediction_id: str = Field(description="quote it when sending the true label to /feedback")
+    prediction: Any = Field(description="the predicted class, or the regression output")
+    probability: float | None = Field(description="probability of the positive (last) class; null for a regressor")
+
+
+class PredictOne(Prediction):
+    """The answer to one row (a JSON object)."""
+
+    model_name: str
+    model_version: int
+
+
+class PredictBatch(BaseModel):
+    """The answer to a batch (a JSON array): one prediction per row, in order, from one version."""
+
+    model_name: str
+    model_version: int
+    predictions: list[Prediction]
+
+
+class FeedbackItem(BaseModel):
+    prediction_id: str = Field(min_length=1, max_length=36)
+    label: bool | int | float | str = Field(description="the true outcome")
+
+    def label_is_storable(self) -> bool:
+        return not isinstance(self.label, str) or 0 < len(self.label) <= 200
+
+
+class FeedbackReceived(BaseModel):
+    received: int = Field(description="labels recorded (a repeated prediction id counts once; the last label wins)")
+
+
+class ModelInfo(BaseModel):
+    model_name: str
+    alias: str
+    loaded: bool
+    version: int | None = None
+    alias_version: int | None = Field(None, description="where the alias pointed at the last poll")
+    registered_at: datetime | None = None
+    run_id: str | None = None
+    champion_since: datetime | None = Field(None, description="when the alias moved to this version (Vigil's history)")
+    loaded_at: datetime | None = None
+    metrics: dict[str, float] = Field(default_factory=dict, description="evaluation metrics at registration")
+    features: list[dict[str, str]] = Field(default_factory=list, description="the input schema: name and kind")
+    fast_path: bool = Field(False, description="scored by the compiled linear fast path (checked against scikit-learn)")
+    last_error: str | None = None
+
+
+class Liveness(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    model_loaded: bool
+    model_version: int | None
+    store_reachable: bool
+    problems: list[str]
+
+
+class PromoteRequest(BaseModel):
+    version: int = Field(ge=1)
+    reason: str = Field(min_length=1, max_length=2000)
+    operator: str = Field(pattern=OPERATOR_NAME, description="who asks (recorded as api:<operator>)")
+
+
+class RollbackRequest(BaseModel):
+    to_version: int | None = Field(None, ge=1, description="default: the most recent former champion not marked bad")
+    reason: str = Field(min_length=1, max_length=2000)
+    operator: str = Field(pattern=OPERATOR_NAME, description="who asks (recorded as api:<operator>)")
+
+
+class AliasMoved(BaseModel):
+    model_name: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    kind: str
+    actor: str
+    event_id: int
+
+
+class ErrorDetail(BaseModel):
+    detail: Any

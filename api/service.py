@@ -1,0 +1,46 @@
+"""Everything one API process runs: the champion holder, the prediction log and the metrics.
+
+Built and started by the app's lifespan (never at import), stopped at shutdown, when the log
+makes a last attempt to write what it buffered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitoring.prediction_log import PredictionLog
+from monitoring.registry import Registry
+from monitoring.serving import ChampionHolder
+from monitoring.settings import Settings
+
+from api.metrics import ApiMetrics
+
+
+@dataclass
+class Service:
+    settings: Settings
+    registry: Registry
+    holder: ChampionHolder
+    log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
+    metrics: ApiMetrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> Service:
+        registry = Registry(settings)
+        holder = ChampionHolder(registry, settings.model_name, settings.champion_alias,
+                                settings.alias_poll_seconds)
+        log = PredictionLog(settings.database_url, capacity=settings.log_buffer_rows,
+                            flush_rows=settings.log_flush_rows,
+                            flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
+        return cls(settings, registry, holder, log, ApiMetrics(holder, log))
+
+    def start(self) -> None:
+        """Load the champion (when there is one) and start the alias poller and the log writer."""
+        if self.log is not None:
+            self.log.start()
+        self.holder.start()
+
+    def stop(self) -> None:
+        self.holder.stop()
+        if self.log is not None:
+            self.log.stop()

@@ -1,0 +1,82 @@
+"""``GET /model``, ``GET /health``, ``GET /health/ready`` and ``GET /metrics``: what is served, and how it is."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from monitoring import repository
+from monitoring.db import get_engine, session_scope
+
+from api.dependencies import ServiceDep, SettingsDep
+from api.schemas import Liveness, ModelInfo, Readiness
+
+router = APIRouter()
+
+
+@router.get("/model", summary="The champion being served: version, since when, registration metrics",
+            response_model=ModelInfo)
+def model_info(service: ServiceDep, settings: SettingsDep) -> ModelInfo:
+    holder = service.holder
+    champion = holder.current
+    info = ModelInfo(model_name=holder.model_name, alias=holder.alias, loaded=champion is not None,
+                     alias_version=holder.stats.alias_version, last_error=holder.stats.last_error)
+    if champion is None:
+        return info
+    info.version = champion.version
+    info.registered_at = champion.info.created_at
+    info.run_id = champion.info.run_id
+    info.loaded_at = champion.loaded_at
+    info.metrics = dict(champion.info.metrics)
+    info.features = [{"name": f.name, "kind": f.kind} for f in champion.schema.features]
+    info.fast_path = champion.scorer is not None
+    info.champion_since = _champion_since(settings.database_url, holder.model_name, holder.alias,
+                                          champion.version)
+    return info
+
+
+def _champion_since(url: str, model_name: str, alias: str, version: int):
+    """When the alias last moved to ``version`` (None when the store is down or has no record)."""
+    try:
+        with session_scope(url) as session:
+            moves = [e for e in repository.alias_history(session, model_name, alias) if e.to_version == version]
+    except Exception:  # noqa: BLE001 - model info must answer while the store is down
+        return None
+    return moves[-1].created_at if moves else None
+
+
+@router.get("/health", summary="Liveness: the process answers", response_model=Liveness)
+async def health() -> Liveness:
+    return Liveness(status="ok")
+
+
+@router.get("/health/ready", summary="Readiness: a model is loaded and the store is reachable (503 if not)",
+            response_model=Readiness, responses={503: {"model": Readiness}})
+def ready(service: ServiceDep, settings: SettingsDep) -> Response:
+    champion = service.holder.current
+    problems = []
+    if champion is None:
+        problems.append(f"no model loaded ({service.holder.stats.last_error or 'the alias points at nothing'})")
+    store_ok = _store_reachable(settings.database_url)
+    if not store_ok:
+        problems.append("the store is unreachable (predictions are buffered, feedback is refused)")
+    answer = Readiness(ready=not problems, model_loaded=champion is not None,
+                       model_version=champion.version if champion else None,
+                       store_reachable=store_ok, problems=problems)
+    return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
+
+
+def _store_reachable(url: str) -> bool:
+    try:
+        with get_engine(url).connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+    return True
+
+
+@router.get("/metrics", summary="Prometheus metrics of this process",
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+async def metrics(service: ServiceDep) -> Response:
+    return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,147 @@
+"""Checking prediction requests against a model's input signature: pure, no I/O.
+
+Rows arrive as JSON objects keyed by feature name (one object, or a list of them). Every row must
+carry exactly the model's features with values of the declared kind; anything else is an
+``InputError`` whose message names the row, the feature and the problem. The checks run on
+plain dicts (no pandas, no pydantic) because they sit on the request's hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# MLflow signature column types -> the JSON kind a request must send
+_KINDS = {
+    "double": "number", "float": "number",
+    "long": "integer", "integer": "integer",
+    "string": "string",
+    "boolean": "boolean",
+}
+_JSON_SCHEMA = {
+    "number": {"type": "number"},
+    "integer": {"type": "integer"},
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+}
+
+
+class InputError(ValueError):
+    """The request cannot be scored; the message says which row and feature, and why."""
+
+    def __init__(self, message: str, *, too_large: bool = False):
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string",
+            list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _is_number(value: Any) -> bool:
+    kind = type(value)
+    return kind is float or kind is int
+
+
+def _is_integer(value: Any) -> bool:
+    kind = type(value)
+    return kind is int or (kind is float and value.is_integer())
+
+
+_CHECKS = {
+    "number": _is_number,
+    "integer": _is_integer,
+    "string": lambda value: type(value) is str,
+    "boolean": lambda value: type(value) is bool,
+}
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # number | integer | string | boolean
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    features: tuple[Feature, ...]
+    _names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _checks: tuple[tuple[str, str, Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise ValueError("a model input schema needs at least one feature")
+        object.__setattr__(self, "_names", frozenset(f.name for f in self.features))
+        object.__setattr__(self, "_checks", tuple((f.name, f.kind, _CHECKS[f.kind]) for f in self.features))
+
+    @classmethod
+    def from_signature(cls, columns: list[dict[str, Any]]) -> InputSchema:
+        """From MLflow's signature inputs (``[{"name": ..., "type": "double"}, ...]``)."""
+        features = []
+        for column in columns:
+            if "name" not in column:
+                raise ValueError("the model signature has an unnamed input column; Vigil needs named features")
+            kind = _KINDS.get(column.get("type", ""))
+            if kind is None:
+                raise ValueError(f"feature {column['name']!r} has type {column.get('type')!r}, "
+                                 f"which Vigil cannot take from JSON")
+            features.append(Feature(column["name"], kind))
+        return cls(tuple(features))
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def rows(self, payload: Any, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+        """The checked rows of a request body, and whether it was a single row (an object)."""
+        if isinstance(payload, dict):
+            rows, single = [payload], True
+        elif isinstance(payload, list):
+            rows, single = payload, False
+            if not rows:
+                raise InputError("the batch is empty: send at least one row")
+            if len(rows) > max_rows:
+                raise InputError(f"the batch has {len(rows)} rows; at most {max_rows} are accepted "
+                                 f"per request", too_large=True)
+        else:
+            raise InputError(f"the body must be a JSON object (one row) or an array of objects "
+                             f"(a batch), not {_json_kind(payload)}")
+        for index, row in enumerate(rows):
+            self._check_row(row, None if single else index)
+        return rows, single
+
+    def _check_row(self, row: Any, index: int | None) -> None:
+        where = "" if index is None else f"row {index}: "
+        if type(row) is not dict:
+            raise InputError(f"{where}a row must be a JSON object keyed by feature name, not {_json_kind(row)}")
+        if row.keys() != self._names:
+            missing = [f.name for f in self.features if f.name not in row]
+            unknown = sorted(k for k in row if k not in self._names)
+            problems = []
+            if missing:
+                problems.append(f"missing feature(s): {', '.join(missing)}")
+            if unknown:
+                problems.append(f"unknown feature(s): {', '.join(unknown)}")
+            raise InputError(where + "; ".join(problems))
+        for name, kind, check in self._checks:
+            value = row[name]
+            if not check(value):
+                raise InputError(f"{where}feature {name!r} must be {'an' if kind == 'integer' else 'a'} "
+                                 f"{kind}, got {_json_kind(value)} {_short(value)}")
+
+    def row_json_schema(self) -> dict[str, Any]:
+        """The JSON schema of one row (for the OpenAPI document)."""
+        return {
+            "type": "object",
+            "properties": {f.name: dict(_JSON_SCHEMA[f.kind]) for f in self.features},
+            "required": self.names,
+            "additionalProperties": False,
+        }
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,156 @@
+"""The prediction log: every served prediction written to the ``predictions`` table, off the request path.
+
+Requests append rows to a bounded in-memory buffer and return; a background thread writes them in
+batches. When the store is down the rows stay buffered and the writer retries with a backoff;
+when the buffer is full, new rows are refused and counted as dropped. Rows still buffered when
+the process stops after a last flush attempt are counted as dropped too, so every row is either
+written or counted: ``accepted == written + queued`` and ``offered == accepted + dropped``.
+Writes are idempotent (insert, ignore an id already there), so a batch whose commit was lost
+in transit can be sent again safely.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+
+from monitoring.db import get_engine
+from monitoring.tables import Prediction
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+@dataclass
+class LogStats:
+    accepted: int = 0
+    written: int = 0
+    dropped: int = 0
+    write_errors: int = 0
+    store_ok: bool = True
+    last_error: str | None = None
+
+
+def insert_ignoring_duplicates(url: str, rows: list[dict[str, Any]]) -> None:
+    """Insert prediction rows in one transaction; a row whose id is already stored is skipped."""
+    engine = get_engine(url)
+    table: Table = Prediction.__table__  # type: ignore[assignment]
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=["id"])
+    with engine.begin() as connection:
+        connection.execute(statement, rows)
+
+
+class PredictionLog:
+    """A bounded buffer of prediction rows and the thread that writes it to the store."""
+
+    def __init__(self, url: str, *, capacity: int, flush_rows: int, flush_seconds: float, writer=None):
+        if capacity < 1 or flush_rows < 1:
+            raise ValueError("the log buffer and its batches need room for at least one row")
+        self.url = url
+        self.capacity = capacity
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.stats = LogStats()
+        self._write = writer or insert_ignoring_duplicates
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flusher at a time: the writer, or stop()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._buffer)
+
+    def add(self, rows: list[dict[str, Any]]) -> int:
+        """Buffer rows for writing; returns how many were taken (the rest are counted as dropped)."""
+        with self._lock:
+            room = self.capacity - len(self._buffer)
+            taken = rows if len(rows) <= room else rows[:max(room, 0)]
+            self._buffer.extend(taken)
+            self.stats.accepted += len(taken)
+            self.stats.dropped += len(rows) - len(taken)
+            full_batch = len(self._buffer) >= self.flush_rows
+        if len(taken) < len(rows):
+            log.warning("prediction log buffer full (%d rows): dropped %d row(s)", self.capacity,
+                        len(rows) - len(taken))
+        if full_batch:
+            self._wake.set()
+        return len(taken)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vigil-prediction-log", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the writer after a last attempt to write what is buffered; count what is left."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.flush(deadline=time.monotonic() + max(timeout, 0.0))
+        with self._lock:
+            left = len(self._buffer)
+            self._buffer.clear()
+            self.stats.dropped += left
+            self.stats.accepted -= left
+        if left:
+            log.error("prediction log stopped with %d unwritten row(s) (store unreachable: %s); "
+                      "they are counted as dropped", left, self.stats.last_error)
+
+    def flush(self, deadline: float | None = None) -> bool:
+        """Write buffered rows in batches; False when the store refused a batch (rows kept)."""
+        with self._flushing:
+            return self._flush(deadline)
+
+    def _flush(self, deadline: float | None) -> bool:
+        while self._buffer:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            with self._lock:
+                batch = list(itertools.islice(self._buffer, 0, self.flush_rows))
+            try:
+                self._write(self.url, batch)
+            except Exception as error:  # noqa: BLE001 - any store failure: keep the rows, retry later
+                self.stats.write_errors += 1
+                self.stats.last_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                if self.stats.store_ok:
+                    log.warning("prediction log: store unreachable, buffering (%s)", self.stats.last_error)
+                self.stats.store_ok = False
+                return False
+            with self._lock:
+                for _ in range(len(batch)):  # only this thread removes rows, from the left
+                    self._buffer.popleft()
+                self.stats.written += len(batch)
+            if not self.stats.store_ok:
+                log.info("prediction log: store reachable again, writing the buffered rows")
+            self.stats.store_ok, self.stats.last_error = True, None
+        return True
+
+    def _run(self) -> None:
+        backoff = self.flush_seconds
+        while not self._stop.is_set():
+            if self.stats.store_ok:
+                self._wake.wait(self.flush_seconds)  # a full batch wakes the writer early
+            else:
+                self._stop.wait(backoff)  # store down: retry on the backoff, not on every request
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if self.flush():
+                backoff = self.flush_seconds
+            else:
+                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)

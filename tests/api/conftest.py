@@ -1,0 +1,77 @@
+"""Fixtures for the API tests: models trained into the real MLflow store, and the running app.
+
+Training a version takes a few seconds, so read-only tests share one app per module
+(``shared_client``); tests that move the alias or break the store get their own model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+OPERATOR_TOKEN = "test-operator-token"
+
+
+def make_settings(store_url: str, mlflow_store: str, var_dir: Path, **overrides):
+    """Settings for one API under test: its own model name, a fast alias poll, an operator token."""
+    from monitoring.settings import Settings
+
+    values = {
+        "database_url": store_url, "mlflow_tracking_uri": mlflow_store, "var_dir": var_dir,
+        "mlflow_artifact_root": str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts"),
+        "model_name": f"api-model-{uuid.uuid4().hex[:8]}", "alias_poll_seconds": 0.2,
+        "log_flush_seconds": 0.05, "operator_token": SecretStr(OPERATOR_TOKEN),
+        "max_batch_rows": 50, "max_body_bytes": 200_000,
+    }
+    return Settings().model_copy(update={**values, **overrides})
+
+
+def train_version(settings, seed: int = 0, promote: bool | None = True) -> int:
+    """Train and register a version of the demo model (small data); returns its version number."""
+    from monitoring import datasets
+    from monitoring.registry import Registry
+    from monitoring.training import train
+
+    result = train(datasets.generate(400, seed), registry=Registry(settings), store_url=settings.database_url,
+                   model_name=settings.model_name, actor="test", promote=promote, seed=seed)
+    return result.version
+
+
+def demo_rows(n: int, seed: int = 1) -> list[dict]:
+    from monitoring import datasets
+
+    return datasets.generate_features(n, seed).to_dict("records")
+
+
+@pytest.fixture(scope="module")
+def shared_settings(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str):
+    """A migrated SQLite store and version 1 of a model as champion, shared by a test module."""
+    from monitoring.db import dispose_engines
+    from monitoring.migrate import upgrade
+
+    root = tmp_path_factory.mktemp("api")
+    settings = make_settings(f"sqlite:///{root / 'vigil.db'}", mlflow_store, root / "var")
+    upgrade(settings.database_url)
+    train_version(settings)
+    yield settings
+    dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_settings) -> Iterator:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(shared_settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def api_settings(sqlite_url: str, mlflow_store: str, tmp_path: Path):
+    """Settings of a fresh store and a fresh model name, for a test of its own."""
+    return make_settings(sqlite_url, mlflow_store, tmp_path / "var")
