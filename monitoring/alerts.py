@@ -108,11 +108,18 @@ def add_followup(
 ) -> OutboxMessage:
     """A message in the alert's thread (e.g. "recovered" after a rollback), firing or not."""
     _check_key(key)
-    alert = session.scalars(select(Alert).where(Alert.alert_key == key)).one_or_none()
-    if alert is None:
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
+    now = now or utcnow()
+    touched = session.execute(  # a write first, like the other changes (see the module docstring)
+        update(Alert).where(Alert.alert_key == key).values(updated_at=now).returning(Alert.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if touched is None:
         raise LookupError(f"no alert with key {key!r}")
+    alert = session.get(Alert, touched, populate_existing=True)
     return _announce(session, alert, kind="followup", title=title, severity=severity, facts=facts,
-                     text=text, now=now or utcnow())
+                     text=text, now=now)
 
 
 def renotify_due(session: Session, *, now: datetime, interval: timedelta) -> int:
