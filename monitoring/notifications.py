@@ -36,7 +36,7 @@ from monitoring.settings import Settings, get_settings
 from monitoring.slack import Posted, SlackError, SlackSender, sender_from_settings
 from monitoring.tables import Alert, OutboxMessage
 
-LEASE = timedelta(minutes=2)  # longer than one send can take (timeout plus one retry)
+LEASE = timedelta(minutes=2)  # far longer than one send can take (two tries of slack.TIMEOUT_SECONDS)
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_CAP_SECONDS = 600.0
 BROADCAST_KINDS = frozenset({"renotify", "resolved"})  # thread replies also shown in the channel

@@ -25,7 +25,7 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, FixedValueRetryInt
 
 from monitoring.settings import Settings
 
-TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = 5  # per request; a hanging Slack costs a delivery run at most ~2x this
 
 
 def _retry_handlers() -> list[ConnectionErrorRetryHandler]:
