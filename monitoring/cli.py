@@ -164,6 +164,41 @@ def versions(model_name) -> None:
 
 
 @main.command()
+@click.option("--start", default=None, help="backfill from this UTC time (ISO 8601); with --end")
+@click.option("--end", default=None, help="backfill up to this UTC time (ISO 8601)")
+@click.option("--model-name", default=None, help="default: every model Vigil registered")
+@_user_errors
+def monitor(start, end, model_name) -> None:
+    """Compute the latest closed monitoring window once (or backfill the windows ending in --start..--end)."""
+    from datetime import UTC, datetime
+
+    from monitoring.db import utcnow
+    from monitoring.monitor import compute_windows
+    from monitoring.registry import Registry
+    from monitoring.windows import latest_closed_window
+
+    def utc(text: str) -> datetime:
+        moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    settings = get_settings()
+    if (start is None) != (end is None):
+        raise ValueError("--start and --end go together")
+    if start is None:
+        latest = latest_closed_window(utcnow(), settings.window_minutes)
+        start_at, end_at = latest.start, latest.end
+    else:
+        start_at, end_at = utc(start), utc(end)
+    summary = compute_windows(settings.database_url, Registry(settings), settings, model_name=model_name,
+                              start=start_at, end=end_at)
+    click.echo(f"{len(summary.windows)} window(s) from {start_at.isoformat()} to {end_at.isoformat()}: "
+               f"{len(summary.served)} version-window(s) served, {summary.metric_rows} metric rows, "
+               f"{summary.drift_rows} drift rows, {len(summary.refreshed)} window(s) refreshed by late feedback")
+    for note in summary.notes:
+        _progress(note)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
