@@ -7,8 +7,9 @@ smaller). The test trips at the upper boundary ln((1-beta)/alpha), accepts H0 at
 boundary ln(beta/(1-alpha)) and then starts again; trip and clear are different boundaries
 (hysteresis). Per test, the chance of tripping on a healthy model is at most alpha/(1-beta).
 
-Latency (p95, p99) and error rate trip after N consecutive breaching evaluations and clear only
-once the value is back under ``clear_fraction`` of its limit. Fewer samples than the minimum is
+Latency (p95, p99) and error rate are measured on consecutive, non-overlapping windows of at
+least ``min_requests`` predictions; they trip after N consecutive breaching windows and clear only
+once a window is back under ``clear_fraction`` of the limit. Fewer samples than the minimum is
 INCONCLUSIVE, never degraded. Drift is reported but never makes the champion degraded.
 """
 
@@ -42,7 +43,7 @@ class Policy:
     latency_p95_slo_ms: float = 250.0
     latency_p99_slo_ms: float = 500.0
     error_rate_limit: float = 0.05
-    min_requests: int = 20
+    min_requests: int = 100  # predictions per latency/error-rate window (a p99 needs ~100)
     consecutive_breaches: int = 3
     clear_fraction: float = 0.8
     cooldown: timedelta = timedelta(minutes=30)
@@ -252,12 +253,12 @@ def judge_streak(signal: str, state: StreakState, value: float | None, limit: fl
                  policy: Policy) -> Finding:
     numbers = {signal: _round(value), f"{signal} limit": limit, "requests": samples,
                "consecutive breaches": state.consecutive}
+    if state.breaching:  # tripped earlier: stays degraded until a window clears it
+        return Finding(signal, DEGRADED, f"{signal} above {limit:.4g} in {state.consecutive} "
+                       "consecutive windows, not yet back under the clear threshold", numbers)
     if value is None or samples < policy.min_requests:
         return Finding(signal, INCONCLUSIVE,
-                       f"{samples} requests, fewer than the minimum {policy.min_requests}", numbers)
-    if state.breaching:
-        return Finding(signal, DEGRADED, f"{signal} {value:.4g} above {limit:.4g} "
-                       f"({state.consecutive} consecutive evaluations)", numbers)
+                       f"{samples} new requests, fewer than the minimum {policy.min_requests}", numbers)
     return Finding(signal, OK, f"{signal} {value:.4g} (limit {limit:.4g})", numbers)
 
 

@@ -159,14 +159,14 @@ def test_quality_without_baseline_is_inconclusive():
 
 # value, samples -> consecutive, breaching   (limit 250, N = 3, clear below 200)
 STREAK_CASES = [
-    ("one breach", StreakState(), [(300, 50)], 1, False),
-    ("three breaches trip", StreakState(), [(300, 50)] * 3, 3, True),
-    ("interrupted streak", StreakState(), [(300, 50), (300, 50), (240, 50), (300, 50)], 1, False),
-    ("too few samples keeps state", StreakState(2, False), [(900, 5)], 2, False),
+    ("one breach", StreakState(), [(300, 100)], 1, False),
+    ("three breaches trip", StreakState(), [(300, 100)] * 3, 3, True),
+    ("interrupted streak", StreakState(), [(300, 100), (300, 100), (240, 100), (300, 100)], 1, False),
+    ("too few samples keeps state", StreakState(2, False), [(900, 50)], 2, False),
     ("no data keeps state", StreakState(2, False), [(None, 0)], 2, False),
-    ("between clear and trip stays tripped", StreakState(3, True), [(230, 50)], 3, True),
-    ("below clear threshold clears", StreakState(3, True), [(190, 50)], 0, False),
-    ("still above keeps counting", StreakState(3, True), [(400, 50)], 4, True),
+    ("between clear and trip stays tripped", StreakState(3, True), [(230, 100)], 3, True),
+    ("below clear threshold clears", StreakState(3, True), [(190, 100)], 0, False),
+    ("still above keeps counting", StreakState(3, True), [(400, 100)], 4, True),
 ]
 
 
@@ -180,8 +180,10 @@ def test_streak_update(case, start, values, consecutive, breaching):
 
 
 def test_judge_streak_statuses():
-    assert judge_streak("latency_p95_ms", StreakState(3, True), 400, 250, 50, POLICY).status == DEGRADED
-    assert judge_streak("latency_p95_ms", StreakState(1, False), 400, 250, 50, POLICY).status == OK
+    assert judge_streak("latency_p95_ms", StreakState(3, True), 400, 250, 100, POLICY).status == DEGRADED
+    assert judge_streak("latency_p95_ms", StreakState(3, True), None, 250, 0, POLICY).status == DEGRADED
+    assert judge_streak("latency_p95_ms", StreakState(1, False), 400, 250, 100, POLICY).status == OK
+    assert judge_streak("latency_p95_ms", StreakState(1, False), 400, 250, 99, POLICY).status == INCONCLUSIVE
     assert judge_streak("error_rate", StreakState(), None, 0.05, 0, POLICY).status == INCONCLUSIVE
 
 
