@@ -42,21 +42,26 @@ class LinearScorer:
         """Predictions and scores (positive-class probability, or the regression output)."""
         if len(rows) == 1:
             return self._score_one(rows[0])
-        numeric = np.array([[row[name] for name in self.numeric] for row in rows], dtype=float)
-        numeric = np.where(np.isnan(numeric), self.numeric_fill, numeric) if self.numeric else numeric
-        z = numeric @ self.numeric_weight + self.intercept if self.numeric else np.full(len(rows), self.intercept)
-        for name, weights, missing in self.categorical:
-            z += np.fromiter((weights.get(row[name], 0.0) if row[name] is not None else missing
-                              for row in rows), dtype=float, count=len(rows))
-        if not np.isfinite(z).all():
-            raise InputError(_OVERFLOW)
-        if self.classes is None:
-            values = z.tolist()
-            return values, values
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below: a finite score or an error
+            z = self._decision(rows)
+            if not np.isfinite(z).all():
+                raise InputError(_OVERFLOW)
+            if self.classes is None:
+                values = z.tolist()
+                return values, values
             probability = (1.0 / (1.0 + np.exp(-z))).tolist()
         negative, positive = self.classes
         return [positive if value > 0 else negative for value in z.tolist()], probability
+
+    def _decision(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        z = np.full(len(rows), self.intercept)
+        if self.numeric:
+            numeric = np.array([[row[name] for name in self.numeric] for row in rows], dtype=float)
+            z += np.where(np.isnan(numeric), self.numeric_fill, numeric) @ self.numeric_weight
+        for name, weights, missing in self.categorical:
+            z += np.fromiter((weights.get(row[name], 0.0) if row[name] is not None else missing
+                              for row in rows), dtype=float, count=len(rows))
+        return z
 
     def _score_one(self, row: dict[str, Any]) -> tuple[list[Any], list[float]]:
         z = self.intercept

@@ -6,8 +6,10 @@ Training a version takes a few seconds, so read-only tests share one app per mod
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,52 @@ def shared_client(shared_settings) -> Iterator:
 def api_settings(sqlite_url: str, mlflow_store: str, tmp_path: Path):
     """Settings of a fresh store and a fresh model name, for a test of its own."""
     return make_settings(sqlite_url, mlflow_store, tmp_path / "var")
+
+
+@contextmanager
+def running_api(settings) -> Iterator[str]:
+    """The app served by a real uvicorn on a free loopback port (in a thread); yields its base URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from api.main import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="uvicorn-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+@contextmanager
+def postgres_unreachable(admin_url: str, url: str) -> Iterator[None]:
+    """Make a PostgreSQL database refuse every connection (the live ones are cut), then let it back."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+        yield
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        engine.dispose()

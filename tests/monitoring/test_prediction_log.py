@@ -1,0 +1,108 @@
+"""The prediction log: batches reach the real store; an outage buffers, drops are counted, nothing vanishes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from monitoring.db import session_scope, utcnow
+from monitoring.prediction_log import PredictionLog, insert_ignoring_duplicates
+from monitoring.tables import Prediction
+
+from tests.api.conftest import postgres_unreachable
+
+
+def _rows(n: int, version: int = 1) -> list[dict]:
+    now = utcnow()
+    return [{"id": str(uuid.uuid4()), "model_name": "m", "model_version": version, "created_at": now,
+             "features": {"age": 30 + i, "region": "north"}, "prediction": "1", "score": 0.7,
+             "latency_ms": 1.5, "status": "ok", "error": None, "source": "api"} for i in range(n)]
+
+
+def _count(url: str) -> int:
+    with session_scope(url) as session:
+        return session.scalar(select(func.count()).select_from(Prediction))
+
+
+def _wait(condition, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_rows_are_written_in_batches_by_the_writer_thread(store_url):
+    log = PredictionLog(store_url, capacity=10_000, flush_rows=100, flush_seconds=0.05)
+    log.start()
+    try:
+        rows = _rows(1234)
+        for start in range(0, len(rows), 7):
+            log.add(rows[start:start + 7])
+        assert _wait(lambda: log.stats.written == 1234)
+    finally:
+        log.stop()
+    assert _count(store_url) == 1234
+    assert (log.stats.accepted, log.stats.dropped, log.queued) == (1234, 0, 0)
+    with session_scope(store_url) as session:
+        stored = session.get(Prediction, rows[5]["id"])
+        assert stored.features == {"age": 35, "region": "north"}
+        assert stored.created_at == rows[5]["created_at"]
+
+
+def test_writing_a_batch_again_changes_nothing(store_url):
+    rows = _rows(20)
+    insert_ignoring_duplicates(store_url, rows)
+    insert_ignoring_duplicates(store_url, rows[:10] + _rows(5))  # a retried batch, plus new rows
+    assert _count(store_url) == 25
+
+
+def test_a_full_buffer_refuses_and_counts_rows(sqlite_url):
+    log = PredictionLog(sqlite_url, capacity=10, flush_rows=100, flush_seconds=60)  # writer not started
+    assert log.add(_rows(6)) == 6
+    assert log.add(_rows(6)) == 4
+    assert (log.queued, log.stats.accepted, log.stats.dropped) == (10, 10, 2)
+    assert log.flush() is True
+    assert _count(sqlite_url) == 10 and log.stats.written == 10 and log.queued == 0
+
+
+def test_stopping_with_the_store_down_counts_the_unwritten_rows(sqlite_url):
+    log = PredictionLog("postgresql+psycopg2://postgres@127.0.0.1:1/nowhere", capacity=100,
+                        flush_rows=10, flush_seconds=0.05)
+    log.start()
+    log.add(_rows(25))
+    log.stop(timeout=1)
+    assert log.stats.written == 0
+    assert log.stats.dropped == 25 and log.stats.accepted == 0
+    assert log.stats.store_ok is False and log.stats.write_errors >= 1
+    assert "OperationalError" in log.stats.last_error
+
+
+@pytest.mark.postgres
+def test_an_outage_buffers_rows_and_they_arrive_when_the_store_returns(postgres_admin_url, postgres_url):
+    log = PredictionLog(postgres_url, capacity=300, flush_rows=50, flush_seconds=0.05)
+    log.start()
+    try:
+        first = _rows(40)
+        log.add(first)
+        assert _wait(lambda: log.stats.written == 40)
+        with postgres_unreachable(postgres_admin_url, postgres_url):
+            during = _rows(320)
+            taken = sum(log.add(during[i:i + 10]) for i in range(0, 320, 10))
+            assert taken == 300
+            assert _wait(lambda: log.stats.store_ok is False)
+            time.sleep(0.3)
+            assert log.stats.written == 40 and log.queued == 300
+            assert log.stats.dropped == 20
+        assert _wait(lambda: log.stats.written == 340, timeout=30)
+        assert log.stats.store_ok is True and log.queued == 0
+    finally:
+        log.stop()
+    assert _count(postgres_url) == 340
+    with session_scope(postgres_url) as session:
+        stored = set(session.scalars(select(Prediction.id)))
+    assert stored == {r["id"] for r in first + during[:300]}
