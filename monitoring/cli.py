@@ -268,3 +268,20 @@ def demo(airflow, story, rate) -> None:
     from monitoring.demo import DemoOptions, run_demo
 
     sys.exit(run_demo(get_settings(), DemoOptions(airflow=airflow, story=story, rate=rate), say=click.echo))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
+@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--api-url", default=None, help="the prediction API it calls (default: VIGIL_API_URL)")
+def gradio(host, port, api_url) -> None:
+    """Run the Gradio page for end users (it asks the prediction API over HTTP)."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from app.gradio_page.page import serve as serve_page
+
+    settings = get_settings()
+    url = api_url or settings.api_url
+    click.echo(f"gradio page on http://{host}:{port} (answers from {url})", err=True)
+    serve_page(settings, host=host, port=port, api_url=url)

@@ -1,0 +1,272 @@
+"""The Gradio page end to end: a real Gradio server on loopback, driven through ``gradio_client``,
+asking a real prediction API (uvicorn on loopback) that serves a model trained into a real MLflow
+store and logs into a real SQLite store.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitoring.db import dispose_engines, session_scope
+from monitoring.tables import Feedback, Prediction
+
+pytestmark = pytest.mark.slow  # trains models and starts servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_settings(root: Path, mlflow_store: str):
+    from monitoring.migrate import upgrade
+    from monitoring.settings import Settings
+
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'vigil.db'}", mlflow_tracking_uri=mlflow_store, var_dir=root / "var",
+        mlflow_artifact_root=str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts"),
+        model_name=f"gradio-model-{uuid.uuid4().hex[:8]}", alias_poll_seconds=0.2, log_flush_seconds=0.05,
+    )
+    upgrade(settings.database_url)
+    return settings
+
+
+def train_version(settings, dataset=None, promote: bool | None = True) -> int:
+    from monitoring import datasets
+    from monitoring.registry import Registry
+    from monitoring.training import train
+
+    result = train(dataset or datasets.generate(400, 0), registry=Registry(settings),
+                   store_url=settings.database_url, model_name=settings.model_name, actor="test",
+                   promote=promote)
+    return result.version
+
+
+@contextmanager
+def running_api(settings) -> Iterator[str]:
+    import uvicorn
+
+    from api.main import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@contextmanager
+def running_page(api_url: str, settings=None) -> Iterator[str]:
+    from app.gradio_page.actions import PageActions
+    from app.gradio_page.api_client import PredictionApi
+    from app.gradio_page.hints import ReferenceHints
+    from app.gradio_page.page import launch
+
+    api = PredictionApi(api_url, timeout=5.0)
+    port = free_port()
+    page = launch(PageActions(api, ReferenceHints(settings) if settings else None),
+                  host="127.0.0.1", port=port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        page.close()
+        api.close()
+
+
+def client(page_url: str):
+    from gradio_client import Client
+
+    return Client(page_url, verbose=False)
+
+
+def demo_row(seed: int = 1) -> dict:
+    from monitoring import datasets
+
+    return datasets.generate_features(1, seed).to_dict("records")[0]
+
+
+def prediction_id(markdown: str) -> str:
+    match = re.search(r"prediction id `([0-9a-f-]{36})`", markdown)
+    assert match, markdown
+    return match.group(1)
+
+
+def wait_for(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+@dataclass
+class Stack:
+    settings: object
+    api_url: str
+    page_url: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str) -> Iterator[Stack]:
+    """Version 1 as champion, the API serving it, and the page asking the API."""
+    settings = make_settings(tmp_path_factory.mktemp("gradio"), mlflow_store)
+    train_version(settings)
+    with running_api(settings) as api_url, running_page(api_url, settings) as page_url:
+        yield Stack(settings, api_url, page_url)
+    dispose_engines()
+
+
+def test_the_page_loads_a_form_for_the_champion(stack):
+    status = client(stack.page_url).predict(api_name="/load_form")
+    assert status.startswith(f"Serving **{stack.settings.model_name}** version **1**")
+    assert "14 features" in status
+
+
+def test_the_form_has_widgets_from_the_features_and_their_reference_data(stack):
+    from app.gradio_page.actions import PageActions
+    from app.gradio_page.api_client import PredictionApi
+    from app.gradio_page.hints import ReferenceHints
+
+    form = PageActions(PredictionApi(stack.api_url), ReferenceHints(stack.settings)).load_form().form
+    fields = {f.name: f for f in form.fields}
+    assert form.version == 1
+    assert set(fields["home_ownership"].choices) == {"rent", "own", "mortgage"}
+    assert fields["home_ownership"].widget == "dropdown"
+    assert fields["home_ownership"].example in {"rent", "own", "mortgage"}
+    credit = fields["credit_score"]
+    assert credit.widget == "number"
+    assert 250 <= credit.minimum < credit.example < credit.maximum <= 900
+    # the example row is one the API accepts as it is
+    assert httpx.post(f"{stack.api_url}/predict", json=form.example_row()).status_code == 200
+
+
+def test_a_prediction_shows_its_probability_and_the_version_that_made_it(stack):
+    row = demo_row(seed=3)
+    expected = httpx.post(f"{stack.api_url}/predict", json=row).json()
+    answer, outcome, _thanks, _status = client(stack.page_url).predict(row, api_name="/predict")
+    assert f"### Prediction: **{expected['prediction']}**" in answer
+    assert f"({expected['probability']:.4f})" in answer
+    assert f"**{stack.settings.model_name} version 1**" in answer
+    assert [value for _label, value in outcome["choices"]] == [0, 1]
+    # the page's traffic went through the API and is logged like any client's
+    pid = prediction_id(answer)
+    def logged():
+        with session_scope(stack.settings.database_url) as session:
+            row_ = session.get(Prediction, pid)
+            return (row_.model_version, row_.features) if row_ else None
+    assert wait_for(logged) == (1, row)
+
+
+def test_the_true_outcome_is_sent_back_and_recorded(stack):
+    session_client = client(stack.page_url)
+    answer = session_client.predict(demo_row(seed=4), api_name="/predict")[0]
+    pid = prediction_id(answer)
+    thanks = session_client.predict(1, api_name="/feedback")
+    assert thanks == f"Thank you: the true outcome **1** of prediction `{pid}` (version 1) was recorded."
+    with session_scope(stack.settings.database_url) as session:
+        stored = session.get(Feedback, pid)
+        assert (stored.label, stored.model_name) == ("1", stack.settings.model_name)
+
+
+def test_an_outcome_before_any_prediction_is_refused_politely(stack):
+    assert client(stack.page_url).predict(0, api_name="/feedback") == \
+        "Make a prediction first, then send its true outcome."
+
+
+def test_a_bad_value_is_named_and_nothing_is_sent(stack):
+    row = demo_row() | {"credit_score": "very good"}
+    answer = client(stack.page_url).predict(row, api_name="/predict")[0]
+    assert answer.startswith("**Check the form.** please fix: credit_score:")
+    assert "Traceback" not in answer
+
+
+def test_when_the_api_is_down_the_page_says_so(tmp_path: Path):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with running_page(dead) as page_url:
+        session_client = client(page_url)
+        status = session_client.predict(api_name="/load_form")
+        answer = session_client.predict(demo_row(), api_name="/predict")[0]
+    message = (f"**The prediction service is unavailable.** the prediction service at {dead} is not "
+               f"reachable right now; please try again in a moment")
+    assert status == message
+    assert answer == message
+
+
+def test_before_any_model_is_served_the_page_says_so(tmp_path: Path, mlflow_store: str):
+    settings = make_settings(tmp_path, mlflow_store)
+    with running_api(settings) as api_url, running_page(api_url) as page_url:
+        session_client = client(page_url)
+        status = session_client.predict(api_name="/load_form")
+        answer = session_client.predict(demo_row(), api_name="/predict")[0]
+    assert status == (f"The prediction service is up, but no version of **{settings.model_name}** is being "
+                      f"served yet. Try again once a model has been promoted.")
+    assert answer == status
+    dispose_engines()
+
+
+def test_a_model_swap_while_the_page_is_open(tmp_path: Path, mlflow_store: str):
+    from monitoring import datasets
+    from monitoring.promotion import promote
+    from monitoring.registry import Registry
+
+    settings = make_settings(tmp_path, mlflow_store)
+    train_version(settings)
+    v2 = train_version(settings, datasets.generate(400, 7), promote=False)
+    with running_api(settings) as api_url, running_page(api_url, settings) as page_url:
+        session_client = client(page_url)
+        assert "version **1**" in session_client.predict(api_name="/load_form")
+        row = demo_row()
+        assert "version 1**" in session_client.predict(row, api_name="/predict")[0]
+
+        # the alias moves while the page is open: the next answer carries the new version
+        promote(settings.database_url, Registry(settings), model_name=settings.model_name, version=v2,
+                actor="test", reason="swap under the page")
+        assert wait_for(lambda: httpx.get(f"{api_url}/model").json()["version"] == v2)
+        answer, _outcome, _thanks, status = session_client.predict(row, api_name="/predict")
+        assert f"**{settings.model_name} version {v2}**" in answer
+        assert f"the model was replaced while the page was open (version 1 -> {v2}); it takes the same " \
+               f"features" in answer
+        assert status == f"Serving **{settings.model_name}** version **{v2}**"
+        assert "replaced" not in session_client.predict(row, api_name="/predict")[0]
+
+        # a version with other features: the page notices, rebuilds the form and says what changed
+        full = datasets.generate(400, 8)
+        fewer = datasets.TabularDataset(full.frame.drop(columns="region"), full.target, full.numeric,
+                                        [c for c in full.categorical if c != "region"])
+        Registry(settings).delete_alias(settings.model_name, settings.champion_alias)
+        v3 = train_version(settings, fewer, promote=True)
+        assert wait_for(lambda: httpx.get(f"{api_url}/model").json()["version"] == v3)
+        answer, _outcome, _thanks, status = session_client.predict(row, api_name="/predict")
+        assert answer.startswith(f"**The model changed while this page was open.** Version {v3} now answers "
+                                 f"instead of version {v2}, and its features changed (removed region).")
+        assert status == f"Serving **{settings.model_name}** version **{v3}**"
+        answer = session_client.predict({k: v for k, v in row.items() if k != "region"}, api_name="/predict")[0]
+        assert f"**{settings.model_name} version {v3}**" in answer
+    dispose_engines()
