@@ -1,0 +1,106 @@
+"""Who may act on the dashboard: viewing is open, acting needs an operator login.
+
+Two ways to log in as an operator:
+- the operator token (``VIGIL_OPERATOR_TOKEN``), typed into the sidebar with a name, compared in
+  constant time; the actor recorded is ``dashboard:<name>``;
+- OIDC through ``st.login()`` when ``.streamlit/secrets.toml`` has an ``[auth]`` section; a
+  logged-in user is an operator when their e-mail is listed in ``[vigil] operator_emails``.
+
+Every refused attempt (a wrong token, an action without a login) is shown and recorded in the
+access log with channel ``dashboard``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+import streamlit as st
+from pydantic import SecretStr
+
+from monitoring import repository
+from monitoring.db import session_scope
+from monitoring.settings import get_settings
+
+OPERATOR_KEY = "vigil_operator"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def token_matches(given: str, expected: SecretStr | None) -> bool:
+    """Constant-time comparison; no configured token means nobody logs in with one."""
+    if expected is None or not given:
+        return False
+    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
+
+
+def record(actor: str, action: str, *, allowed: bool, model_name: str | None = None, detail: str = "") -> None:
+    with session_scope(get_settings().database_url) as session:
+        repository.record_access(session, actor=actor, action=action, allowed=allowed, channel="dashboard",
+                                 model_name=model_name, detail=detail)
+
+
+def _secret(section: str) -> dict:
+    try:
+        return dict(st.secrets.get(section, {}))
+    except Exception:  # noqa: BLE001 - no secrets.toml at all is the common case
+        return {}
+
+
+def oidc_configured() -> bool:
+    return bool(_secret("auth"))
+
+
+def operator() -> str | None:
+    """The logged-in operator's actor name, or None for a viewer."""
+    if st.session_state.get(OPERATOR_KEY):
+        return st.session_state[OPERATOR_KEY]
+    if oidc_configured() and st.user.get("is_logged_in"):
+        email = str(st.user.get("email") or "")
+        if email and email in _secret("vigil").get("operator_emails", []):
+            return f"dashboard:{email}"
+    return None
+
+
+def login_panel() -> None:
+    """The sidebar's login box: who you are, and the way to become an operator."""
+    actor = operator()
+    if actor:
+        st.success(f"Operator: {actor.removeprefix('dashboard:')}")
+        if st.session_state.get(OPERATOR_KEY) and st.button("Log out", key="operator_logout"):
+            del st.session_state[OPERATOR_KEY]
+            st.rerun()
+        return
+    st.caption("Viewing is open. Promoting, rolling back, freezing or releasing needs an operator login.")
+    if oidc_configured():
+        if st.user.get("is_logged_in"):
+            st.warning(f"{st.user.get('email')} is not an operator.")
+        elif st.button("Log in with SSO", key="oidc_login"):
+            st.login()
+    with st.form("operator_login", clear_on_submit=True):
+        name = st.text_input("Your name", key="operator_name")
+        token = st.text_input("Operator token", type="password", key="operator_token")
+        submitted = st.form_submit_button("Log in")
+    if submitted:
+        _try_token(name.strip(), token)
+
+
+def _try_token(name: str, token: str) -> None:
+    if not NAME_PATTERN.match(name):
+        st.error("Give your name (letters, digits, . _ @ -), it goes into the audit trail.")
+        return
+    if token_matches(token, get_settings().operator_token):
+        st.session_state[OPERATOR_KEY] = f"dashboard:{name}"
+        record(f"dashboard:{name}", "login", allowed=True)
+        st.rerun()
+    record(f"dashboard:{name}", "login", allowed=False, detail="wrong operator token")
+    st.error("Wrong operator token; the attempt was recorded.")
+
+
+def require_operator(action: str, model_name: str | None, detail: str = "") -> str | None:
+    """The operator's actor name, or None after showing and recording the refusal."""
+    actor = operator()
+    if actor is None:
+        record("dashboard:anonymous", action, allowed=False, model_name=model_name,
+               detail=f"refused: no operator login. {detail}".strip())
+        st.error(f"Refused: {action} needs an operator login (sidebar). The attempt was recorded.")
+    return actor

@@ -1,0 +1,117 @@
+"""What every dashboard page shares: the store URL, cached queries, the sidebar's model and time
+range, and the MLflow registry. Queries are cached for a short time (pages refresh themselves),
+and the cache is cleared after an operator acts so the change shows at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app.dashboard import auth
+from monitoring import dashboard_queries as q
+from monitoring.db import utcnow
+from monitoring.settings import get_settings
+
+REFRESH = "30s"
+TTL = 20
+RANGES = {"Last 6 hours": timedelta(hours=6), "Last 24 hours": timedelta(days=1),
+          "Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30),
+          "Last 90 days": timedelta(days=90)}
+
+
+@dataclass(frozen=True)
+class View:
+    model_name: str | None
+    start: datetime
+    end: datetime
+
+
+def store_url() -> str:
+    return get_settings().database_url
+
+
+@st.cache_resource(show_spinner=False)
+def registry():
+    """The MLflow registry wrapper (created on first use inside a script run)."""
+    from monitoring.registry import Registry
+
+    return Registry(get_settings())
+
+
+def now_minute() -> datetime:
+    """Now, to the minute: cached queries keyed on it are shared for a minute's worth of reruns."""
+    return utcnow().replace(second=0, microsecond=0)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def model_names(url: str) -> list[str]:
+    return q.model_names(url)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def overview(url: str, now: datetime) -> pd.DataFrame:
+    return q.overview(url, get_settings(), now=now)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def series(url: str, model_name: str, metrics: tuple[str, ...], start: datetime, end: datetime) -> pd.DataFrame:
+    return q.series(url, model_name, metrics, start, end)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alias_moves(url: str, model_name: str) -> pd.DataFrame:
+    return q.registry_events(url, model_name, alias_only=True)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def drift_matrix(url: str, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    return q.drift_matrix(url, model_name, start, end)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def drift_windows(url: str, model_name: str) -> pd.DataFrame:
+    return q.drift_windows(url, model_name)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alerts(url: str, model_name: str | None, state: str | None) -> pd.DataFrame:
+    return q.alerts(url, model_name, state)
+
+
+def after_action() -> None:
+    """Forget cached reads so every page shows what the operator just changed."""
+    st.cache_data.clear()
+
+
+def sidebar() -> View:
+    """The sidebar: model, time range, operator login. Returns the chosen view."""
+    url = store_url()
+    with st.sidebar:
+        names = model_names(url)
+        default = get_settings().model_name
+        model_name = st.selectbox(
+            "Model", names, index=names.index(default) if default in names else 0, key="model",
+            placeholder="no models yet",
+        ) if names else None
+        span = st.selectbox("Time range", list(RANGES), index=1, key="range")
+        st.divider()
+        auth.login_panel()
+    end = now_minute() + timedelta(minutes=1)
+    return View(model_name, end - RANGES[span], end)
+
+
+def view() -> View:
+    """The view chosen in the sidebar for this run (set by the entry script)."""
+    return st.session_state["vigil_view"]
+
+
+def no_model() -> bool:
+    """Say so and stop the page's content when the store knows no model yet."""
+    if view().model_name is None:
+        st.info("Vigil's store has no model yet: train one (`vigil train`) or seed a demo "
+                "(`python -m monitoring.demo_seed`).")
+        return True
+    return False

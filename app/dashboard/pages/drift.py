@@ -1,0 +1,73 @@
+"""Drift: per-feature drift over time (heatmap), the share of drifted features, and the Evidently
+report of a window."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app.dashboard import charts, common
+from monitoring import dashboard_queries as q
+from monitoring import metric_names as m
+from monitoring.settings import get_settings
+
+st.title("Drift")
+
+
+def _report(path: str | None) -> None:
+    """Link or embed the window's Evidently report: embedded only from Vigil's own var directory."""
+    if not path:
+        st.caption("No Evidently report was saved for this window.")
+        return
+    if path.startswith(("http://", "https://")):
+        st.link_button("Open the Evidently report", path)
+        return
+    report = Path(path).expanduser().resolve()
+    if not report.is_file():
+        st.warning(f"The Evidently report is not at {report} any more.")
+        return
+    if not report.is_relative_to(get_settings().var_dir.expanduser().resolve()):
+        st.caption(f"Evidently report: {report} (outside Vigil's var directory, not embedded)")
+        return
+    st.download_button("Download the Evidently report", report.read_bytes(), file_name=report.name,
+                       mime="text/html")
+    st.iframe(report, height=700)
+
+
+@st.fragment(run_every=common.REFRESH)
+def over_time() -> None:
+    view = common.view()
+    url = common.store_url()
+    matrix = common.drift_matrix(url, view.model_name, view.start, view.end)
+    if matrix.empty:
+        st.info(f"No drift results for {view.model_name} in this time range.")
+        return
+    st.plotly_chart(charts.drift_heatmap(matrix, title="Drifted windows per feature"), key="drift_heatmap")
+    share = common.series(url, view.model_name, (m.DRIFT_SHARE,), view.start, view.end)
+    figure = charts.combined(share, {m.DRIFT_SHARE: "share of drifted features"},
+                             title="Share of drifted features", y_title="share", limit=q.DATASET_DRIFT_SHARE)
+    st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), view.start, view.end),
+                    key="drift_share")
+
+
+def window_detail() -> None:
+    view = common.view()
+    url = common.store_url()
+    windows = common.drift_windows(url, view.model_name)
+    if windows.empty:
+        return
+    st.subheader("One window")
+    labels = {
+        f"{pd.Timestamp(w.window_start):%Y-%m-%d %H:%M} – {pd.Timestamp(w.window_end):%H:%M} UTC · "
+        f"v{w.model_version} · {int(w.drifted)}/{int(w.features)} drifted": w.window_start
+        for w in windows.itertuples()
+    }
+    chosen = st.selectbox("Window", list(labels), key="drift_window")
+    detail = q.drift_window(url, view.model_name, labels[chosen])
+    st.dataframe(detail.drop(columns=["report_path", "model_version"]), hide_index=True, key="drift_detail")
+    _report(detail["report_path"].dropna().iloc[0] if detail["report_path"].notna().any() else None)
+
+
+if not common.no_model():
+    over_time()
+    window_detail()

@@ -1,0 +1,54 @@
+"""Overview: per model, the champion and since when, its health, the last hour's quality, p95
+latency, error rate and drift share against their limits, open alerts, automatic rollbacks."""
+
+import pandas as pd
+import streamlit as st
+
+from app.dashboard import common
+
+STATE_MARK = {"ok": "✅", "breach": "🔴", "no data": "⚪"}
+HEALTH_MARK = {"healthy": "🟢", "degraded": "🟠", "bad": "🔴", "unknown": "⚪"}
+
+st.title("Overview")
+st.caption("Last 60 minutes of data per model, against the watchdog's limits. Refreshes every 30 s.")
+
+
+def _number(value, pattern: str) -> str:
+    return "—" if value is None or pd.isna(value) else pattern.format(value)
+
+
+def _since(value) -> str:
+    return "—" if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@st.fragment(run_every=common.REFRESH)
+def models() -> None:
+    frame = common.overview(common.store_url(), common.now_minute())
+    if frame.empty:
+        st.info("No model in Vigil's store yet: train one with `vigil train`.")
+        return
+    for row in frame.itertuples():
+        with st.container(border=True):
+            st.subheader(f"{row.model}")
+            first = st.columns(4)
+            first[0].metric("Champion", f"v{row.champion}" if row.champion is not None and pd.notna(row.champion)
+                            else "none", help=f"by {row.moved_by}")
+            first[0].caption(f"since {_since(row.champion_since)}")
+            first[1].metric("Health", f"{HEALTH_MARK.get(row.health, '⚪')} {row.health}")
+            first[2].metric("Open alerts", int(row.open_alerts))
+            first[3].metric("Automatic rollbacks (30 d)", int(row.auto_rollbacks_30d),
+                            help="mean time to recover: from the degradation alert to the rollback")
+            first[3].caption(f"mean time to recover: {_number(row.mean_minutes_to_recover, '{:.0f} min')}")
+            second = st.columns(4)
+            second[0].metric(f"{STATE_MARK[row.quality_state]} {row.quality_metric}",
+                             _number(row.quality, "{:.3f}"))
+            second[0].caption(f"limit {_number(row.quality_limit, '{:.3f}')} · {row.labelled:,} labelled")
+            second[1].metric(f"{STATE_MARK[row.latency_state]} p95 latency", _number(row.latency_p95_ms, "{:.0f} ms"))
+            second[1].caption(f"SLO {row.latency_p95_limit:.0f} ms")
+            second[2].metric(f"{STATE_MARK[row.error_state]} error rate", _number(row.error_rate, "{:.2%}"))
+            second[2].caption(f"limit {row.error_rate_limit:.0%}")
+            second[3].metric(f"{STATE_MARK[row.drift_state]} drift share", _number(row.drift_share, "{:.0%}"))
+            second[3].caption(f"dataset drift at {row.drift_share_limit:.0%} · data as of {_since(row.as_of)}")
+
+
+models()
