@@ -1,0 +1,99 @@
+"""The functions Airflow tasks call: one per task, settings and registry from the environment.
+
+Each takes the task's data interval (and small JSON-able inputs) and returns small JSON-able
+results for XCom, so the DAG files stay declarations. Heavy libraries are imported by the
+functions they call, never when a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from monitoring.settings import get_settings
+
+
+def _context():
+    from monitoring.registry import Registry
+
+    settings = get_settings()
+    return settings.database_url, Registry(settings), settings
+
+
+# -- monitoring ------------------------------------------------------------------------------
+def monitor_interval(start: datetime, end: datetime) -> dict[str, Any]:
+    """Compute every window ending in the interval (and refresh windows with late feedback)."""
+    from monitoring.monitor import compute_windows
+
+    url, registry, settings = _context()
+    return compute_windows(url, registry, settings, start=start, end=end).as_dict()
+
+
+# -- batch scoring ---------------------------------------------------------------------------
+def score_interval(start: datetime, end: datetime, input_path: str | None = None,
+                   output_path: str | None = None, rows: int = 500) -> dict[str, Any]:
+    """Score the interval's batch (a file, or demo records seeded by the interval) with the champion."""
+    from monitoring.batch import score_batch
+
+    url, registry, settings = _context()
+    return score_batch(url, registry, settings, interval_start=start, interval_end=end,
+                       input_path=input_path, output_path=output_path, demo_rows=rows).as_dict()
+
+
+# -- watchdog --------------------------------------------------------------------------------
+def watchdog_once(now: datetime | None = None) -> list[str]:
+    """Evaluate every champion and act (roll back, alert) once; one line per model."""
+    from monitoring.watchdog.service import evaluate_and_act
+
+    url, registry, settings = _context()
+    return [str(outcome) for outcome in evaluate_and_act(url, registry, settings, now=now)]
+
+
+# -- training --------------------------------------------------------------------------------
+def training_ingest(start: datetime, end: datetime, data_path: str | None = None,
+                    target: str | None = None, rows: int = 20_000) -> dict[str, Any]:
+    from monitoring import training_pipeline
+
+    settings = get_settings()
+    return training_pipeline.ingest(settings, model_name=settings.model_name, interval_start=start,
+                                    interval_end=end, data_path=data_path, target=target, rows=rows)
+
+
+def training_validate(ingested: dict[str, Any]) -> dict[str, Any]:
+    from monitoring import training_pipeline
+
+    url, registry, settings = _context()
+    return training_pipeline.validate(url, registry, settings, model_name=settings.model_name,
+                                      ingested=ingested)
+
+
+def training_train(validated: dict[str, Any]) -> dict[str, Any]:
+    from monitoring import training_pipeline
+
+    settings = get_settings()
+    return training_pipeline.train(settings, model_name=settings.model_name, validated=validated)
+
+
+def training_evaluate(trained: dict[str, Any]) -> dict[str, Any]:
+    from monitoring import training_pipeline
+
+    _, registry, settings = _context()
+    return training_pipeline.evaluate(registry, settings, model_name=settings.model_name, trained=trained)
+
+
+def training_register(start: datetime, end: datetime, trained: dict[str, Any],
+                      evaluation: dict[str, Any]) -> dict[str, Any]:
+    from monitoring import training_pipeline
+
+    url, registry, settings = _context()
+    return training_pipeline.register(url, registry, settings, model_name=settings.model_name,
+                                      interval_start=start, interval_end=end, trained=trained,
+                                      evaluation=evaluation)
+
+
+def training_promote(registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    from monitoring import training_pipeline
+
+    url, registry, settings = _context()
+    return training_pipeline.promote_if_better(url, registry, settings, model_name=settings.model_name,
+                                               registered=registered, evaluation=evaluation)
