@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+    # an empty variable means "not set" (docker-compose passes optional secrets as "")
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore", env_ignore_empty=True)
 
     # Where things live
     var_dir: Path = Path("var")
