@@ -285,3 +285,66 @@ def gradio(host, port, api_url) -> None:
     url = api_url or settings.api_url
     click.echo(f"gradio page on http://{host}:{port} (answers from {url})", err=True)
     serve_page(settings, host=host, port=port, api_url=url)
+
+
+@main.command()
+@click.option("--model-name", default=None, help="default: every model with a champion")
+@_user_errors
+def watchdog(model_name) -> None:
+    """Evaluate every champion once, act (roll back, alert), then deliver pending Slack messages."""
+    from monitoring.registry import Registry
+    from monitoring.watchdog.loop import run_once
+
+    settings = get_settings()
+    for line in run_once(settings, Registry(settings), model_name=model_name, quiet=False):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds between evaluations")
+@click.option("--model-name", default=None, help="default: every model with a champion")
+@_user_errors
+def watch(interval, model_name) -> None:
+    """Run the watchdog in a loop for near-real-time protection (Ctrl-C stops it)."""
+    runs = 0
+    try:
+        from monitoring.registry import Registry
+        from monitoring.watchdog.loop import run_loop
+
+        settings = get_settings()
+        runs = run_loop(settings, Registry(settings), interval=interval, model_name=model_name,
+                        say=click.echo, started=lambda: click.echo(
+                            f"watching {model_name or 'every model with a champion'} every {interval:g}s "
+                            "(Ctrl-C stops)", err=True))
+    except KeyboardInterrupt:  # Ctrl-C before the loop took over the signal
+        pass
+    click.echo(f"watchdog stopped after {runs} evaluation(s)", err=True)
+
+
+@main.command()
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def freeze(reason, model_name) -> None:
+    """Stop automatic rollbacks of a model until an operator releases it."""
+    from monitoring.watchdog.service import freeze as do_freeze
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    do_freeze(settings.database_url, name, _actor(), reason)
+    click.echo(f"{name}: automatic rollbacks frozen")
+
+
+@main.command()
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def release(reason, model_name) -> None:
+    """Allow automatic rollbacks of a model again (the day's budget starts over)."""
+    from monitoring.watchdog.service import release as do_release
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    do_release(settings.database_url, name, _actor(), reason)
+    click.echo(f"{name}: automatic rollbacks released")

@@ -1,151 +1,30 @@
 """The watchdog against real stores (SQLite and PostgreSQL) and a real MLflow registry.
 
-Versions are trained once per module with ``monitoring.training.train`` and copied (MLflow
-``copy_model_version``) under a fresh model name per test. Traffic is simulated by writing
-prediction and feedback rows straight into the tables, with the versions' real predictions.
+The ``world`` fixtures (conftest.py) hold a model with versions copied from ones trained with
+``monitoring.training.train``, and write simulated traffic straight into the tables.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
-from monitoring import datasets, repository
-from monitoring.db import lock_model, session_scope, utcnow
-from monitoring.migrate import upgrade
-from monitoring.promotion import promote
+from monitoring import datasets
+from monitoring.db import lock_model, session_scope
 from monitoring.registry import Registry, RegistryError
-from monitoring.settings import Settings
 from monitoring.tables import (
     AccessLog,
     Alert,
     DriftResult,
-    Feedback,
-    ModelControl,
     OutboxMessage,
-    Prediction,
     RegistryEvent,
     VersionHealth,
 )
-from monitoring.training import train
 from monitoring.watchdog.service import SETTLE, evaluate_and_act, freeze, release
-
-
-@pytest.fixture(scope="module")
-def trained(mlflow_store: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int | str]:
-    """good (accuracy ~0.81), bad (trained on corrupted labels: ~0.56 on real traffic), other good."""
-    root = tmp_path_factory.mktemp("watchdog-train")
-    settings = _settings(f"sqlite:///{root / 'train.db'}", mlflow_store, root)
-    upgrade(settings.database_url)
-    registry = Registry(settings)
-    base = f"watchdog-base-{uuid.uuid4().hex[:6]}"
-    versions = {"base": base}
-    for kind, dataset, seed in [("good", datasets.generate(3000, 0), 0),
-                                ("bad", datasets.bad_training_set(3000, 0), 0),
-                                ("other", datasets.generate(3000, 1), 1)]:
-        result = train(dataset, registry=registry, store_url=settings.database_url, model_name=base,
-                       actor="test", promote=True, seed=seed)
-        versions[kind] = result.version
-    return versions
-
-
-def _settings(url: str, mlflow_store: str, root: Path, **overrides) -> Settings:
-    return Settings(database_url=url, mlflow_tracking_uri=mlflow_store, var_dir=root,
-                    mlflow_artifact_root=str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts"),
-                    **overrides)
-
-
-class World:
-    """One model under watch: its versions, its traffic, and a clock that only moves forward."""
-
-    def __init__(self, url: str, settings: Settings, registry: Registry, trained: dict, name: str):
-        self.url, self.settings, self.registry, self.trained, self.name = url, settings, registry, trained, name
-        self.clock = utcnow()
-        self.models: dict[int, object] = {}
-
-    def add(self, kind: str, *, promote_it: bool = True, health: str | None = None) -> int:
-        source = self.registry.get_version(self.trained["base"], self.trained[kind])
-        copied = self.registry.client.copy_model_version(
-            f"models:/{self.trained['base']}/{self.trained[kind]}", self.name)
-        version = int(copied.version)
-        with session_scope(self.url) as session:
-            repository.upsert_version(session, model_name=self.name, version=version,
-                                      eval_metrics={k: v for k, v in source.metrics.items()
-                                                    if k in ("accuracy", "f1", "roc_auc")})
-            if health:
-                repository.set_health(session, model_name=self.name, version=version, state=health,
-                                      evidence={"accuracy": source.metrics["accuracy"], "labels": 500})
-        if promote_it:
-            promote(self.url, self.registry, model_name=self.name, version=version, actor="test",
-                    reason=f"test: {kind}")
-            self.clock = max(self.clock, utcnow())
-        return version
-
-    def serve(self, version: int, n: int, *, seed: int, scenario: str = "healthy", labelled: bool = True,
-              latency_ms: float = 20.0, per_second: float = 20.0) -> None:
-        """``n`` predictions of ``version`` (and their labels a second later), from the clock on."""
-        model = self.models.setdefault(version, self.registry.load_model(self.name, version))
-        data = datasets.generate(n, seed, scenario)
-        predicted = model.predict(data.X())
-        start = max(self.clock, utcnow())
-        predictions, feedback = [], []
-        for i, (features, guess, truth) in enumerate(zip(data.X().to_dict("records"), predicted,
-                                                         data.y(), strict=True)):
-            at = start + timedelta(seconds=i / per_second)
-            pid = str(uuid.uuid4())
-            predictions.append({"id": pid, "model_name": self.name, "model_version": version, "created_at": at,
-                                "features": features, "prediction": str(guess), "score": None,
-                                "latency_ms": latency_ms, "status": "ok", "error": None, "source": "simulate"})
-            if labelled:
-                feedback.append({"prediction_id": pid, "model_name": self.name, "label": str(truth),
-                                 "received_at": at + timedelta(seconds=1)})
-        with session_scope(self.url) as session:
-            session.execute(insert(Prediction), predictions)
-            if feedback:
-                session.execute(insert(Feedback), feedback)
-        self.clock = start + timedelta(seconds=n / per_second + 1)
-
-    def evaluate(self, registry: Registry | None = None):
-        now = self.clock + SETTLE + timedelta(seconds=1)
-        self.clock = now
-        return evaluate_and_act(self.url, registry or self.registry, self.settings, model_name=self.name,
-                                now=now)
-
-    def champion(self) -> int | None:
-        return self.registry.alias_version(self.name, "champion")
-
-    def count(self, table, *where) -> int:
-        with session_scope(self.url) as session:
-            return session.scalar(select(func.count()).select_from(table).where(*where))
-
-    def health(self, version: int) -> str:
-        with session_scope(self.url) as session:
-            return session.get(VersionHealth, (self.name, version)).state
-
-    def alerts(self) -> dict[str, Alert]:
-        with session_scope(self.url) as session:
-            return {a.alert_key: a for a in session.scalars(select(Alert).where(Alert.model_name == self.name))}
-
-    def control(self) -> ModelControl:
-        with session_scope(self.url) as session:
-            return session.get(ModelControl, self.name)
-
-
-@pytest.fixture
-def world(store_url: str, mlflow_store: str, tmp_path: Path, trained, model_name: str) -> World:
-    settings = _settings(store_url, mlflow_store, tmp_path)
-    return World(store_url, settings, Registry(settings), trained, model_name)
-
-
-@pytest.fixture
-def sqlite_world(sqlite_url: str, mlflow_store: str, tmp_path: Path, trained, model_name: str) -> World:
-    settings = _settings(sqlite_url, mlflow_store, tmp_path)
-    return World(sqlite_url, settings, Registry(settings), trained, model_name)
+from tests.monitoring.watchdog.conftest import World
 
 
 def _outbox_kinds(world: World) -> list[str]:

@@ -1,0 +1,88 @@
+"""Running the watchdog: once (``vigil watchdog``, the Airflow DAG) or in a loop (``vigil watch``).
+
+One run evaluates and acts, reminds about alerts still firing after the re-notify interval, and
+then delivers the pending Slack messages. Slack is last and separate: a slow or dead Slack delays
+messages, it never holds up or undoes an action. The loop stops cleanly on Ctrl-C or SIGTERM,
+between runs or after the run in progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from monitoring import alerts
+from monitoring.db import session_scope, utcnow
+from monitoring.notifications import deliver_pending
+from monitoring.registry import Registry
+from monitoring.settings import Settings
+from monitoring.watchdog.service import Outcome, evaluate_and_act
+
+log = logging.getLogger(__name__)
+
+
+def run_once(settings: Settings, registry: Registry, *, model_name: str | None = None,
+             quiet: bool = True) -> list[str]:
+    """Evaluate, act, re-notify and deliver once; the lines worth printing (all of them unless quiet)."""
+    outcomes = evaluate_and_act(settings.database_url, registry, settings, model_name=model_name)
+    with session_scope(settings.database_url) as session:
+        reminded = alerts.renotify_due(session, now=utcnow(), interval=timedelta(minutes=settings.renotify_minutes))
+    report = deliver_pending(settings.database_url, settings=settings)
+    lines = [str(o) for o in outcomes if not quiet or _noteworthy(o)]
+    if not quiet:
+        if not outcomes:
+            lines.append("no model has a champion yet: nothing to watch")
+        lines.append(str(report) + (f"; {reminded} reminder(s) for alerts still firing" if reminded else ""))
+    elif report.delivered or report.failed:
+        lines.append(str(report))
+    return lines
+
+
+def run_loop(settings: Settings, registry: Registry, *, interval: float, model_name: str | None = None,
+             say: Callable[[str], None] = print, max_runs: int | None = None,
+             started: Callable[[], None] = lambda: None) -> int:
+    """Run every ``interval`` seconds until Ctrl-C / SIGTERM (or ``max_runs``); returns the runs done.
+
+    ``started`` is called once the stop signals are handled (from then on Ctrl-C stops cleanly).
+    """
+    stop = threading.Event()
+    previous = _handle_stop_signals(stop)
+    started()
+    runs = 0
+    try:
+        while not stop.is_set() and (max_runs is None or runs < max_runs):
+            started = time.monotonic()
+            try:
+                for line in run_once(settings, registry, model_name=model_name):
+                    say(line)
+            except Exception:  # the store or MLflow is down: say so, keep watching
+                log.exception("watchdog run failed; trying again in %.1fs", interval)
+            runs += 1
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _restore(previous)
+    return runs
+
+
+def _noteworthy(outcome: Outcome) -> bool:
+    return outcome.action != "none" or bool(outcome.notes)
+
+
+def _handle_stop_signals(stop: threading.Event) -> dict[int, object]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    return previous
+
+
+def _restore(previous: dict[int, object]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
