@@ -6,7 +6,9 @@ import streamlit as st
 from app.dashboard import common
 from monitoring import dashboard_queries as q
 
-SEVERITY_MARK = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+SEVERITY_MARK = {"critical": ":red[:material/error:]", "warning": ":orange[:material/warning:]",
+                 "info": ":blue[:material/info:]"}
+RESOLVED_MARK = ":green[:material/check_circle:]"
 
 st.title("Alerts")
 
@@ -28,7 +30,7 @@ def alert_list() -> None:
         return
     messages = q.alert_messages(url, [int(i) for i in frame["id"]])
     for alert in frame.itertuples():
-        mark = "✅" if alert.state == "resolved" else SEVERITY_MARK.get(alert.severity, "⚪")
+        mark = RESOLVED_MARK if alert.state == "resolved" else SEVERITY_MARK.get(alert.severity, "")
         header = f"{mark} {alert.model_name} · {alert.title} · {alert.state} since {_time(alert.opened_at)}"
         with st.expander(header, expanded=alert.state == "firing"):
             facts = (alert.details or {}).get("facts", {})

@@ -6,8 +6,10 @@ import streamlit as st
 
 from app.dashboard import common
 
-STATE_MARK = {"ok": "✅", "breach": "🔴", "no data": "⚪"}
-HEALTH_MARK = {"healthy": "🟢", "degraded": "🟠", "bad": "🔴", "unknown": "⚪"}
+STATE_MARK = {"ok": ":green[:material/check_circle:]", "breach": ":red[:material/error:]",
+              "no data": ":gray[:material/help:]"}
+HEALTH_MARK = {"healthy": ":green[:material/check_circle:]", "degraded": ":orange[:material/warning:]",
+               "bad": ":red[:material/error:]", "unknown": ":gray[:material/help:]"}
 
 st.title("Overview")
 st.caption("Last 60 minutes of data per model, against the watchdog's limits. Refreshes every 30 s.")
@@ -34,7 +36,7 @@ def models() -> None:
             first[0].metric("Champion", f"v{row.champion}" if row.champion is not None and pd.notna(row.champion)
                             else "none", help=f"by {row.moved_by}")
             first[0].caption(f"since {_since(row.champion_since)}")
-            first[1].metric("Health", f"{HEALTH_MARK.get(row.health, '⚪')} {row.health}")
+            first[1].metric(f"{HEALTH_MARK.get(row.health, HEALTH_MARK['unknown'])} Health", row.health)
             first[2].metric("Open alerts", int(row.open_alerts))
             first[3].metric("Automatic rollbacks (30 d)", int(row.auto_rollbacks_30d),
                             help="mean time to recover: from the degradation alert to the rollback")
