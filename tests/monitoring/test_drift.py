@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from monitoring.drift import (
     CATEGORICAL,
@@ -134,6 +135,40 @@ def test_overrides_equal_evidentlys_with_the_same_per_column_settings(evidently_
     assert by_name["with_nans"].method == "wasserstein"
     assert by_name["with_nans"].threshold == 0.2
     assert by_name["binary"].threshold == 0.1
+
+
+@pytest.mark.parametrize(
+    ("reference_rows", "current_rows", "values"),
+    [
+        (1001, 1, "continuous"),
+        (1500, 7, "continuous"),
+        (2003, 4999, "continuous"),
+        (1200, 900, "ties"),
+    ],
+)
+def test_wasserstein_score_is_scipys(reference_rows, current_rows, values):
+    rng = np.random.default_rng(reference_rows + current_rows)
+    if values == "ties":
+        reference = pd.DataFrame({"x": rng.integers(0, 12, reference_rows).astype(float)})
+        current = pd.DataFrame({"x": rng.integers(2, 14, current_rows).astype(float)})
+    else:
+        reference = pd.DataFrame({"x": rng.normal(0, 2, reference_rows)})
+        current = pd.DataFrame({"x": rng.normal(0.3, 2, current_rows)})
+    (feature,) = compute_drift(reference, current, ["x"], []).features
+    expected = stats.wasserstein_distance(reference.x, current.x) / np.std(reference.x)
+    assert feature.method == "wasserstein"
+    assert feature.score == pytest.approx(expected, rel=1e-9)
+
+
+def test_ks_p_value_on_large_samples_is_scipys():
+    rng = np.random.default_rng(4)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 20_000).round(2)})  # with ties
+    current = pd.DataFrame({"x": rng.normal(0.02, 1, 15_000).round(2)})
+    (feature,) = compute_drift(
+        reference, current, ["x"], [], {"x": FeatureDriftConfig(method="ks")}
+    ).features
+    assert feature.score == pytest.approx(stats.ks_2samp(reference.x, current.x).pvalue, rel=1e-9)
+    assert 0.001 < feature.score < 0.99  # neither end, where any p-value would pass
 
 
 def test_a_threshold_override_changes_the_verdict():
