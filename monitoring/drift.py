@@ -186,6 +186,11 @@ def _check_inputs(
         missing = [name for name in kinds if name not in frame.columns]
         if missing:
             raise ValueError(f"{label} data lacks feature columns: {missing}")
+        doubled = sorted(
+            {name for name in frame.columns[frame.columns.duplicated()] if name in kinds}
+        )
+        if doubled:
+            raise ValueError(f"{label} data has more than one column named {doubled}")
     for name, config in (overrides or {}).items():
         if name not in kinds:
             raise ValueError(f"drift override for {name!r}, which is not a feature being compared")

@@ -254,6 +254,7 @@ def with_arguments(**arguments):
             lambda r, c: (r, c.assign(normal="x"), {}),
             "numerical feature 'normal' has non-numeric current",
         ),
+        (lambda r, c: (r, pd.concat([c, c.normal], axis=1), {}), "more than one column named"),
         (with_arguments(numerical=[], categorical=[]), "no features to compare"),
         (with_arguments(categorical=["colour", "normal"]), "listed more than once: \\['normal'\\]"),
         (
