@@ -39,7 +39,10 @@ def build_page(actions: PageActions) -> gr.Blocks:
                     if form is None:
                         gr.Markdown("The form appears once the prediction service answers.")
                         return
-                    widgets = [_widget(f) for f in form.fields]
+                    widgets = []
+                    for start in range(0, len(form.fields), 2):
+                        with gr.Row():
+                            widgets.extend(_widget(f) for f in form.fields[start:start + 2])
                     predict_button = gr.Button("Predict", variant="primary", key="predict")
                     predict_button.click(_from_widgets, [form_state, *widgets], answer_outputs,
                                          api_visibility="private", key="predict-click")
