@@ -274,6 +274,7 @@ def demo(airflow, story, rate) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
 @click.option("--port", default=7860, show_default=True, type=int)
 @click.option("--api-url", default=None, help="the prediction API it calls (default: VIGIL_API_URL)")
+@_user_errors
 def gradio(host, port, api_url) -> None:
     """Run the Gradio page for end users (it asks the prediction API over HTTP)."""
     import os

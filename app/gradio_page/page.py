@@ -110,5 +110,7 @@ def serve(settings: Settings, *, host: str, port: int, api_url: str) -> None:
     api = PredictionApi(api_url)
     try:
         launch(PageActions(api, ReferenceHints(settings)), host=host, port=port, block=True)
+    except OSError as error:  # Gradio's way of saying the port is taken
+        raise ValueError(f"the Gradio page cannot listen on {host}:{port}: {error}") from None
     finally:
         api.close()
