@@ -85,8 +85,9 @@ def seed(url: str, spec: SeedSpec, progress: Callable[[str], None] = lambda _m: 
 def story(model_name: str, end: datetime, days: float, summary: SeedSummary, url: str) -> list[ChampionSpan]:
     """Registry events, version health, alerts and outbox rows of the demo story; its spans."""
     start = end - timedelta(days=days)
-    promoted_2, degraded_2, rolled_back, promoted_3 = (start + timedelta(days=days * share)
-                                                       for share in (0.55, 0.58, 0.60, 0.80))
+    promoted_2, degraded_2, rolled_back, promoted_3 = (
+        (start + timedelta(days=days * share)).replace(second=0, microsecond=0)
+        for share in (0.55, 0.58, 0.60, 0.80))
     spans = [
         ChampionSpan(1, start, promoted_2, 0.86),
         ChampionSpan(2, promoted_2, degraded_2, 0.87),
@@ -172,7 +173,9 @@ def seed_windows(
 
 
 def _starts(span: ChampionSpan, minutes: int) -> pd.DatetimeIndex:
-    return pd.date_range(span.start, span.end, freq=f"{minutes}min", inclusive="left")
+    """Window starts inside the span, on a fixed grid of ``minutes`` (as a scheduler would run)."""
+    freq = f"{minutes}min"
+    return pd.date_range(pd.Timestamp(span.start).ceil(freq), span.end, freq=freq, inclusive="left")
 
 
 def _metric_frame(model_name: str, span: ChampionSpan, minutes: int, drift_from: datetime | None,
@@ -237,39 +240,71 @@ def seed_predictions(
     url: str, model_name: str, spans: list[ChampionSpan], total: int, *, seed: int = 0,
     summary: SeedSummary | None = None, progress: Callable[[str], None] = lambda _m: None,
 ) -> None:
-    """``total`` logged predictions spread evenly over the spans, served by each span's version."""
+    """``total`` logged predictions spread evenly over the spans, served by each span's version.
+
+    Rows are drawn from a pool of pre-rendered (features, outcome, latency) tails, so building a
+    chunk costs a few vectorised string joins and the time goes into the load itself.
+    """
     start, end = spans[0].start, spans[-1].end
-    pool = generate_features(2_000, seed)
-    feature_json = np.array([json.dumps(row, separators=(",", ":")) for row in pool.to_dict("records")])
+    tails = _prediction_tails(seed)
     rng = np.random.default_rng(seed)
     step_ns = (end - start) / total / pd.Timedelta(nanoseconds=1)
     boundaries = pd.DatetimeIndex([s.end for s in spans])
-    versions = np.array([s.version for s in spans])
+    versions = np.array([str(s.version) for s in spans], dtype=object)
     engine = get_engine(url)
+    columns = ["id", "model_name", "model_version", "created_at", "features", "prediction", "score",
+               "latency_ms", "status", "error", "source"]
     written = 0
     for first in range(0, total, PREDICTION_CHUNK):
         count = min(PREDICTION_CHUNK, total - first)
         index = np.arange(first, first + count)
         created = pd.DatetimeIndex(pd.Timestamp(start) + pd.to_timedelta(index * step_ns, unit="ns"))
-        score = rng.beta(2, 6, count)
-        errors = rng.random(count) < 0.002
+        served = versions[np.minimum(boundaries.searchsorted(created, side="right"), len(spans) - 1)]
         frame = pd.DataFrame({
             "id": [f"{seed:08x}-0000-4000-8000-{i:012x}" for i in index],
             "model_name": model_name,
-            "model_version": versions[np.minimum(boundaries.searchsorted(created, side="right"), len(spans) - 1)],
+            "model_version": served,
             "created_at": created,
-            "features": feature_json[rng.integers(0, len(feature_json), count)],
-            "prediction": np.where(errors, None, np.where(score >= 0.5, "1", "0")),
-            "score": np.where(errors, np.nan, score),
-            "latency_ms": rng.gamma(3, 15, count),
-            "status": np.where(errors, "error", "ok"),
-            "error": np.where(errors, "model raised ValueError", None),
-            "source": "api",
         })
-        written += _write(engine, Prediction.__table__, frame)
+        if engine.dialect.name == "postgresql":
+            lines = (frame["id"].to_numpy(object) + f",{_csv(model_name)}," + served + ","
+                     + _text_times(frame)["created_at"].to_numpy(object) + ","
+                     + tails["csv"].to_numpy(object)[rng.integers(0, len(tails), count)])
+            _copy_text(engine, Prediction.__tablename__, columns, "\n".join(lines) + "\n")
+        else:
+            picked = tails.iloc[rng.integers(0, len(tails), count)].reset_index(drop=True)
+            _write(engine, Prediction.__table__,
+                   frame.assign(model_version=served.astype(int), **picked.drop(columns="csv")))
+        written += count
         progress(f"{model_name}: {written:,} / {total:,} predictions")
     if summary is not None:
         summary.add("predictions", written)
+
+
+def _prediction_tails(seed: int, size: int = 5_000) -> pd.DataFrame:
+    """A pool of logged outcomes: features (as JSON), prediction, score, latency, status, error."""
+    rng = np.random.default_rng(seed + 11)
+    pool = generate_features(size, seed)
+    score = rng.beta(2, 6, size)
+    errors = rng.random(size) < 0.002
+    tails = pd.DataFrame({
+        "features": [json.dumps(row, separators=(",", ":")) for row in pool.to_dict("records")],
+        "prediction": np.where(errors, None, np.where(score >= 0.5, "1", "0")),
+        "score": np.where(errors, np.nan, score),
+        "latency_ms": rng.gamma(3, 15, size),
+        "status": np.where(errors, "error", "ok"),
+        "error": np.where(errors, "model raised ValueError", None),
+        "source": "api",
+    })
+    buffer = io.StringIO()
+    tails.to_csv(buffer, index=False, header=False)
+    tails["csv"] = buffer.getvalue().splitlines()
+    tails["features"] = [json.loads(text) for text in tails["features"]]
+    return tails
+
+
+def _csv(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
 
 
 def _write(engine: Engine, table, frame: pd.DataFrame) -> int:
@@ -308,16 +343,19 @@ def _text_times(frame: pd.DataFrame) -> pd.DataFrame:
 def _copy(engine: Engine, table: str, columns: list[str], frame: pd.DataFrame) -> None:
     buffer = io.StringIO()
     _text_times(frame).to_csv(buffer, index=False, header=False)
-    buffer.seek(0)
+    _copy_text(engine, table, columns, buffer.getvalue())
+
+
+def _copy_text(engine: Engine, table: str, columns: list[str], csv_text: str) -> None:
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         if hasattr(cursor, "copy_expert"):  # psycopg2
-            cursor.copy_expert(statement, buffer)
+            cursor.copy_expert(statement, io.StringIO(csv_text))
         else:  # psycopg 3
             with cursor.copy(statement) as copy:
-                copy.write(buffer.getvalue())
+                copy.write(csv_text)
         connection.commit()
     finally:
         connection.close()

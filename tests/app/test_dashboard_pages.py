@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from monitoring.db import session_scope
 from monitoring.demo_seed import SeedSpec, seed
-from monitoring.tables import AccessLog, RegistryEvent
+from monitoring.messages import render_plain
+from monitoring.tables import AccessLog, OutboxMessage, RegistryEvent
 
 pytestmark = pytest.mark.postgres
 
@@ -185,6 +186,7 @@ def test_operator_rolls_back_after_a_preview_and_anonymous_is_refused(seeded, mo
     app.selectbox(key="move_target").set_value("v1").run()
     app.text_area(key="move_reason").input("p95 latency regression after v2").run()
     app.button(key="move_preview").click().run()
+    previewed = [code.value for code in app.code]
     app.button(key="move_confirm").click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert registry.alias_version(model_name, "champion") == 1
@@ -193,6 +195,10 @@ def test_operator_rolls_back_after_a_preview_and_anonymous_is_refused(seeded, mo
         last = session.scalars(select(RegistryEvent).where(RegistryEvent.model_name == model_name)
                                .order_by(RegistryEvent.id.desc())).first()
         refused = session.scalars(select(AccessLog).where(AccessLog.allowed.is_(False))).all()
+        sent = session.scalars(select(OutboxMessage).where(OutboxMessage.model_name == model_name)
+                               .order_by(OutboxMessage.id.desc())).first()
+        sent_text = render_plain(sent.payload, model_name=model_name, kind=sent.kind)
     assert (last.kind, last.actor, last.from_version, last.to_version, last.reason) == (
         "manual_rollback", "dashboard:alice", 2, 1, "p95 latency regression after v2")
     assert [(r.actor, r.action) for r in refused] == [("dashboard:anonymous", "rollback")]
+    assert previewed == [sent_text]  # the preview showed exactly what Slack gets
