@@ -213,8 +213,11 @@ def _act_on_degradation(
     attribution = unknown
     if action.kind == "rollback":
         try:
+            # comparing the versions' errors says something about a quality drop only; a latency
+            # or error-rate breach was measured on the champion's own serving since it took over
+            quality_test = test if findings[0].status == d.DEGRADED else None
             attribution = _attribution(session, registry, state, name, champion, took_over, target,
-                                       test, now, policy)
+                                       quality_test, now, policy)
         except (RegistryError, ValueError, KeyError) as error:
             action = d.Action("alert", "target_broken", "critical",
                               f"version {target} cannot take over: {error}")
@@ -288,7 +291,7 @@ def _check_target(session: Session, registry: Registry, name: str, champion: int
                   target: int, test: d.ErrorRateTest | None, policy: d.Policy) -> d.Attribution:
     """Load the target, make it predict recent logged rows, and score it on the champion's labelled rows.
 
-    Raises RegistryError (cannot load) or ValueError/KeyError (cannot predict those rows).
+    Without a quality test (a latency or error-rate breach) the target is only checked. Raises RegistryError (cannot load) or ValueError/KeyError (cannot predict those rows).
     """
     model = registry.load_model(name, target)
     labelled = session.execute(
@@ -306,7 +309,9 @@ def _check_target(session: Session, registry: Registry, name: str, champion: int
     predicted = model.predict(pd.DataFrame.from_records(rows))
     if len(predicted) != len(rows):
         raise ValueError(f"it returned {len(predicted)} predictions for {len(rows)} rows")
-    if not labelled or test is None:
+    if test is None:
+        return d.Attribution(d.VERSION_PROBLEM, "latency or errors of this version since it took over")
+    if not labelled:
         return d.Attribution(d.UNKNOWN_CAUSE, "no labelled rows to compare the versions on")
     current = [d.is_error(r.prediction, r.label) for r in labelled]
     previous = [d.is_error(str(p), r.label) for p, r in zip(predicted, labelled, strict=True)]
