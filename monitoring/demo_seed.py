@@ -359,3 +359,28 @@ def _copy_text(engine: Engine, table: str, columns: list[str], csv_text: str) ->
         connection.commit()
     finally:
         connection.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m monitoring.demo_seed``: seed the store of VIGIL_DATABASE_URL for a demo."""
+    import argparse
+
+    from monitoring.migrate import upgrade
+    from monitoring.settings import get_settings
+
+    parser = argparse.ArgumentParser(description="Seed Vigil's store with a demo monitoring history.")
+    parser.add_argument("--models", default=None, help="comma-separated (default: VIGIL_MODEL_NAME)")
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--drift-every-minutes", type=int, default=60)
+    parser.add_argument("--predictions", type=int, default=10_000, help="per model")
+    args = parser.parse_args(argv)
+    url = get_settings().database_url
+    upgrade(url)
+    models = tuple(args.models.split(",")) if args.models else (get_settings().model_name,)
+    summary = seed(url, SeedSpec(models=models, days=args.days, drift_every_minutes=args.drift_every_minutes,
+                                 predictions=args.predictions), progress=print)
+    print(", ".join(f"{table}: {count:,}" for table, count in summary.rows.items()))
+
+
+if __name__ == "__main__":
+    main()

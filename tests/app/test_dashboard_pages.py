@@ -202,3 +202,40 @@ def test_operator_rolls_back_after_a_preview_and_anonymous_is_refused(seeded, mo
         "manual_rollback", "dashboard:alice", 2, 1, "p95 latency regression after v2")
     assert [(r.actor, r.action) for r in refused] == [("dashboard:anonymous", "rollback")]
     assert previewed == [sent_text]  # the preview showed exactly what Slack gets
+
+
+def test_oidc_user_listed_as_operator_may_act_and_others_may_not(seeded):
+    from streamlit.testing.v1 import AppTest
+
+    secrets = {"auth": {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x",
+                        "client_id": "vigil", "client_secret": "y",
+                        "server_metadata_url": "https://idp.example/.well-known/openid-configuration"},
+               "vigil": {"operator_emails": ["ops@example.com"]}}
+    for email, expected in (("ops@example.com", ["Operator: ops@example.com"]), ("guest@example.com", [])):
+        app = AppTest.from_function(_login_panel, default_timeout=30)
+        app.secrets = secrets
+        app.user = {"is_logged_in": True, "email": email}
+        app.run()
+        assert [success.value for success in app.sidebar.success] == expected
+        if not expected:
+            assert [warning.value for warning in app.sidebar.warning] == [f"{email} is not an operator."]
+
+
+def test_operator_freezes_automatic_rollbacks_and_anonymous_cannot(seeded, model_name):
+    from monitoring.tables import ModelControl
+
+    anonymous = _app("registry")
+    anonymous.text_input(key="control_reason").input("maintenance window").run()
+    anonymous.button(key="control_button").click().run()
+    assert any("freeze needs an operator login" in error.value for error in anonymous.error)
+    operator = _app("registry", operator="dashboard:alice")
+    operator.text_input(key="control_reason").input("maintenance window").run()
+    operator.button(key="control_button").click().run()
+    assert not operator.exception, [e.value for e in operator.exception]
+    assert any("Automatic rollbacks are **frozen**" in text.value for text in operator.markdown)
+    with session_scope(seeded) as session:
+        control = session.get(ModelControl, model_name)
+        log = session.execute(select(AccessLog.actor, AccessLog.action, AccessLog.allowed)
+                              .order_by(AccessLog.id)).all()
+    assert (control.frozen, control.frozen_reason) == (True, "dashboard:alice: maintenance window")
+    assert log == [("dashboard:anonymous", "freeze", False), ("dashboard:alice", "freeze", True)]
