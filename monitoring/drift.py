@@ -170,7 +170,7 @@ def _check_inputs(
     for label, frame in (("reference", reference), ("current", current)):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{label} data must be a pandas DataFrame, got {type(frame).__name__}")
-        if frame.empty:
+        if len(frame) == 0:
             raise ValueError(f"{label} data has no rows")
     for label, names in (("numerical", numerical), ("categorical", categorical)):
         if isinstance(names, str):

@@ -86,7 +86,7 @@ def save_drift_report(
         missing = [name for name in columns if name not in frame.columns]
         if missing:
             raise ValueError(f"{label} data lacks feature columns: {missing}")
-        if frame.empty:
+        if len(frame) == 0:
             raise ValueError(f"{label} data has no rows")
         rows = frame.sample(n=min(sample_rows, len(frame)), random_state=seed)
         samples.append(rows[columns].reset_index(drop=True))

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from monitoring.drift import (
@@ -158,6 +160,25 @@ def test_wasserstein_score_is_scipys(reference_rows, current_rows, values):
     expected = stats.wasserstein_distance(reference.x, current.x) / np.std(reference.x)
     assert feature.method == "wasserstein"
     assert feature.score == pytest.approx(expected, rel=1e-9)
+
+
+samples = st.lists(
+    st.one_of(st.integers(-3, 3).map(float), st.floats(-1e6, 1e6)), min_size=1, max_size=60
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(reference=samples, current=samples)
+def test_wasserstein_score_is_scipys_on_any_sample(reference, current):
+    (feature,) = compute_drift(
+        pd.DataFrame({"x": reference}),
+        pd.DataFrame({"x": current}),
+        ["x"],
+        [],
+        {"x": FeatureDriftConfig(method="wasserstein")},
+    ).features
+    expected = stats.wasserstein_distance(reference, current) / max(np.std(reference), 0.001)
+    assert feature.score == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
 def test_ks_p_value_on_large_samples_is_scipys():
