@@ -7,10 +7,15 @@ functions they call, never when a DAG file is parsed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from monitoring.settings import get_settings
+
+
+def _utc(moment: datetime) -> datetime:
+    """A plain UTC datetime (Airflow hands tasks pendulum's subclass)."""
+    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
 
 
 def _context():
@@ -26,7 +31,7 @@ def monitor_interval(start: datetime, end: datetime) -> dict[str, Any]:
     from monitoring.monitor import compute_windows
 
     url, registry, settings = _context()
-    return compute_windows(url, registry, settings, start=start, end=end).as_dict()
+    return compute_windows(url, registry, settings, start=_utc(start), end=_utc(end)).as_dict()
 
 
 # -- batch scoring ---------------------------------------------------------------------------
@@ -36,7 +41,7 @@ def score_interval(start: datetime, end: datetime, input_path: str | None = None
     from monitoring.batch import score_batch
 
     url, registry, settings = _context()
-    return score_batch(url, registry, settings, interval_start=start, interval_end=end,
+    return score_batch(url, registry, settings, interval_start=_utc(start), interval_end=_utc(end),
                        input_path=input_path, output_path=output_path, demo_rows=rows).as_dict()
 
 
@@ -46,7 +51,8 @@ def watchdog_once(now: datetime | None = None) -> list[str]:
     from monitoring.watchdog.service import evaluate_and_act
 
     url, registry, settings = _context()
-    return [str(outcome) for outcome in evaluate_and_act(url, registry, settings, now=now)]
+    outcomes = evaluate_and_act(url, registry, settings, now=_utc(now) if now else None)
+    return [str(outcome) for outcome in outcomes]
 
 
 # -- training --------------------------------------------------------------------------------
@@ -55,8 +61,8 @@ def training_ingest(start: datetime, end: datetime, data_path: str | None = None
     from monitoring import training_pipeline
 
     settings = get_settings()
-    return training_pipeline.ingest(settings, model_name=settings.model_name, interval_start=start,
-                                    interval_end=end, data_path=data_path, target=target, rows=rows)
+    return training_pipeline.ingest(settings, model_name=settings.model_name, interval_start=_utc(start),
+                                    interval_end=_utc(end), data_path=data_path, target=target, rows=rows)
 
 
 def training_validate(ingested: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +93,7 @@ def training_register(start: datetime, end: datetime, trained: dict[str, Any],
 
     url, registry, settings = _context()
     return training_pipeline.register(url, registry, settings, model_name=settings.model_name,
-                                      interval_start=start, interval_end=end, trained=trained,
+                                      interval_start=_utc(start), interval_end=_utc(end), trained=trained,
                                       evaluation=evaluation)
 
 

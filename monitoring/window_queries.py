@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from monitoring.tables import Feedback, Prediction, VersionHealth
 from monitoring.windows import PERCENTILES, Window, latency_percentiles
@@ -117,19 +118,29 @@ def features(
 ) -> pd.DataFrame:
     """The input features of the version's successful predictions in the window, one column each.
 
-    Numerical values that are not numbers become missing (drift ignores missing values).
+    Numerical values that are not JSON numbers become missing (drift ignores missing values),
+    so a stray string cannot fail the query.
     """
     postgres = connection.dialect.name == "postgresql"
-    columns = [_number(Prediction.features[name], postgres).label(name) for name in numerical]
-    columns += [Prediction.features[name].as_string().label(name) for name in categorical]
-    query = select(*columns).where(
-        _in_window(window, model_name), Prediction.model_version == version,
-        Prediction.status == "ok",
-    )
-    names = [*numerical, *categorical]
-    if postgres and connection.dialect.driver == "psycopg2":
-        frame = _copy_frame(connection, query, numerical, categorical)
+    rows = [_in_window(window, model_name), Prediction.model_version == version, Prediction.status == "ok"]
+    if postgres:
+        # the column is json (text): parse each row once as jsonb, not once per feature access
+        # (OFFSET 0 keeps the planner from inlining the subquery, which would repeat the cast)
+        inner = select(cast(Prediction.features, JSONB).label("doc")).where(*rows).offset(0).subquery()
+        doc = inner.c.doc
+        columns = [case((func.jsonb_typeof(doc[name]) == "number", doc[name].as_float())).label(name)
+                   for name in numerical]
+        query = select(*columns, *[doc[name].as_string().label(name) for name in categorical])
     else:
+        query = select(*[Prediction.features[name].as_float().label(name) for name in numerical],
+                       *[Prediction.features[name].as_string().label(name) for name in categorical]
+                       ).where(*rows)
+    names = [*numerical, *categorical]
+    frame = None
+    if postgres and connection.dialect.driver == "psycopg2":
+        raw = select(Prediction.features).where(*rows)
+        frame = _copy_json_frame(connection, raw, numerical, categorical)
+    if frame is None:
         frame = pd.DataFrame(connection.execute(query).all(), columns=names)
         for name in numerical:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
@@ -140,29 +151,39 @@ def features(
     return frame
 
 
-def _number(element, postgres: bool):
-    """A JSON value as a float; on PostgreSQL only JSON numbers, so a stray string cannot fail the query."""
-    if postgres:
-        return case((func.json_typeof(element) == "number", element.as_float()))
-    return element.as_float()
-
-
-def _copy_frame(
+def _copy_json_frame(
     connection: Connection, query, numerical: list[str], categorical: list[str]
-) -> pd.DataFrame:
-    """Run ``query`` through PostgreSQL's COPY ... TO STDOUT (CSV) and parse it with pyarrow."""
+) -> pd.DataFrame | None:
+    """The JSON documents streamed with COPY as newline-delimited JSON, parsed by pyarrow in bulk.
+
+    None when a document does not fit the expected types (a string where a number belongs): the
+    caller then extracts value by value in SQL, which turns such values into missing ones.
+    """
+    import pyarrow as pa
+    from pyarrow import json as pa_json
+
     compiled = query.compile(dialect=connection.dialect)
     cursor = connection.connection.driver_connection.cursor()
     try:
         sql = cursor.mogrify(compiled.string, compiled.params).decode()
         buffer = io.BytesIO()
-        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+        # CSV with control characters as delimiter and quote writes each document as it is, one per
+        # line (valid JSON holds no raw control characters, so nothing is ever quoted or escaped)
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')",
+                           buffer)
     finally:
         cursor.close()
+    names = [*numerical, *categorical]
+    if buffer.tell() == 0:
+        return pd.DataFrame({name: pd.Series(dtype=float if name in numerical else object) for name in names})
     buffer.seek(0)
-    dtypes = {name: "float64" for name in numerical} | {name: "string" for name in categorical}
-    return pd.read_csv(buffer, engine="pyarrow", dtype=dtypes, keep_default_na=False,
-                       na_values=[""])
+    schema = pa.schema([(name, pa.float64()) for name in numerical] + [(name, pa.string()) for name in categorical])
+    try:
+        table = pa_json.read_json(buffer, parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"))
+    except pa.ArrowInvalid:
+        return None
+    return table.to_pandas()[names]
 
 
 def version_tasks(connection: Connection, model_names: list[str]) -> dict[tuple[str, int], str]:

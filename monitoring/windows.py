@@ -40,7 +40,10 @@ def window_containing(moment: datetime, minutes: int) -> Window:
     if minutes <= 0:
         raise ValueError(f"window length must be positive, not {minutes} minutes")
     size = timedelta(minutes=minutes)
-    start = _EPOCH + ((moment - _EPOCH) // size) * size
+    offset = moment - _EPOCH  # whole microseconds: Airflow's pendulum times subtract to an Interval
+    micros = (offset.days * 86_400 + offset.seconds) * 1_000_000 + offset.microseconds
+    size_micros = minutes * 60_000_000
+    start = _EPOCH + timedelta(microseconds=micros // size_micros * size_micros)
     return Window(start, start + size)
 
 
