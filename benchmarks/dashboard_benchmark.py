@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,15 +31,14 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from monitoring import dashboard_queries as q  # noqa: E402
-from monitoring import metric_names as m  # noqa: E402
-from monitoring.db import dispose_engines, get_engine, utcnow  # noqa: E402
-from monitoring.demo_seed import SeedSpec, seed  # noqa: E402
-from monitoring.migrate import upgrade  # noqa: E402
-from monitoring.settings import get_settings, reset_settings  # noqa: E402
-from monitoring.tables import MetricWindow  # noqa: E402
+from monitoring import dashboard_queries as q
+from monitoring import metric_names as m
+from monitoring.db import dispose_engines, get_engine, utcnow
+from monitoring.demo_seed import SeedSpec, seed
+from monitoring.migrate import upgrade
+from monitoring.settings import get_settings, reset_settings
+from monitoring.tables import MetricWindow
 
 ADMIN_URL = os.environ.get("VIGIL_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "vigil_dashboard_bench"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 import pandas as pd
 from sqlalchemy import Connection, Integer, and_, cast, func, literal_column, select, union
@@ -381,6 +382,11 @@ def judge(value: float | None, limit: float | None, *, lower_is_better: bool) ->
     return "breach" if breached else "ok"
 
 
+def _summary_value(recent: pd.DataFrame, key: str, column: str = "mean") -> float | None:
+    found = key in recent.index and pd.notna(recent.at[key, column])
+    return float(recent.at[key, column]) if found else None
+
+
 def overview(url: str, settings, now: datetime | None = None, minutes: int = 60) -> pd.DataFrame:
     """One row per model: champion and since when, its health, the last ``minutes`` of quality,
     p95 latency, error rate and drift share against their limits, open alerts, automatic
@@ -397,11 +403,7 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
         metric = primary_metric(evals or {})
         until = latest_window_end(url, name)
         recent = recent_summary(url, name, OVERVIEW_METRICS, until, minutes) if until else pd.DataFrame()
-
-        def value(key: str, column: str = "mean") -> float | None:
-            found = key in recent.index and pd.notna(recent.at[key, column])
-            return float(recent.at[key, column]) if found else None
-
+        value = partial(_summary_value, recent)
         baseline = evals.get(metric)
         quality_limit = None
         if baseline is not None:

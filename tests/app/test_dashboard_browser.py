@@ -71,7 +71,7 @@ def trained(postgres_url, mlflow_store, model_name, monkeypatch, tmp_path):
 @pytest.fixture
 def dashboard(trained):
     """``streamlit run`` on a free loopback port; its base URL."""
-    registry, env = trained
+    _registry, env = trained
     port = free_port()
     log = open(_artifacts() / "server.log", "w")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(

@@ -10,7 +10,14 @@ from sqlalchemy import func, select
 from monitoring import metric_names as m
 from monitoring.db import session_scope
 from monitoring.demo_seed import SeedSpec, seed
-from monitoring.tables import Alert, DriftResult, MetricWindow, OutboxMessage, Prediction, RegistryEvent
+from monitoring.tables import (
+    Alert,
+    DriftResult,
+    MetricWindow,
+    OutboxMessage,
+    Prediction,
+    RegistryEvent,
+)
 
 END = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
@@ -20,7 +27,7 @@ def test_seed_writes_windows_drift_story_and_predictions(store_url):
                                        predictions=1_000, end=END))
     assert summary.champions == {"m1": 3, "m2": 3}
     with session_scope(store_url) as session:
-        count = lambda table: session.scalar(select(func.count()).select_from(table))  # noqa: E731
+        count = lambda table: session.scalar(select(func.count()).select_from(table))
         assert count(MetricWindow) == 2 * 720 * 12  # 12 hours of minutes, 12 metrics, 2 models
         assert count(DriftResult) == 2 * 24 * 14
         assert count(Prediction) == 2 * 1_000
