@@ -239,3 +239,22 @@ def test_operator_freezes_automatic_rollbacks_and_anonymous_cannot(seeded, model
                               .order_by(AccessLog.id)).all()
     assert (control.frozen, control.frozen_reason) == (True, "dashboard:alice: maintenance window")
     assert log == [("dashboard:anonymous", "freeze", False), ("dashboard:alice", "freeze", True)]
+
+
+def test_drift_page_embeds_the_windows_evidently_report_from_the_var_directory(seeded, model_name, tmp_path):
+    from sqlalchemy import func, update
+
+    from monitoring.tables import DriftResult
+
+    report = tmp_path / "var" / "reports" / "drift.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<html><body><h1>Evidently data drift</h1></body></html>")
+    with session_scope(seeded) as session:
+        newest = session.scalar(select(func.max(DriftResult.window_start))
+                                .where(DriftResult.model_name == model_name))
+        session.execute(update(DriftResult).where(DriftResult.model_name == model_name,
+                                                  DriftResult.window_start == newest)
+                        .values(report_path=str(report)))
+    app = _app("drift")
+    assert [button.proto.label for button in app.get("download_button")] == ["Download the Evidently report"]
+    assert len(app.get("iframe")) == 1
