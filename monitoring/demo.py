@@ -30,6 +30,10 @@ DEMO_ENV = {
 }
 
 
+ESSENTIAL = {"api", "watchdog"}  # without these there is no story to tell
+READY_TIMEOUT = {"airflow": 300.0}
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     airflow: bool = True
@@ -62,7 +66,7 @@ def services(settings: Settings, options: DemoOptions, root: Path) -> list[Servi
                 url=f"http://127.0.0.1:{ports['dashboard']}",
                 ready_url=f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", env=shared_env),
         Service("mlflow-ui", [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1",
-                              "--port", str(ports["mlflow"]), "--backend-store-uri", settings.mlflow_tracking_uri],
+                              "--port", str(ports["mlflow"]), "--workers", "1", "--backend-store-uri", settings.mlflow_tracking_uri],
                 url=f"http://127.0.0.1:{ports['mlflow']}", ready_url=f"http://127.0.0.1:{ports['mlflow']}",
                 env=shared_env),
     ]
@@ -117,21 +121,28 @@ def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None
             supervisor.start(service)
         for name in list(supervisor.running):
             service = supervisor.running[name][0]
-            timeout = 240.0 if name == "airflow" else 120.0
-            if not supervisor.wait_ready(name, timeout):
+            if not supervisor.wait_ready(name, READY_TIMEOUT.get(name, 180.0)):
                 say(f"!! {name} did not come up; last lines of {supervisor.log_dir / (name + '.log')}:")
                 say(supervisor.log_tail(name))
-                return 1
+                if name in ESSENTIAL:
+                    return 1
+                say(f"!! going on without {name}")
+                supervisor.stop(name)
+                continue
             if service.url:
                 say(f"    {name:<10} {service.url}")
         say(_login_help(settings))
         if options.story:
             _play_story(settings, options, supervisor, say)
         say("==> running; Ctrl-C stops everything")
+        reported: set[str] = set()
         while True:
-            if dead := supervisor.exited():
-                say(f"!! stopped unexpectedly: {dead}; logs in {supervisor.log_dir}")
-                return 1
+            for name, code in supervisor.exited():
+                if name not in reported:
+                    reported.add(name)
+                    say(f"!! {name} stopped (exit code {code}); see {supervisor.log_dir / (name + '.log')}")
+                    if name in ESSENTIAL:
+                        return 1
             time.sleep(2)
     except KeyboardInterrupt:
         say("\n==> stopping")

@@ -67,6 +67,15 @@ class Supervisor:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def stop(self, name: str, grace: float = 10.0) -> None:
+        _, process = self.running.pop(name)
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
     def stop_all(self, grace: float = 10.0) -> None:
         for _, process in self.running.values():
             _signal_group(process, signal.SIGTERM)
