@@ -122,6 +122,7 @@ def features(
     so a stray string cannot fail the query.
     """
     postgres = connection.dialect.name == "postgresql"
+    names = [*numerical, *categorical]
     rows = [_in_window(window, model_name), Prediction.model_version == version, Prediction.status == "ok"]
     if postgres:
         # the column is json (text): parse each row once as jsonb, not once per feature access
@@ -132,10 +133,8 @@ def features(
                    for name in numerical]
         query = select(*columns, *[doc[name].as_string().label(name) for name in categorical])
     else:
-        query = select(*[Prediction.features[name].as_float().label(name) for name in numerical],
-                       *[Prediction.features[name].as_string().label(name) for name in categorical]
-                       ).where(*rows)
-    names = [*numerical, *categorical]
+        # SQLite's JSON_EXTRACT keeps each value's type; pandas turns non-numbers into missing
+        query = select(*[Prediction.features[name].as_string().label(name) for name in names]).where(*rows)
     frame = None
     if postgres and connection.dialect.driver == "psycopg2":
         raw = select(Prediction.features).where(*rows)
