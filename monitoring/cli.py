@@ -244,7 +244,7 @@ def simulate(scenario, rate, duration, label_delay, label_share, seed, api_url) 
 @click.option("--address", default="127.0.0.1", show_default=True, help="interface to listen on")
 def dashboard(port, address) -> None:
     """Run the Streamlit dashboard (headless, no usage statistics)."""
-    import subprocess
+    import os
     from pathlib import Path
 
     import app.dashboard
@@ -254,7 +254,7 @@ def dashboard(port, address) -> None:
                f"--server.port={port}", f"--server.address={address}",
                "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
     click.echo(f"dashboard on http://{address}:{port}", err=True)
-    sys.exit(subprocess.call(command))
+    os.execv(sys.executable, command)  # streamlit takes this process over: signals reach it directly
 
 
 @main.command()
