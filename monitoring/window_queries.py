@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, and_, case, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, Float, and_, case, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 
 from monitoring.tables import Feedback, Prediction, VersionHealth
 from monitoring.windows import PERCENTILES, Window, latency_percentiles
@@ -51,11 +51,10 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
         func.count().filter(online).label("latency_samples"),
     ]
     postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        columns += [
-            func.percentile_cont(q).within_group(Prediction.latency_ms).filter(online).label(name)
-            for name, q in PERCENTILES.items()
-        ]
+    if postgres:  # one sort for all three percentiles
+        quantiles = array([literal(q) for q in PERCENTILES.values()])
+        columns.append(func.percentile_cont(quantiles, type_=ARRAY(Float)).within_group(Prediction.latency_ms)
+                       .filter(online).label("percentiles"))
     rows = connection.execute(
         select(*columns).where(_in_window(window, model_name))
         .group_by(Prediction.model_name, Prediction.model_version)
@@ -67,7 +66,8 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
     for row in rows:
         key = (row["model_name"], row["model_version"])
         if postgres:
-            percentiles = {name: float(row[name]) for name in PERCENTILES if row[name] is not None}
+            values = row["percentiles"] or []
+            percentiles = {name: float(v) for name, v in zip(PERCENTILES, values) if v is not None}
         else:
             percentiles = latency_percentiles(latencies.get(key, []))
         result.append(Traffic(row["model_name"], int(row["model_version"]), int(row["requests"]),
