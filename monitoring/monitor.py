@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,8 +26,14 @@ from monitoring.db import get_engine, session_scope, utcnow
 from monitoring.references import Reference, load_reference
 from monitoring.registry import Registry
 from monitoring.settings import Settings
-from monitoring.windows import Window, latest_closed_window, normalise_label, window_containing
-from monitoring.windows import service_metrics, windows_ending_in
+from monitoring.windows import (
+    Window,
+    latest_closed_window,
+    normalise_label,
+    service_metrics,
+    window_containing,
+    windows_ending_in,
+)
 
 log = logging.getLogger(__name__)
 

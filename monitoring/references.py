@@ -13,6 +13,7 @@ from monitoring import repository
 from monitoring.db import session_scope
 from monitoring.registry import Registry
 
+
 @dataclass(frozen=True)
 class Reference:
     frame: pd.DataFrame

@@ -4,6 +4,7 @@ catchup off and a per-task failure callback that tells the on-call."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -36,7 +37,7 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 def probe(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-import")
     result = subprocess.run([sys.executable, "-c", PROBE, str(DAGS)], capture_output=True, text=True,
-                            timeout=300, env={**__import__("os").environ, **airflow_env(home)})
+                            timeout=300, env={**os.environ, **airflow_env(home)}, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -4,6 +4,7 @@ second time changes nothing."""
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,10 +51,11 @@ def vigil(airflow_home, postgres_url, mlflow_store, model_name, tmp_path, monkey
     reset_settings()
 
 
+@functools.cache
 def _dag(dag_id):
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS))
+    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
     assert bag.import_errors == {}
     return bag.get_dag(dag_id)
 
@@ -71,7 +73,7 @@ def _snapshot(url):
         for table in TABLES:
             columns = table.__table__.columns
             rows = session.execute(select(*columns)).all()
-            snapshot[table.__tablename__] = sorted((tuple(map(repr, row)) for row in rows))
+            snapshot[table.__tablename__] = sorted(tuple(map(repr, row)) for row in rows)
     return snapshot
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,7 +188,7 @@ class _MetricsHandler(BaseHTTPRequestHandler):
             b"vigil_process_cpu_percent{pid=\"2\"} 7.5\n"
             b"# TYPE vigil_process_memory_mb gauge\nvigil_process_memory_mb{pid=\"1\"} 256.0\n")
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         self.send_response(200 if self.path == "/metrics" else 404)
         self.end_headers()
         self.wfile.write(self.body)
@@ -252,4 +253,5 @@ def test_drift_against_the_versions_reference_with_an_evidently_report(settings,
     share = _metrics(url, model_name)[(result.version, T0, m.DRIFT_SHARE)]
     assert share == (pytest.approx(sum(r.drifted for r in drift.values()) / len(drift)), 400)
     report = drift["age"].report_path
-    assert summary.reports == [report] and "<html" in open(report).read(2000).lower()
+    assert summary.reports == [report]
+    assert "<html" in Path(report).read_text()[:2000].lower()
