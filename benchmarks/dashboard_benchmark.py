@@ -99,7 +99,7 @@ def page_queries(url: str, model: str) -> dict[str, dict[str, Callable[[], objec
         "overview": {"overview (3 models)": lambda: q.overview(url, settings)},
         "quality": {"quality series 30 d": lambda: q.series(url, model, m.QUALITY, start, end),
                     "alias moves": lambda: q.registry_events(url, model, alias_only=True)},
-        "service": {"service+process series 30 d": lambda: q.series(url, model, m.SERVICE + m.PROCESS, start, end),
+        "service": {"service+process series 30 d": lambda: q.series(url, model, q.SERVICE_CHARTS, start, end),
                     "alias moves": lambda: q.registry_events(url, model, alias_only=True)},
         "drift": {"drift heatmap 30 d": lambda: q.drift_matrix(url, model, start, end),
                   "drift share series 30 d": lambda: q.series(url, model, (m.DRIFT_SHARE,), start, end),
@@ -122,7 +122,7 @@ def naive_latency_chart(url: str, model: str) -> pd.DataFrame:
     end = utcnow()
     query = select(MetricWindow.window_start, MetricWindow.model_version, MetricWindow.metric,
                    MetricWindow.value, MetricWindow.sample_count).where(
-        MetricWindow.model_name == model, MetricWindow.metric.in_(m.SERVICE + m.PROCESS),
+        MetricWindow.model_name == model, MetricWindow.metric.in_(q.SERVICE_CHARTS),
         MetricWindow.window_start >= end - timedelta(days=30))
     frame = pd.read_sql(query, get_engine(url))
     frame["bucket"] = frame["window_start"].dt.floor("1h")
@@ -183,7 +183,7 @@ def main() -> None:
             print(f"  {page:<9} {name:<32} {cold * 1000:8.0f} ms {warm * 1000:8.0f} ms")
         page_totals[page] = (cold_total, warm_total)
     baseline_cold, baseline_warm = timed(lambda: naive_latency_chart(url, MODELS[0]), args.repeat)
-    ours_cold, ours_warm = timed(lambda: q.series(url, MODELS[0], m.SERVICE + m.PROCESS,
+    ours_cold, ours_warm = timed(lambda: q.series(url, MODELS[0], q.SERVICE_CHARTS,
                                                   utcnow() - timedelta(days=30), utcnow()), args.repeat)
 
     print("\nrendering each page with AppTest (30-day range, cache cleared) ...")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app.dashboard import charts, common
+from monitoring import dashboard_queries as q
 from monitoring import metric_names as m
 from monitoring.settings import get_settings
 
@@ -14,7 +15,7 @@ def service() -> None:
     view = common.view()
     url = common.store_url()
     settings = get_settings()
-    frame = common.series(url, view.model_name, m.SERVICE + m.PROCESS, view.start, view.end)
+    frame = common.series(url, view.model_name, q.SERVICE_CHARTS, view.start, view.end)
     moves = common.alias_moves(url, view.model_name)
     if frame.empty:
         st.info(f"No service windows for {view.model_name} in this time range.")
