@@ -7,7 +7,10 @@ instead of pandas Series, so 1M rows x 25 features take seconds rather than minu
 `monitoring.evidently_report` runs Evidently itself, for the human-readable report and to check
 that both agree. Pure functions over DataFrames; no I/O.
 
-Each feature is compared after dropping its missing and infinite values (as Evidently does).
+Each feature is compared after dropping its missing and infinite values, as Evidently's
+per-feature ValueDrift does (its legacy dataset-level count keeps infinities in a column without
+missing values; Vigil does not follow that quirk).
+
 Default method, by reference rows left and distinct values in reference and current together:
 
     reference rows <= 1000   numerical: KS p-value; chi-square p-value if 3-5 distinct values,
