@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from monitoring.db import utcnow
 from monitoring.feedback import label_text
 from monitoring.input_schema import InputError
+from monitoring.prediction_log import new_prediction_id
 from monitoring.serving import Champion
 
 from api.dependencies import ServiceDep
@@ -68,7 +68,7 @@ async def predict(request: Request, service: ServiceDep) -> Response:
         _model_failed(service, champion, rows, error, started)
         raise HTTPException(500, f"{champion.model_name} version {champion.version} failed on this "
                                  f"input ({type(error).__name__}); the failure is logged") from None
-    ids = [str(uuid.uuid4()) for _ in rows]
+    ids = [new_prediction_id() for _ in rows]
     if not champion.is_classifier:
         probabilities: list[Any] = [None] * len(rows)
     else:
@@ -109,7 +109,7 @@ def _model_failed(service: Service, champion: Champion, rows: list[dict[str, Any
     now, latency_ms = utcnow(), (time.perf_counter() - started) * 1000.0
     message = f"{type(error).__name__}: {error}"[:2000]
     service.log.add([
-        {"id": str(uuid.uuid4()), "model_name": champion.model_name, "model_version": champion.version,
+        {"id": new_prediction_id(), "model_name": champion.model_name, "model_version": champion.version,
          "created_at": now, "features": row, "prediction": None, "score": None, "latency_ms": latency_ms,
          "status": "error", "error": message, "source": "api"}
         for row in rows

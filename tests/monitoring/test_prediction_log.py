@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from monitoring.db import session_scope, utcnow
-from monitoring.prediction_log import PredictionLog, insert_ignoring_duplicates
+from monitoring.prediction_log import PredictionLog, insert_ignoring_duplicates, new_prediction_id
 from monitoring.tables import Prediction
 
 from tests.api.conftest import postgres_unreachable
@@ -34,6 +34,15 @@ def _wait(condition, timeout: float = 15.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def test_prediction_ids_are_unique_time_ordered_uuids():
+    first = [new_prediction_id() for _ in range(2000)]
+    time.sleep(0.002)
+    later = new_prediction_id()
+    assert len(set(first)) == 2000
+    assert all(uuid.UUID(i).version == 7 and str(uuid.UUID(i)) == i for i in first[:50])
+    assert max(first) < later  # a later millisecond sorts after (the index appends)
 
 
 def test_rows_are_written_in_batches_by_the_writer_thread(store_url):
