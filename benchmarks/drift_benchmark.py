@@ -1,9 +1,10 @@
 """Benchmark: Vigil's drift check against Evidently's DataDriftPreset and a plain scipy loop.
 
     .venv/bin/python benchmarks/drift_benchmark.py [--rows 10000,100000,1000000]
-                                                  [--evidently-max-rows 100000] [--repeat 3]
+                  [--reference-rows N] [--evidently-max-rows 100000] [--repeat 3]
 
-For each size, a reference and a current frame of that many rows with 25 features (20 numerical,
+For each size, a current frame of that many rows and a reference frame of as many (or of
+--reference-rows) rows, with 25 features (20 numerical,
 5 categorical; some drifted, some with missing values, two of few distinct values) are generated
 from a fixed seed. Each contender runs in a fresh subprocess on the same data and reports:
 - wall-clock and CPU time (all threads), best of --repeat in-process runs (Evidently runs once);
@@ -12,12 +13,13 @@ from a fixed seed. Each contender runs in a fresh subprocess on the same data an
   high-water mark, reset just before the runs).
 Evidently is skipped above --evidently-max-rows (it takes minutes at 1M rows). The per-feature
 methods and verdicts of all contenders must agree; the exit status is 1 when they do not.
-Linux only (reads /proc/self).
+Linux with glibc only (reads /proc/self, calls malloc_trim).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -37,11 +39,12 @@ CATEGORICAL = [f"cat_{i}" for i in range(5)]
 CONTENDERS = ("vigil", "scipy", "evidently")
 
 
-def make_frames(rows: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_frames(
+    rows: int, reference_rows: int | None = None, seed: int = 7
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference and current data; in current, features 0-5 shift, 6-7 widen, cat_0-1 reweigh."""
-    return _frame(rows, np.random.default_rng(seed), drift=False), _frame(
-        rows, np.random.default_rng(seed + 1), drift=True
-    )
+    reference = _frame(reference_rows or rows, np.random.default_rng(seed), drift=False)
+    return reference, _frame(rows, np.random.default_rng(seed + 1), drift=True)
 
 
 def _frame(rows: int, rng: np.random.Generator, drift: bool) -> pd.DataFrame:
@@ -139,13 +142,15 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def measure(contender: str, rows: int, repeat: int) -> dict:
+def measure(contender: str, rows: int, reference_rows: int | None, repeat: int) -> dict:
     runner = RUNNERS[contender]
     warm_reference, warm_current = make_frames(200, seed=1)
     runner(warm_reference, warm_current)  # imports and lazy initialisation, off the clock
     del warm_reference, warm_current
-    reference, current = make_frames(rows)
+    reference, current = make_frames(rows, reference_rows)
     gc.collect()
+    # hand the generator's freed scratch memory back to the OS, or the runs would reuse it unseen
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     baseline_kb = _status_kb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS high-water mark
     seconds, cpu_seconds = [], []
@@ -166,7 +171,7 @@ def measure(contender: str, rows: int, repeat: int) -> dict:
     }
 
 
-def run_in_subprocess(contender: str, rows: int, repeat: int) -> dict:
+def run_in_subprocess(contender: str, rows: int, reference_rows: int | None, repeat: int) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -176,6 +181,7 @@ def run_in_subprocess(contender: str, rows: int, repeat: int) -> dict:
         str(rows),
         "--repeat",
         str(repeat),
+        *(["--reference-rows", str(reference_rows)] if reference_rows else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -189,18 +195,20 @@ def run_in_subprocess(contender: str, rows: int, repeat: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,100000,1000000", help="comma-separated sizes")
+    parser.add_argument("--reference-rows", type=int, help="reference size (default: each size)")
     parser.add_argument("--evidently-max-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (Evidently: 1)")
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(size) for size in args.rows.split(",")]
     if args.worker:
-        print(json.dumps(measure(args.worker, sizes[0], args.repeat)))
+        print(json.dumps(measure(args.worker, sizes[0], args.reference_rows, args.repeat)))
         return 0
 
+    reference_rows = f"{args.reference_rows:,}" if args.reference_rows else "current rows"
     print(
-        f"drift benchmark: 25 features (20 numerical, 5 categorical), reference rows = current rows;"
-        f" {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"
+        f"drift benchmark: 25 features (20 numerical, 5 categorical), reference rows ="
+        f" {reference_rows}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"
     )
     results: dict[int, dict[str, dict | None]] = {}
     for rows in sizes:
@@ -213,7 +221,9 @@ def main() -> int:
                 results[rows][contender] = None
                 continue
             repeat = 1 if contender == "evidently" else args.repeat
-            results[rows][contender] = outcome = run_in_subprocess(contender, rows, repeat)
+            results[rows][contender] = outcome = run_in_subprocess(
+                contender, rows, args.reference_rows, repeat
+            )
             print(
                 f"  {rows:>9,} rows  {contender}: {outcome['seconds']:.2f} s "
                 f"({outcome['cpu_seconds']:.2f} s CPU), {outcome['peak_mb']:.0f} MB,"
