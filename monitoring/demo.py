@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,13 +87,13 @@ def services(settings: Settings, options: DemoOptions, root: Path) -> list[Servi
 
 
 def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
-    """Airflow standalone on SQLite, small on a small machine, DAGs unpaused, no login in the demo."""
+    """Airflow standalone on SQLite, small on a small machine, no login in the demo."""
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags.resolve()),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the demo unpauses all but training
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__PORT": str(port),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -131,6 +132,9 @@ def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None
                 continue
             if service.url:
                 say(f"    {name:<10} {service.url}")
+        if "airflow" in supervisor.running:
+            threading.Thread(target=_unpause_dags, args=(supervisor.running["airflow"][0].env, say),
+                             daemon=True).start()
         say(_login_help(settings))
         if options.story:
             _play_story(settings, options, supervisor, say)
@@ -150,6 +154,31 @@ def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None
     finally:
         supervisor.stop_all()
         say("==> all demo processes stopped")
+
+
+# Training stays paused: a scheduled retrain in the middle of the story would change the champion.
+UNPAUSED_DAGS = ("vigil_monitoring", "vigil_watchdog", "vigil_batch_scoring")
+
+
+def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeout: float = 300.0) -> None:
+    """Unpause the demo's DAGs once Airflow has parsed them."""
+    import subprocess
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    waiting = list(UNPAUSED_DAGS)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for dag_id in list(waiting):
+            result = subprocess.run([airflow, "dags", "unpause", dag_id], env={**os.environ, **airflow_env},
+                                    capture_output=True, text=True)
+            if result.returncode == 0:
+                waiting.remove(dag_id)
+        if waiting:
+            time.sleep(10)
+    if waiting:
+        say(f"!! could not unpause {', '.join(waiting)} in Airflow; unpause them in its UI")
+    else:
+        say(f"    airflow: unpaused {', '.join(UNPAUSED_DAGS)} (vigil_training stays paused: trigger it in the UI)")
 
 
 def _login_help(settings: Settings) -> str:
