@@ -330,3 +330,39 @@ def test_drift_report_is_html_on_a_bounded_sample(evidently_report, tmp_path):
     assert path.parent.name == "reports"
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:500].lower()
     assert "normal" in html and "colour" in html
+    # 500 reference rows are a small sample: Evidently chose KS and chi-square, not Wasserstein
+    assert "K-S p_value" in html and "chi-square p_value" in html
+    assert "Wasserstein" not in html
+
+
+@pytest.mark.slow
+def test_drift_report_keeps_the_methods_it_is_given(evidently_report, tmp_path):
+    reference, current = make_frame(3000, 0.0, seed=1), make_frame(4000, 0.5, seed=2)
+    path = evidently_report.save_drift_report(
+        reference,
+        current,
+        ["normal"],
+        ["colour"],
+        tmp_path / "drift.html",
+        sample_rows=500,
+        overrides={"normal": FeatureDriftConfig(method="wasserstein")},
+    )
+    html = path.read_text()
+    assert "Wasserstein distance (normed)" in html
+    assert "K-S p_value" not in html
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sample_rows": 0}, "sample_rows must be at least 1"),
+        ({"numerical": ["absent"]}, "reference data lacks feature columns: \\['absent'\\]"),
+    ],
+)
+def test_drift_report_refuses_bad_input(evidently_report, tmp_path, change, message):
+    frame = make_frame(50, 0.0, seed=1)
+    arguments = {"numerical": ["normal"], "categorical": ["colour"], "sample_rows": 10, **change}
+    with pytest.raises(ValueError, match=message):
+        evidently_report.save_drift_report(frame, frame, path=tmp_path / "drift.html", **arguments)
+    assert not (tmp_path / "drift.html").exists()
