@@ -11,7 +11,9 @@ the other and on the same machine:
 Each gets a short warm-up and then wrk (16 connections, single-row POSTs, a Lua script for the
 body) for --duration seconds. It prints requests/s, p50 and p99 latency side by side, Vigil's
 throughput as a multiple of MLflow's and the cost of logging; it checks that every request got
-a 2xx and that every answered prediction of the logging run reached the store.
+a 2xx from Vigil and that every answered prediction of the logging run reached the store. The
+server's CPU time per request (all its processes and threads) is printed too: it is the figure
+least distorted when other work shares the machine.
 The machine's load average is printed: other processes on the machine skew every figure.
 """
 
@@ -141,7 +143,7 @@ def server_cpu_seconds(process: subprocess.Popen) -> float:
 
 
 def run_wrk(name: str, url: str, script: Path, args: argparse.Namespace, server: subprocess.Popen) -> Result:
-    base = [WRK, f"-t{args.threads}", f"-c{args.connections}", "--latency", "-s", str(script)]
+    base = [WRK, f"-t{args.threads}", f"-c{args.connections}", "--timeout", "10s", "--latency", "-s", str(script)]
     subprocess.run([*base, "-d3s", url], capture_output=True, check=True)  # warm-up
     cpu_before = server_cpu_seconds(server)
     out = subprocess.run([*base, f"-d{args.duration}s", url], capture_output=True, text=True, check=True).stdout
@@ -254,7 +256,10 @@ def main() -> int:
     print(f"cost of logging: {100 * (1 - on.requests_per_s / off.requests_per_s):.1f}% of throughput   (target <= 10%); "
           f"{100 * (on.cpu_us_per_request / off.cpu_us_per_request - 1):.1f}% more server CPU per request")
     print(logging_check)
-    failed = [r.name for r in results if r.non_2xx or r.socket_errors != "none"]
+    for r in results:
+        if r.socket_errors != "none":
+            print(f"{r.name}: {r.socket_errors}")
+    failed = [r.name for r in (on, off) if r.non_2xx or r.socket_errors != "none"]
     if failed or not logging_ok:
         print(f"errors during the load of: {', '.join(failed) or 'none'}; logging complete: {logging_ok}; "
               f"see the logs in {tmp}")

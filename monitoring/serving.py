@@ -4,7 +4,8 @@
 reads it once and uses that object throughout, so its answer and its log rows carry the version
 that really produced them. A background thread polls the alias; when it moves, the new version is
 loaded in that thread and swapped in with one reference assignment: requests never wait for a
-load, and a version that fails to load leaves the old one serving.
+load, and a version that fails to load leaves the old one serving. The version it replaced stays
+loaded, so a rollback to it (the common case) swaps back at the next poll, without a reload.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class ChampionHolder:
         self.poll_seconds = poll_seconds
         self._loader = loader
         self._current: Champion | None = None
+        self._previous: Champion | None = None  # kept loaded for an immediate swap back
         self.stats = HolderStats()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -147,7 +149,11 @@ class ChampionHolder:
         if version is None or (current is not None and current.version == version):
             return current
         try:
-            loaded = self._loader(self.registry, self.model_name, version)
+            previous = self._previous
+            if previous is not None and previous.version == version:
+                loaded = previous
+            else:
+                loaded = self._loader(self.registry, self.model_name, version)
         except Exception as error:  # noqa: BLE001 - keep serving the version we have
             self.stats.load_errors += 1
             self.stats.last_error = f"cannot load version {version}: {error}"
@@ -157,6 +163,7 @@ class ChampionHolder:
             self._failed_version = version
             return current
         self._current = loaded  # the swap: one reference assignment
+        self._previous = current
         self._failed_version = None
         self.stats.swaps += 1
         self.stats.last_error = None

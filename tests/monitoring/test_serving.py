@@ -53,8 +53,15 @@ def test_the_holder_follows_the_alias_and_keeps_serving_when_a_version_cannot_lo
         assert holder.refresh() is first  # alias unchanged: same object, nothing reloaded
 
         registry.set_alias(name, "champion", 2)
-        assert holder.refresh().version == 2
+        second = holder.refresh()
+        assert second.version == 2
         assert holder.stats.swaps == 2
+
+        registry.set_alias(name, "champion", 1)  # a rollback: the replaced version is still loaded
+        assert holder.refresh() is first
+        registry.set_alias(name, "champion", 2)
+        assert holder.refresh() is second
+        assert holder.stats.swaps == 4
 
         broken = registry.client.create_model_version(name, source="file:///nonexistent/model")
         registry.set_alias(name, "champion", int(broken.version))
