@@ -9,9 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from monitoring.settings import Settings
-
 from api.service import Service
+from monitoring.settings import Settings
 
 
 async def _settings(request: Request) -> Settings:

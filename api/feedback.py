@@ -6,10 +6,9 @@ import logging
 
 from fastapi import APIRouter, HTTPException
 
-from monitoring.feedback import record_feedback
-
 from api.dependencies import ServiceDep
 from api.schemas import ErrorDetail, FeedbackItem, FeedbackReceived
+from monitoring.feedback import record_feedback
 
 log = logging.getLogger(__name__)
 router = APIRouter()

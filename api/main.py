@@ -15,12 +15,11 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from monitoring.migrate import upgrade
-from monitoring.settings import Settings, get_settings
-
 from api import feedback, operator, predict, status
 from api.metrics import RequestMetricsMiddleware
 from api.service import Service
+from monitoring.migrate import upgrade
+from monitoring.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,13 @@ import logging
 
 from fastapi import APIRouter, Header, HTTPException
 
+from api.dependencies import ServiceDep
+from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
+from api.service import Service
 from monitoring import repository
 from monitoring.db import session_scope
 from monitoring.promotion import PromotionError, promote, rollback
 from monitoring.registry import RegistryError
-
-from api.dependencies import ServiceDep
-from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
-from api.service import Service
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -83,7 +82,7 @@ def _moved(service: Service, actor: str, move) -> AliasMoved:
         raise HTTPException(404, str(error)) from None
     except PromotionError as error:
         raise HTTPException(409, str(error)) from None
-    except Exception:  # noqa: BLE001 - store or registry down: nothing was changed (one transaction)
+    except Exception:  # store or registry down: nothing was changed (one transaction)
         log.exception("alias move by %s failed", actor)
         raise HTTPException(503, "the store or the registry is unreachable; nothing was changed") from None
     service.holder.poll_soon()

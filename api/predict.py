@@ -15,15 +15,14 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from api.dependencies import ServiceDep
+from api.schemas import ErrorDetail, PredictBatch, PredictOne
+from api.service import Service
 from monitoring.db import utcnow
 from monitoring.feedback import label_text
 from monitoring.input_schema import InputError
 from monitoring.prediction_log import new_prediction_id
 from monitoring.serving import Champion
-
-from api.dependencies import ServiceDep
-from api.schemas import ErrorDetail, PredictBatch, PredictOne
-from api.service import Service
 
 log = logging.getLogger(__name__)
 router = APIRouter()

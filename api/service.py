@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.metrics import ApiMetrics
 from monitoring.prediction_log import PredictionLog
 from monitoring.registry import Registry
 from monitoring.serving import ChampionHolder
 from monitoring.settings import Settings
-
-from api.metrics import ApiMetrics
 
 
 @dataclass

@@ -6,11 +6,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from monitoring import repository
-from monitoring.db import get_engine, session_scope
-
 from api.dependencies import ServiceDep, SettingsDep
 from api.schemas import Liveness, ModelInfo, Readiness
+from monitoring import repository
+from monitoring.db import get_engine, session_scope
 
 router = APIRouter()
 

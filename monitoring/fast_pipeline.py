@@ -67,7 +67,7 @@ class LinearScorer:
         z = self.intercept
         for name, fill, weight in zip(self.numeric, self._fill_list, self._weight_list):
             value = row[name]
-            z += weight * (fill if value is None or value != value else value)
+            z += weight * (fill if value is None or math.isnan(value) else value)
         for name, weights, missing in self.categorical:
             value = row[name]
             z += missing if value is None else weights.get(value, 0.0)
@@ -195,9 +195,8 @@ def agrees(scorer: LinearScorer, model: Any, rows: list[dict[str, Any]], columns
         expected = model.predict(frame)
         expected_scores = model.predict_proba(frame)[:, -1] if scorer.classes is not None else expected
     labels, scores = scorer.score(rows)
-    if scorer.classes is not None:
-        if expected.tolist() != labels:
-            return False
+    if scorer.classes is not None and expected.tolist() != labels:
+        return False
     one_by_one = [scorer.score([row])[1][0] for row in rows]
     return bool(np.allclose(scores, expected_scores, rtol=1e-7, atol=1e-9)
                 and np.allclose(one_by_one, expected_scores, rtol=1e-7, atol=1e-9))

@@ -18,9 +18,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 

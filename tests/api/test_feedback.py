@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from monitoring.db import session_scope
 from monitoring.tables import Feedback
-
 from tests.api.conftest import demo_rows
 
 

@@ -12,7 +12,6 @@ from api.main import create_app
 from monitoring.db import session_scope
 from monitoring.registry import Registry
 from monitoring.tables import AccessLog, RegistryEvent
-
 from tests.api.conftest import OPERATOR_TOKEN, demo_rows, train_version
 
 AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from monitoring.db import session_scope
 from monitoring.registry import Registry
 from monitoring.tables import Prediction
-
 from tests.api.conftest import demo_rows
 
 

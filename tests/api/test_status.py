@@ -5,7 +5,6 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring import process_metrics
-
 from tests.api.conftest import demo_rows
 
 

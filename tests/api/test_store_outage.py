@@ -13,8 +13,13 @@ from sqlalchemy import select
 from monitoring.db import session_scope
 from monitoring.migrate import upgrade
 from monitoring.tables import Prediction
-
-from tests.api.conftest import demo_rows, make_settings, postgres_unreachable, running_api, train_version
+from tests.api.conftest import (
+    demo_rows,
+    make_settings,
+    postgres_unreachable,
+    running_api,
+    train_version,
+)
 
 
 def _metric(client: httpx.Client, name: str) -> float:

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from monitoring.db import session_scope, utcnow
 from monitoring.prediction_log import PredictionLog, insert_ignoring_duplicates, new_prediction_id
 from monitoring.tables import Prediction
-
 from tests.api.conftest import postgres_unreachable
 
 

@@ -10,7 +10,6 @@ import pytest
 from monitoring import datasets
 from monitoring.registry import Registry
 from monitoring.serving import ChampionHolder, load_champion
-
 from tests.api.conftest import demo_rows, make_settings, train_version
 
 
