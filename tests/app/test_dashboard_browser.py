@@ -122,16 +122,26 @@ def _open(browser, url: str):
     return page
 
 
+def _settle(page) -> None:
+    """Wait until the script rerun that the last interaction started has finished."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
 def _move(page, reason: str) -> None:
     """On the Registry page: roll back to v1 with ``reason``, preview, confirm."""
     page.get_by_text("Roll back", exact=True).click()
+    _settle(page)
     page.get_by_label("Target version").click()
     page.get_by_role("option", name="v1").click()
+    _settle(page)
     reason_box = page.get_by_label("Reason (required", exact=False)
     reason_box.fill(reason)
     reason_box.press("Control+Enter")
+    _settle(page)
     page.get_by_role("button", name="Preview").click()
     page.get_by_text("Slack will say:").wait_for()
+    _settle(page)
     page.get_by_role("button", name="Confirm: roll back to v1").click()
 
 
@@ -170,6 +180,7 @@ def test_pages_render_and_only_an_operator_rolls_back(dashboard, trained, browse
     operator.get_by_label("Operator token").fill(TOKEN)
     operator.get_by_role("button", name="Log in").click()
     operator.get_by_text("Operator: alice").wait_for()
+    _settle(operator)
     operator.get_by_role("link", name="Registry").click()  # same session: the login holds
     operator.get_by_role("heading", name="Registry").wait_for()
     operator.get_by_text("@champion: version 2").wait_for()
