@@ -45,9 +45,10 @@ def version_table(model_name: str) -> pd.DataFrame:
     if "mlflow_metrics" in table:
         evals = [e if isinstance(e, dict) and e else logged for e, logged in zip(evals, table["mlflow_metrics"])]
     table["registration_" + metric] = [e.get(metric) if isinstance(e, dict) else None for e in evals]
+    table["registration_metrics"] = list(evals)
     columns = ["version", "aliases", "state", "since", "registration_" + metric, "production_" + metric,
                "labelled_samples", "times_champion", "hours_champion", "last_champion_until", "registered_at",
-               "run_id"]
+               "registration_metrics", "run_id"]
     return table[[c for c in columns if c in table]].sort_values("version", ascending=False)
 
 
@@ -182,7 +183,8 @@ if not common.no_model():
         st.success(flash)
     champion_line(name)
     table = version_table(name)
-    st.dataframe(table, hide_index=True, key="versions")
+    st.dataframe(table, hide_index=True, key="versions",
+                 column_config={"registration_metrics": st.column_config.JsonColumn("registration metrics")})
     move_form(name, [int(v) for v in table["version"]])
     controls(name)
     audit(name)
