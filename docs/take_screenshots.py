@@ -1,0 +1,40 @@
+"""Screenshot every dashboard page of a running Vigil (for the README), in headless Debian chromium.
+
+    .venv/bin/python docs/take_screenshots.py [--url http://127.0.0.1:8501] [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+PAGES = {"overview": "", "quality": "quality", "service": "service", "drift": "drift",
+         "registry": "registry", "alerts": "alerts"}
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8501")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for name, path in PAGES.items():
+            page.goto(f"{args.url.rstrip('/')}/{path}", wait_until="networkidle")
+            page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60_000)
+            page.wait_for_function("document.querySelectorAll(\"[data-testid=stSkeleton]\").length === 0", timeout=60_000)
+            page.wait_for_timeout(3_000)  # let the charts draw
+            target = args.out / f"{name}.png"
+            page.screenshot(path=str(target), full_page=True)
+            print(f"saved {target}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
