@@ -13,11 +13,14 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install system-deps test test-fast demo lint clean
 
+# uv resolves and installs in seconds; it trusts the system's certificate store (proxies with
+# their own CA), and plain pip takes over if uv cannot be used.
 $(INSTALLED): pyproject.toml
 	@echo "==> creating $(VENV) and installing Vigil with its dependencies (first time: 2-3 minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
+	UV_SYSTEM_CERTS=1 $(BIN)/uv pip install --python $(BIN)/python -e '.[dev]' \
+	  || $(BIN)/python -m pip install -e '.[dev]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
