@@ -11,12 +11,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from monitoring import modeling, repository
 from monitoring.datasets import TabularDataset
 from monitoring.db import lock_model, session_scope
 from monitoring.promotion import move_alias_in
-from monitoring.registry import Registry, RegistryError
+from monitoring.registry import Registry, RegistryError, VersionInfo
 
 REFERENCE_ROWS = 50_000
 REFERENCE_ARTIFACT = "reference"
@@ -47,6 +50,29 @@ def decide_promotion(
     if modeling.is_better(metric, candidate, champion):
         return True, f"{metric} {candidate:.4f} beats champion's {champion:.4f} on the same holdout"
     return False, f"{metric} {candidate:.4f} does not beat champion's {champion:.4f} on the same holdout"
+
+
+def record_new_version(
+    session: Session,
+    info: VersionInfo,
+    *,
+    metrics: dict[str, float],
+    reference_rows: int,
+    actor: str,
+    reason: str,
+    evidence: dict[str, Any],
+) -> None:
+    """Tell Vigil's store about a newly registered version: its metrics, reference data, event.
+
+    The caller holds ``lock_model`` for the version's model.
+    """
+    repository.upsert_version(session, model_name=info.model_name, version=info.version,
+                              registered_at=info.created_at, run_id=info.run_id, eval_metrics=metrics)
+    repository.record_reference(session, model_name=info.model_name, version=info.version,
+                                uri=f"runs:/{info.run_id}/{REFERENCE_ARTIFACT}/reference.parquet",
+                                rows=reference_rows)
+    repository.record_event(session, model_name=info.model_name, kind="train", actor=actor, reason=reason,
+                            to_version=info.version, evidence=evidence)
 
 
 def train(
@@ -104,15 +130,10 @@ def train(
 
     with session_scope(store_url) as session:
         lock_model(session, model_name)
-        repository.upsert_version(session, model_name=model_name, version=info.version,
-                                  registered_at=info.created_at, run_id=info.run_id, eval_metrics=metrics)
-        repository.record_reference(session, model_name=model_name, version=info.version,
-                                    uri=f"runs:/{info.run_id}/{REFERENCE_ARTIFACT}/reference.parquet",
-                                    rows=len(reference))
-        repository.record_event(session, model_name=model_name, kind="train", actor=actor, reason=reason,
-                                to_version=info.version,
-                                evidence={"metrics": metrics, "champion_version": champion_version,
-                                          "champion_score": champion_score, "primary_metric": metric})
+        record_new_version(session, info, metrics=metrics, reference_rows=len(reference), actor=actor,
+                           reason=reason,
+                           evidence={"metrics": metrics, "champion_version": champion_version,
+                                     "champion_score": champion_score, "primary_metric": metric})
         if promoted:
             move_alias_in(session, registry, model_name=model_name, to_version=info.version, actor=actor,
                           reason=reason, kind="promote",

@@ -24,7 +24,12 @@ from monitoring.promotion import move_alias_in
 from monitoring.references import feature_kinds, load_reference
 from monitoring.registry import Registry, RegistryError
 from monitoring.settings import Settings
-from monitoring.training import REFERENCE_ARTIFACT, REFERENCE_ROWS, decide_promotion
+from monitoring.training import (
+    REFERENCE_ARTIFACT,
+    REFERENCE_ROWS,
+    decide_promotion,
+    record_new_version,
+)
 
 ACTOR = "airflow:vigil_training"
 SPLIT_SEED = 0
@@ -142,14 +147,8 @@ def register(url: str, registry: Registry, settings: Settings, *, model_name: st
     )
     with session_scope(url) as session:
         lock_model(session, model_name)
-        repository.upsert_version(session, model_name=model_name, version=info.version,
-                                  registered_at=info.created_at, run_id=info.run_id, eval_metrics=metrics)
-        repository.record_reference(session, model_name=model_name, version=info.version,
-                                    uri=f"runs:/{info.run_id}/{REFERENCE_ARTIFACT}/reference.parquet",
-                                    rows=len(reference))
-        repository.record_event(session, model_name=model_name, kind="train", actor=ACTOR,
-                                reason=f"trained on the data of {key}", to_version=info.version,
-                                evidence={**evaluation, "data_interval": key})
+        record_new_version(session, info, metrics=metrics, reference_rows=len(reference), actor=ACTOR,
+                           reason=f"trained on the data of {key}", evidence={**evaluation, "data_interval": key})
     return {"version": info.version, "new": True}
 
 
