@@ -170,7 +170,7 @@ def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeo
     while waiting and time.monotonic() < deadline:
         for dag_id in list(waiting):
             result = subprocess.run([airflow, "dags", "unpause", dag_id], env={**os.environ, **airflow_env},
-                                    capture_output=True, text=True)
+                                    capture_output=True, text=True, check=False)
             if result.returncode == 0:
                 waiting.remove(dag_id)
         if waiting:
@@ -191,7 +191,7 @@ def _login_help(settings: Settings) -> str:
 def _vigil_run(args: list[str], say: Callable[[str], None]) -> None:
     import subprocess
 
-    result = subprocess.run([*_vigil(), *args], capture_output=True, text=True)
+    result = subprocess.run([*_vigil(), *args], capture_output=True, text=True, check=False)
     for line in (result.stdout + result.stderr).splitlines():
         if line.strip() and "WARNING" not in line:
             say(f"    {line}")

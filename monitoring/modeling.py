@@ -12,7 +12,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from monitoring.datasets import TabularDataset
-
 from monitoring.metric_names import ACCURACY, LOWER_IS_BETTER, RMSE
 
 # What "better" means when a new version is compared with the champion on the same holdout.

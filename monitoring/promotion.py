@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from monitoring import outbox, repository
 from monitoring.db import lock_model, session_scope, utcnow
 from monitoring.registry import Registry
-from monitoring.targets import choose_rollback_target
 from monitoring.tables import RegistryEvent
+from monitoring.targets import choose_rollback_target
 
 KIND_TITLES = {
     "promote": "promoted",

@@ -85,7 +85,7 @@ class Registry:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         signature = infer_signature(input_example, _predict_output(model, input_example))
-        with mlflow.start_run(experiment_id=self.experiment_id(), tags=tags) as run:
+        with mlflow.start_run(experiment_id=self.experiment_id(), tags=tags):
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
             for artifact_path, local in (extra_artifacts or {}).items():
@@ -146,7 +146,7 @@ class Registry:
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
             return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
-        except Exception as error:  # noqa: BLE001 - MLflow raises many kinds here
+        except Exception as error:
             raise RegistryError(f"cannot load {model_name} version {version}: {error}") from error
 
     def input_columns(self, model_name: str, version: int) -> list[dict[str, Any]]:
@@ -157,7 +157,7 @@ class Registry:
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
             signature = mlflow.models.get_model_info(f"models:/{model_name}/{version}").signature
-        except Exception as error:  # noqa: BLE001 - MLflow raises many kinds here
+        except Exception as error:
             raise RegistryError(f"cannot read the signature of {model_name} version {version}: {error}") from error
         return signature.inputs.to_dict() if signature is not None and signature.inputs is not None else []
 

@@ -63,7 +63,7 @@ def simulate(
         raise ValueError("rate and duration must be positive")
     if not 0 <= label_share <= 1:
         raise ValueError("label share must be between 0 and 1")
-    total = max(1, int(math.ceil(rate * duration)))
+    total = max(1, math.ceil(rate * duration))
     features = datasets.generate_features(total, seed, scenario)
     truth = np.random.default_rng(seed + 1).random(total) < datasets.true_default_probability(features, scenario)
     labelled = np.random.default_rng(seed + 2).random(total) < label_share

@@ -25,7 +25,7 @@ def run(settings, tmp_path):
 
     def _run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*VIGIL, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=240)
+                              timeout=240, check=False)
 
     return _run
 

@@ -76,13 +76,12 @@ def test_rollback_to_a_bad_version_is_refused(three_versions, store_url, model_n
 
 def test_alias_is_restored_when_the_transaction_fails(three_versions, store_url, model_name) -> None:
     registry = three_versions
-    with pytest.raises(RuntimeError, match="store went away"):
-        with session_scope(store_url) as session:
-            lock_model(session, model_name)
-            move_alias_in(session, registry, model_name=model_name, to_version=1, actor="ops",
-                          reason="test", kind="promote")
-            assert registry.alias_version(model_name, "champion") == 1
-            raise RuntimeError("store went away")
+    with pytest.raises(RuntimeError, match="store went away"), session_scope(store_url) as session:
+        lock_model(session, model_name)
+        move_alias_in(session, registry, model_name=model_name, to_version=1, actor="ops",
+                      reason="test", kind="promote")
+        assert registry.alias_version(model_name, "champion") == 1
+        raise RuntimeError("store went away")
     assert registry.alias_version(model_name, "champion") == 3
     with session_scope(store_url) as session:
         latest = session.scalars(select(RegistryEvent).order_by(RegistryEvent.id.desc())).first()
