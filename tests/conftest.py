@@ -25,6 +25,9 @@ ADMIN_URL = os.environ.get(
     "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
 def _postgres_problem() -> str | None:
@@ -123,6 +126,22 @@ def sqlite_url(tmp_path: Path) -> Iterator[str]:
 def store_url(request: pytest.FixtureRequest) -> str:
     """A fresh, migrated store: the test runs once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian chromium driven by Playwright: skipped locally without it, required in CI."""
+    if not Path(CHROMIUM).exists():
+        problem = f"no browser at {CHROMIUM} (`make system-deps` installs Debian's chromium)"
+        if IN_CI:
+            pytest.fail(f"{problem}; CI=true requires it")
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
 
 
 @pytest.fixture(scope="session")

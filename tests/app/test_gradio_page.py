@@ -272,43 +272,33 @@ def test_a_model_swap_while_the_page_is_open(tmp_path: Path, mlflow_store: str):
     dispose_engines()
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "gradio"
 
 
 @pytest.mark.browser
-def test_in_a_browser_the_rendered_form_predicts_and_sends_the_outcome(stack):
+def test_in_a_browser_the_rendered_form_predicts_and_sends_the_outcome(stack, browser):
     """The widgets rendered from the champion's features reach the API with what the user typed."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no browser at {CHROMIUM} (make system-deps installs it)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.goto(stack.page_url)
-            expect(page.get_by_text(f"Serving {stack.settings.model_name} version 1")).to_be_visible(timeout=60_000)
-            credit = page.get_by_label("credit_score")
-            expect(credit).to_be_visible()
-            credit.fill("823")
-            page.get_by_role("button", name="Predict", exact=True).click()
-            answer = page.get_by_text("Answered by")
-            expect(answer).to_contain_text(f"{stack.settings.model_name} version 1", timeout=30_000)
-            expect(page.get_by_text("Probability of the positive class")).to_be_visible()
-            pid = prediction_id(answer.inner_text().replace("prediction id ", "prediction id `") + "`")
-            page.screenshot(path=str(SCREENSHOTS / "answer.png"), full_page=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(stack.page_url)
+    expect(page.get_by_text(f"Serving {stack.settings.model_name} version 1")).to_be_visible(timeout=60_000)
+    credit = page.get_by_label("credit_score")
+    expect(credit).to_be_visible()
+    credit.fill("823")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    answer = page.get_by_text("Answered by")
+    expect(answer).to_contain_text(f"{stack.settings.model_name} version 1", timeout=30_000)
+    expect(page.get_by_text("Probability of the positive class")).to_be_visible()
+    pid = prediction_id(answer.inner_text().replace("prediction id ", "prediction id `") + "`")
+    page.screenshot(path=str(SCREENSHOTS / "answer.png"), full_page=True)
 
-            page.get_by_label("True outcome").click()
-            page.get_by_role("option", name="1", exact=True).click()
-            page.get_by_role("button", name="Send the true outcome").click()
-            expect(page.get_by_text("was recorded")).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / "outcome.png"), full_page=True)
-        finally:
-            browser.close()
+    page.get_by_label("True outcome").click()
+    page.get_by_role("option", name="1", exact=True).click()
+    page.get_by_role("button", name="Send the true outcome").click()
+    expect(page.get_by_text("was recorded")).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(SCREENSHOTS / "outcome.png"), full_page=True)
 
     def logged():
         with session_scope(stack.settings.database_url) as session:
