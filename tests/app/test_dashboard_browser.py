@@ -7,19 +7,17 @@ Screenshots of every page are saved to ``test-artifacts/dashboard/``.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from monitoring.db import session_scope, utcnow
 from monitoring.tables import AccessLog, RegistryEvent
+from tests.net import free_port, wait_until_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 
@@ -28,12 +26,6 @@ ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 TOKEN = "browser-test-operator-token"
 PAGES = ("quality", "service", "drift", "registry", "alerts")
 WAIT_MS = 60_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -79,16 +71,7 @@ def dashboard(trained):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "streamlit exited"
-            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
-            time.sleep(0.5)
+        wait_until_healthy(f"{base}/_stcore/health", what="streamlit", alive=lambda: process.poll() is None)
         yield base
     finally:
         process.terminate()

@@ -6,7 +6,6 @@ store and logs into a real SQLite store.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
@@ -20,14 +19,9 @@ import pytest
 
 from monitoring.db import dispose_engines, session_scope
 from monitoring.tables import Feedback, Prediction
+from tests.net import free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow  # trains models and starts servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_settings(root: Path, mlflow_store: str):
@@ -65,15 +59,7 @@ def running_api(settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.1)
+    wait_until_healthy(f"{url}/health", what="the API")
     try:
         yield url
     finally:
