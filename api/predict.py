@@ -19,7 +19,6 @@ from api.dependencies import ServiceDep
 from api.schemas import ErrorDetail, PredictBatch, PredictOne
 from api.service import Service
 from monitoring.db import utcnow
-from monitoring.feedback import label_text
 from monitoring.input_schema import InputError
 from monitoring.prediction_log import new_prediction_id
 from monitoring.serving import Champion
@@ -74,8 +73,9 @@ async def predict(request: Request, service: ServiceDep) -> Response:
         probabilities = scores
     service.metrics.scored(champion.model_name, champion.version, len(rows))
     if service.log is not None:
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        _log_rows(service, champion, rows, ids, labels, scores, latency_ms)
+        service.log.add_predictions(model_name=champion.model_name, model_version=champion.version,
+                                    created_at=utcnow(), ids=ids, features=rows, predictions=labels,
+                                    scores=scores, latency_ms=(time.perf_counter() - started) * 1000.0)
     if single:
         answer: dict[str, Any] = {"prediction_id": ids[0], "prediction": labels[0],
                                   "probability": probabilities[0], "model_name": champion.model_name,
@@ -87,29 +87,15 @@ async def predict(request: Request, service: ServiceDep) -> Response:
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
-def _log_rows(service: Service, champion: Champion, rows: list[dict[str, Any]], ids: list[str],
-              labels: list[Any], scores: list[Any], latency_ms: float) -> None:
-    now = utcnow()
-    name, version = champion.model_name, champion.version
-    service.log.add([
-        {"id": pid, "model_name": name, "model_version": version, "created_at": now, "features": row,
-         "prediction": label_text(label), "score": score, "latency_ms": latency_ms, "status": "ok",
-         "error": None, "source": "api"}
-        for pid, row, label, score in zip(ids, rows, labels, scores)
-    ])
-
-
 def _model_failed(service: Service, champion: Champion, rows: list[dict[str, Any]], error: Exception,
                   started: float) -> None:
     log.exception("%s version %s failed on a checked request", champion.model_name, champion.version)
     service.metrics.model_failures.labels(champion.model_name, str(champion.version)).inc()
     if service.log is None:
         return
-    now, latency_ms = utcnow(), (time.perf_counter() - started) * 1000.0
     message = f"{type(error).__name__}: {error}"[:2000]
-    service.log.add([
-        {"id": new_prediction_id(), "model_name": champion.model_name, "model_version": champion.version,
-         "created_at": now, "features": row, "prediction": None, "score": None, "latency_ms": latency_ms,
-         "status": "error", "error": message, "source": "api"}
-        for row in rows
-    ])
+    service.log.add_predictions(model_name=champion.model_name, model_version=champion.version,
+                                created_at=utcnow(), ids=[new_prediction_id() for _ in rows], features=rows,
+                                predictions=[None] * len(rows), scores=[None] * len(rows),
+                                latency_ms=(time.perf_counter() - started) * 1000.0, status="error",
+                                error=message)

@@ -17,13 +17,15 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from monitoring.db import get_engine
+from monitoring.db import get_engine, is_sqlite
+from monitoring.feedback import label_text
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +60,35 @@ COLUMNS = ("id", "model_name", "model_version", "created_at", "features", "predi
            "latency_ms", "status", "error", "source")
 STATEMENT_ROWS = 1_000  # rows per INSERT statement (SQLite allows 32,766 parameters in one)
 
+LogRow = tuple[Any, ...]
+"""One prediction as the store binds it, in ``COLUMNS`` order: features already JSON text, the time
+already in the store's form (see ``encode_rows``)."""
 
-def insert_ignoring_duplicates(url: str, rows: list[dict[str, Any]]) -> None:
-    """Insert prediction rows in one transaction; a row whose id is already stored is skipped.
 
-    Each statement carries many rows (one multi-row VALUES): the driver then releases Python's
-    GIL once per statement instead of once per row, which would otherwise make the request
-    thread wait for the writer again and again (the GIL convoy effect). Features are serialised
-    with orjson; times are bound as tables.UTCDateTime stores them.
+def encode_rows(sqlite_store: bool, *, model_name: str, model_version: int, created_at: datetime,
+                ids: Sequence[str], features: Sequence[dict[str, Any]], predictions: Sequence[Any],
+                scores: Sequence[float | None], latency_ms: float, status: str = "ok", error: str | None = None,
+                source: str = "api") -> list[LogRow]:
+    """One request's predictions as store-ready rows.
+
+    The encoding happens here, once per request, rather than in the writer: the writer thread
+    then holds Python's GIL only to hand whole batches to the driver, so it never stalls the
+    request thread for long. The time is formatted once per request (``datetime.strftime`` is
+    slow; ``isoformat`` gives SQLAlchemy's SQLite DATETIME text exactly).
+    """
+    when = _sqlite_time(created_at) if sqlite_store else created_at
+    dumps = orjson.dumps
+    return [(pid, model_name, model_version, when, dumps(row).decode(), None if prediction is None else label_text(prediction),
+             score, latency_ms, status, error, source)
+            for pid, row, prediction, score in zip(ids, features, predictions, scores, strict=True)]
+
+
+def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
+    """Insert encoded rows in one transaction; a row whose id is already stored is skipped.
+
+    Each statement carries many rows (one multi-row VALUES), so the driver releases the GIL once
+    per statement instead of once per row; otherwise the request thread would wait for the
+    writer again and again (the GIL convoy effect).
     """
     engine = get_engine(url)
     postgres = engine.dialect.name == "postgresql"
@@ -75,22 +98,16 @@ def insert_ignoring_duplicates(url: str, rows: list[dict[str, Any]]) -> None:
     with engine.begin() as connection:
         for start in range(0, len(rows), STATEMENT_ROWS):
             chunk = rows[start:start + STATEMENT_ROWS]
-            params: list[Any] = []
-            for row in chunk:
-                params.extend((row["id"], row["model_name"], row["model_version"],
-                               row["created_at"] if postgres else _sqlite_time(row["created_at"]),
-                               orjson.dumps(row["features"]).decode(), row["prediction"], row["score"],
-                               row["latency_ms"], row["status"], row["error"], row["source"]))
             connection.exec_driver_sql(
                 f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {', '.join([values] * len(chunk))} "
                 f"ON CONFLICT (id) DO NOTHING",
-                tuple(params),
+                tuple(itertools.chain.from_iterable(chunk)),
             )
 
 
 def _sqlite_time(value: datetime) -> str:
     """Naive UTC in SQLAlchemy's SQLite DATETIME format (what tables.UTCDateTime writes and reads)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class PredictionLog:
@@ -100,12 +117,13 @@ class PredictionLog:
         if capacity < 1 or flush_rows < 1:
             raise ValueError("the log buffer and its batches need room for at least one row")
         self.url = url
+        self.sqlite_store = is_sqlite(url)
         self.capacity = capacity
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.stats = LogStats()
         self._write = writer or insert_ignoring_duplicates
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[LogRow] = deque()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flusher at a time: the writer, or stop()
         self._wake = threading.Event()
@@ -116,8 +134,12 @@ class PredictionLog:
     def queued(self) -> int:
         return len(self._buffer)
 
-    def add(self, rows: list[dict[str, Any]]) -> int:
-        """Buffer rows for writing; returns how many were taken (the rest are counted as dropped)."""
+    def add_predictions(self, **fields: Any) -> int:
+        """Encode one request's predictions (``encode_rows``'s fields) and buffer them; see ``add``."""
+        return self.add(encode_rows(self.sqlite_store, **fields))
+
+    def add(self, rows: list[LogRow]) -> int:
+        """Buffer encoded rows for writing; returns how many were taken (the rest are counted as dropped)."""
         with self._lock:
             room = self.capacity - len(self._buffer)
             taken = rows if len(rows) <= room else rows[:max(room, 0)]
