@@ -1,22 +1,24 @@
 """Benchmark: Vigil's POST /predict against ``mlflow models serve`` on the same registered model.
 
-    .venv/bin/python benchmarks/api_benchmark.py [--duration 15] [--connections 16] [--threads 2] [--rounds 2]
+    .venv/bin/python benchmarks/api_benchmark.py [--rounds 10] [--duration 5] [--mlflow-duration 15]
+                                                 [--connections 16] [--threads 2]
 
 In a temporary MLflow store (SQLite) it trains and registers a 20-feature logistic regression
-(Vigil's own training: impute + scale + LogisticRegression, 5,000 rows), then loads, one after
-the other and on the same machine:
-- ``mlflow models serve`` (--env-manager local, 1 worker), ``POST /invocations``, dataframe_records;
-- Vigil's API (1 uvicorn worker) with prediction logging on (rows written to a SQLite store);
-- Vigil's API with logging off (VIGIL_PREDICTION_LOGGING=false).
-Each load is a short warm-up and then wrk (16 connections, single-row POSTs, a Lua script for the
-body) for --duration seconds. The two Vigil servers run side by side and are loaded in
-alternation, --rounds times each; the best round of each is reported (other work on the machine
-only ever slows a round down), with every round's figures printed too. It prints requests/s, p50 and p99 latency side by side, Vigil's
-throughput as a multiple of MLflow's and the cost of logging; it checks that every request got
-a 2xx from Vigil and that every answered prediction of the logging run reached the store. The
-server's CPU time per request (all its processes and threads) is printed too: it is the figure
-least distorted when other work shares the machine.
-The machine's load average is printed: other processes on the machine skew every figure.
+(Vigil's own training: impute + scale + LogisticRegression, 5,000 rows), then loads, on the same
+machine and with wrk (16 connections, single-row POSTs, a Lua script for the body):
+- ``mlflow models serve`` (--env-manager local, 1 worker), ``POST /invocations``, dataframe_records:
+  a warm-up, then --mlflow-duration seconds;
+- Vigil's API (1 uvicorn worker) with prediction logging on (rows written to a SQLite store) and
+  Vigil's API with logging off (VIGIL_PREDICTION_LOGGING=false), side by side: after one warm-up
+  each, --rounds pairs of --duration-second loads, the two back to back in each pair and the
+  order flipped from one pair to the next.
+The machine's speed can drift by 2x within a minute when other work shares the host, so each
+Vigil figure is the median round, and the cost of logging is the median over pairs of
+1 - (logging on / logging off) of the same pair (two loads a few seconds apart see the same
+machine); the spread over pairs is printed beside it. It checks that every request got a 2xx from
+Vigil and that every answered prediction of the logging server reached the store (exit status 1
+otherwise). The server's CPU time per request (all its processes and threads) and the machine's
+load average are printed too.
 """
 
 from __future__ import annotations
@@ -144,11 +146,13 @@ def server_cpu_seconds(process: subprocess.Popen) -> float:
     return total
 
 
-def run_wrk(name: str, url: str, script: Path, args: argparse.Namespace, server: subprocess.Popen) -> Result:
+def run_wrk(name: str, url: str, script: Path, args: argparse.Namespace, server: subprocess.Popen,
+            *, duration: int, warm_up: bool = True) -> Result:
     base = [WRK, f"-t{args.threads}", f"-c{args.connections}", "--timeout", "10s", "--latency", "-s", str(script)]
-    subprocess.run([*base, "-d3s", url], capture_output=True, check=True)  # warm-up
+    if warm_up:
+        subprocess.run([*base, "-d3s", url], capture_output=True, check=True)
     cpu_before = server_cpu_seconds(server)
-    out = subprocess.run([*base, f"-d{args.duration}s", url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*base, f"-d{duration}s", url], capture_output=True, text=True, check=True).stdout
     cpu = server_cpu_seconds(server) - cpu_before
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return Result(
@@ -161,6 +165,17 @@ def run_wrk(name: str, url: str, script: Path, args: argparse.Namespace, server:
         socket_errors=m.group(0).strip() if (m := re.search(r"Socket errors:.*", out)) else "none",
         cpu_us_per_request=cpu / max(requests, 1) * 1e6,
     )
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def median_round(rounds: list[Result]) -> Result:
+    """The round with the median throughput (the lower middle one for an even count)."""
+    return sorted(rounds, key=lambda r: r.requests_per_s)[(len(rounds) - 1) // 2]
 
 
 def _ms(text: str) -> float:
@@ -189,11 +204,11 @@ def prometheus_value(base: str, name: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds of load per server")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of each Vigil load")
+    parser.add_argument("--mlflow-duration", type=int, default=15, help="seconds of load on mlflow models serve")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternating loads of each Vigil server; the best round is reported")
+    parser.add_argument("--rounds", type=int, default=10, help="pairs of loads (logging on, logging off)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vigil-api-bench-"))
@@ -215,12 +230,13 @@ def main() -> int:
     try:
         wait_until(f"http://127.0.0.1:{port}/ping", mlflow)
         results.append(run_wrk("mlflow models serve", f"http://127.0.0.1:{port}/invocations",
-                               lua_script(tmp / "mlflow.lua", {"dataframe_records": [row]}), args, mlflow))
+                               lua_script(tmp / "mlflow.lua", {"dataframe_records": [row]}), args, mlflow,
+                               duration=args.mlflow_duration))
     finally:
         stop(mlflow)
 
     # Both Vigil servers run side by side (the idle one only polls the alias) and are loaded in
-    # alternation, --rounds times each, so that a change in the machine's load hits both alike.
+    # pairs, back to back, so that a change in the machine's speed hits both alike.
     servers: dict[bool, tuple[subprocess.Popen, str]] = {}
     try:
         for logging_on in (True, False):
@@ -232,17 +248,23 @@ def main() -> int:
                 tmp / f"vigil-{'logging' if logging_on else 'nolog'}.log"), f"http://127.0.0.1:{port}")
         for process, base in servers.values():
             wait_until(f"{base}/health/ready", process)
+        script = lua_script(tmp / "vigil.lua", row)
         rounds: dict[bool, list[Result]] = {True: [], False: []}
-        for _ in range(args.rounds):
-            for logging_on in (True, False):
+        for pair in range(args.rounds + 1):  # pair 0 is the warm-up
+            for logging_on in ((True, False) if pair % 2 else (False, True)):
                 process, base = servers[logging_on]
-                rounds[logging_on].append(run_wrk(f"Vigil, logging {'on' if logging_on else 'off'}",
-                                                  f"{base}/predict", lua_script(tmp / "vigil.lua", row), args, process))
+                result = run_wrk(f"Vigil, logging {'on' if logging_on else 'off'}", f"{base}/predict", script,
+                                 args, process, duration=3 if pair == 0 else args.duration, warm_up=False)
+                if pair:
+                    rounds[logging_on].append(result)
+            if pair:
+                on, off = rounds[True][-1], rounds[False][-1]
+                print(f"pair {pair}/{args.rounds}: logging on {on.requests_per_s:,.0f} req/s, "
+                      f"off {off.requests_per_s:,.0f} req/s, cost {100 * (1 - on.requests_per_s / off.requests_per_s):.1f}%",
+                      flush=True)
         for logging_on in (True, False):
-            print(f"Vigil, logging {'on' if logging_on else 'off'}, each round: "
-                  + ", ".join(f"{r.requests_per_s:,.0f} req/s ({r.cpu_us_per_request:,.0f} us CPU/req)"
-                              for r in rounds[logging_on]))
-            results.append(max(rounds[logging_on], key=lambda r: r.requests_per_s))
+            results.append(median_round(rounds[logging_on]))
+        costs = sorted(1 - on.requests_per_s / off.requests_per_s for on, off in zip(rounds[True], rounds[False]))
         base = servers[True][1]
         deadline = time.monotonic() + 60
         while prometheus_value(base, "vigil_prediction_log_queue_rows") > 0 and time.monotonic() < deadline:
@@ -258,8 +280,8 @@ def main() -> int:
             stop(process)
 
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print(f"\nwrk: {args.connections} connections, {args.threads} threads, {args.duration} s, one row per POST, "
-          f"1 server worker each")
+    print(f"\nwrk: {args.connections} connections, {args.threads} threads, one row per POST, 1 server worker each; "
+          f"MLflow {args.mlflow_duration} s, Vigil: the median of {args.rounds} rounds of {args.duration} s")
     print(f"{'server':<24}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'requests':>11}{'non-2xx':>9}"
           f"{'server CPU us/req':>19}")
     for r in results:
@@ -268,13 +290,15 @@ def main() -> int:
     mlflow, on, off = results
     print(f"\nVigil (logging on) / MLflow throughput: {on.requests_per_s / mlflow.requests_per_s:.1f}x   (target >= 8x)")
     print(f"Vigil (logging off) / MLflow throughput: {off.requests_per_s / mlflow.requests_per_s:.1f}x")
-    print(f"cost of logging: {100 * (1 - on.requests_per_s / off.requests_per_s):.1f}% of throughput   (target <= 10%); "
+    print(f"cost of logging: {100 * median(costs):.1f}% of throughput, median of {len(costs)} pairs "
+          f"(spread {100 * costs[0]:.1f}% to {100 * costs[-1]:.1f}%)   (target <= 10%); "
           f"{100 * (on.cpu_us_per_request / off.cpu_us_per_request - 1):.1f}% more server CPU per request")
     print(logging_check)
-    for r in results:
-        if r.socket_errors != "none":
-            print(f"{r.name}: {r.socket_errors}")
-    failed = [r.name for r in (on, off) if r.non_2xx or r.socket_errors != "none"]
+    vigil_rounds = rounds[True] + rounds[False]
+    for r in [mlflow, *vigil_rounds]:
+        if r.socket_errors != "none" or r.non_2xx:
+            print(f"{r.name}: {r.non_2xx} non-2xx answers; {r.socket_errors}")
+    failed = sorted({r.name for r in vigil_rounds if r.non_2xx or r.socket_errors != "none"})
     if failed or not logging_ok:
         print(f"errors during the load of: {', '.join(failed) or 'none'}; logging complete: {logging_ok}; "
               f"see the logs in {tmp}")

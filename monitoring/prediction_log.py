@@ -73,8 +73,7 @@ def encode_rows(sqlite_store: bool, *, model_name: str, model_version: int, crea
 
     The encoding happens here, once per request, rather than in the writer: the writer thread
     then holds Python's GIL only to hand whole batches to the driver, so it never stalls the
-    request thread for long. The time is formatted once per request (``datetime.strftime`` is
-    slow; ``isoformat`` gives SQLAlchemy's SQLite DATETIME text exactly).
+    request thread for long.
     """
     when = _sqlite_time(created_at) if sqlite_store else created_at
     dumps = orjson.dumps
@@ -105,9 +104,21 @@ def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
             )
 
 
+_second_text: tuple[int, str] = (-1, "")  # the last whole second formatted, swapped in one assignment
+
+
 def _sqlite_time(value: datetime) -> str:
-    """Naive UTC in SQLAlchemy's SQLite DATETIME format (what tables.UTCDateTime writes and reads)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """Naive UTC in SQLAlchemy's SQLite DATETIME format (what tables.UTCDateTime writes and reads).
+
+    Formatting a datetime costs microseconds on the request path, and a busy API logs thousands of
+    rows a second within the same second: the date-and-time part is formatted once per second.
+    """
+    utc = value.astimezone(UTC)
+    global _second_text
+    second, text = _second_text
+    if second != (whole := int(utc.timestamp())):
+        second, text = _second_text = (whole, utc.replace(microsecond=0, tzinfo=None).isoformat(" "))
+    return f"{text}.{utc.microsecond:06d}"
 
 
 class PredictionLog:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
 from monitoring.db import is_sqlite, session_scope, utcnow
 from monitoring.prediction_log import (
+    COLUMNS,
     LogRow,
     PredictionLog,
     encode_rows,
@@ -144,3 +145,12 @@ def test_rows_that_do_not_line_up_are_refused_before_anything_is_buffered(sqlite
         log.add_predictions(model_name="m", model_version=1, created_at=utcnow(), ids=["a", "b"],
                             features=[{"age": 1}], predictions=[1, 0], scores=[0.5, 0.4], latency_ms=1.0)
     assert log.queued == 0 and log.stats.accepted == 0
+
+
+def test_sqlite_times_are_the_text_sqlalchemy_writes_across_second_boundaries():
+    start = datetime(2026, 11, 27, 23, 59, 58, 999_999, tzinfo=UTC)
+    for offset_us in (0, 1, 2_000_000, 1, 0, 86_400_000_000):
+        when = (start + timedelta(microseconds=offset_us)).astimezone(timezone(timedelta(hours=-5)))
+        [row] = encode_rows(True, model_name="m", model_version=1, created_at=when, ids=["a"],
+                            features=[{}], predictions=[1], scores=[0.5], latency_ms=1.0)
+        assert row[COLUMNS.index("created_at")] == when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
