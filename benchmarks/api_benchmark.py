@@ -1,6 +1,6 @@
 """Benchmark: Vigil's POST /predict against ``mlflow models serve`` on the same registered model.
 
-    .venv/bin/python benchmarks/api_benchmark.py [--rounds 10] [--duration 5] [--mlflow-duration 15]
+    .venv/bin/python benchmarks/api_benchmark.py [--rounds 20] [--duration 3] [--mlflow-duration 15]
                                                  [--connections 16] [--threads 2]
 
 In a temporary MLflow store (SQLite) it trains and registers a 20-feature logistic regression
@@ -204,11 +204,11 @@ def prometheus_value(base: str, name: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds of each Vigil load")
+    parser.add_argument("--duration", type=int, default=3, help="seconds of each Vigil load")
     parser.add_argument("--mlflow-duration", type=int, default=15, help="seconds of load on mlflow models serve")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=10, help="pairs of loads (logging on, logging off)")
+    parser.add_argument("--rounds", type=int, default=20, help="pairs of loads (logging on, logging off)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vigil-api-bench-"))
