@@ -109,7 +109,10 @@ def test_registry_page_lists_versions_health_and_the_audit_trail(seeded):
     assert dict(zip(versions["version"], versions["state"])) == {3: "healthy", 2: "bad", 1: "healthy"}
     assert list(versions["times_champion"]) == [1, 1, 2]
     assert list(versions["registration_accuracy"]) == [0.879, 0.874, 0.861]  # version_health.eval_metrics
-    assert versions["production_accuracy"].iloc[1] < 0.8 < versions["production_accuracy"].iloc[0]
+    # version 2 was degraded for part of its time: its production accuracy is clearly below the
+    # healthy versions'. (Its exact value follows the seeded daily traffic curve, so the hour of the run.)
+    production = dict(zip(versions["version"], versions["production_accuracy"]))
+    assert production[2] < min(production[1], production[3]) - 0.03
     audit = app.dataframe[1].value
     rollback = audit[audit["kind"] == "auto_rollback"].iloc[0]
     assert (rollback["actor"], rollback["from_version"], rollback["to_version"]) == ("watchdog", 2, 1)
