@@ -13,7 +13,13 @@ from monitoring.tables import Feedback
 
 
 def label_text(value: Any) -> str:
-    """The stored spelling of a label or a prediction: integral numbers without a decimal point."""
+    """The stored spelling of a label or a prediction: integral numbers without a decimal point.
+
+    Booleans are the numbers 1 and 0 (as in Python and scikit-learn, where ``True == 1``), so a
+    label sent as JSON ``true`` matches a 0/1 classifier's prediction ``1``.
+    """
+    if isinstance(value, bool):
+        return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -30,6 +30,10 @@ def test_one_label_then_a_batch_with_a_correction(shared_client, shared_settings
     ])
     assert response.json() == {"received": 3}
     assert _labels(shared_settings.database_url, ids) == {ids[0]: "0", ids[1]: "1", ids[2]: "0"}
+
+    response = shared_client.post("/feedback", json={"prediction_id": ids[1], "label": False})
+    assert response.status_code == 200
+    assert _labels(shared_settings.database_url, ids)[ids[1]] == "0"  # JSON false is the class 0
     with session_scope(shared_settings.database_url) as session:
         row = session.get(Feedback, ids[0])
         assert row.model_name == shared_settings.model_name

@@ -11,7 +11,7 @@ from monitoring.tables import Feedback
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (1, "1"), (1.0, "1"), (0.0, "0"), (2.5, "2.5"), ("yes", "yes"), (True, "True"), (-3, "-3"),
+    (1, "1"), (1.0, "1"), (0.0, "0"), (2.5, "2.5"), ("yes", "yes"), (True, "1"), (False, "0"), (-3, "-3"),
 ])
 def test_labels_and_predictions_share_one_spelling(value, text):
     assert label_text(value) == text
