@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -167,12 +168,6 @@ def run_wrk(name: str, url: str, script: Path, args: argparse.Namespace, server:
     )
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def median_round(rounds: list[Result]) -> Result:
     """The round with the median throughput (the lower middle one for an even count)."""
     return sorted(rounds, key=lambda r: r.requests_per_s)[(len(rounds) - 1) // 2]
@@ -290,7 +285,7 @@ def main() -> int:
     mlflow, on, off = results
     print(f"\nVigil (logging on) / MLflow throughput: {on.requests_per_s / mlflow.requests_per_s:.1f}x   (target >= 8x)")
     print(f"Vigil (logging off) / MLflow throughput: {off.requests_per_s / mlflow.requests_per_s:.1f}x")
-    print(f"cost of logging: {100 * median(costs):.1f}% of throughput, median of {len(costs)} pairs "
+    print(f"cost of logging: {100 * statistics.median(costs):.1f}% of throughput, median of {len(costs)} pairs "
           f"(spread {100 * costs[0]:.1f}% to {100 * costs[-1]:.1f}%)   (target <= 10%); "
           f"{100 * (on.cpu_us_per_request / off.cpu_us_per_request - 1):.1f}% more server CPU per request")
     print(logging_check)

@@ -113,11 +113,13 @@ def _sqlite_time(value: datetime) -> str:
     Formatting a datetime costs microseconds on the request path, and a busy API logs thousands of
     rows a second within the same second: the date-and-time part is formatted once per second.
     """
-    utc = value.astimezone(UTC)
     global _second_text
-    second, text = _second_text
-    if second != (whole := int(utc.timestamp())):
-        second, text = _second_text = (whole, utc.replace(microsecond=0, tzinfo=None).isoformat(" "))
+    utc = value.astimezone(UTC)
+    second, text = _second_text  # read once: another thread may swap it meanwhile
+    whole = int(utc.timestamp())
+    if second != whole:
+        text = utc.replace(microsecond=0, tzinfo=None).isoformat(" ")
+        _second_text = (whole, text)
     return f"{text}.{utc.microsecond:06d}"
 
 
