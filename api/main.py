@@ -1,8 +1,8 @@
 """The FastAPI application factory: ``uvicorn --factory api.main:create_app`` (or ``vigil serve``).
 
 Nothing connects at import. The lifespan brings the store's schema to head, loads the champion
-and starts the alias poller and the prediction-log writer; at shutdown the log makes a last
-attempt to write its buffer.
+and starts the alias poller and the prediction log's shipper process; at shutdown the shipper
+makes a last attempt to write what it holds.
 """
 
 from __future__ import annotations

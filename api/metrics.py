@@ -75,9 +75,10 @@ class _StateCollector:
         yield _counter("vigil_model_load_errors", "failed loads of a new champion version",
                        self.holder.stats.load_errors)
         stats = self.log.stats if self.log else None
-        yield _gauge("vigil_prediction_log_queue_rows", "prediction rows buffered, not yet written",
-                     self.log.queued if self.log else 0)
-        yield _counter("vigil_prediction_log_dropped_rows", "prediction rows dropped (buffer full, or unwritten at exit)",
+        yield _gauge("vigil_prediction_log_queue_rows", "prediction rows handed to the log, not yet written",
+                     stats.queued if stats else 0)
+        yield _counter("vigil_prediction_log_dropped_rows",
+                       "prediction rows dropped (buffers full, the shipper died, or unwritten at exit)",
                        stats.dropped if stats else 0)
         yield _counter("vigil_prediction_log_written_rows", "prediction rows written to the store",
                        stats.written if stats else 0)

@@ -2,8 +2,8 @@
 
 This is the hot path: the body is parsed with orjson and checked by the champion's input schema
 on plain dicts, the fitted pipeline runs through its compiled fast path when it has one, and the
-answer is serialised with orjson. The log rows go to the in-memory buffer; the store is never
-on the request's path.
+answer is serialised with orjson. The predictions are handed to the prediction log (a list
+append); the store is never on the request's path.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from api.schemas import ErrorDetail, PredictBatch, PredictOne
 from api.service import Service
 from monitoring.db import utcnow
 from monitoring.input_schema import InputError
-from monitoring.prediction_log import new_prediction_id
+from monitoring.prediction_rows import new_prediction_id
 from monitoring.serving import Champion
 
 log = logging.getLogger(__name__)

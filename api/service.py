@@ -1,7 +1,7 @@
 """Everything one API process runs: the champion holder, the prediction log and the metrics.
 
 Built and started by the app's lifespan (never at import), stopped at shutdown, when the log
-makes a last attempt to write what it buffered.
+hands what it holds to its shipper process, which makes a last attempt to write it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Service:
         return cls(settings, registry, holder, log, ApiMetrics(holder, log))
 
     def start(self) -> None:
-        """Load the champion (when there is one) and start the alias poller and the log writer."""
+        """Load the champion (when there is one) and start the alias poller and the log's shipper process."""
         if self.log is not None:
             self.log.start()
         self.holder.start()

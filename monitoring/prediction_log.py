@@ -1,232 +1,286 @@
-"""The prediction log: every served prediction written to the ``predictions`` table, off the request path.
+"""The prediction log as the API sees it: every served prediction handed to a shipper process, off the request path.
 
-Requests append rows to a bounded in-memory buffer and return; a background thread writes them in
-batches. When the store is down the rows stay buffered and the writer retries with a backoff;
-when the buffer is full, new rows are refused and counted as dropped. Rows still buffered when
-the process stops after a last flush attempt are counted as dropped too, so every row is either
-written or counted: ``accepted == written + queued`` and ``offered == accepted + dropped``.
-Writes are idempotent (insert, ignore an id already there), so a batch whose commit was lost
-in transit can be sent again safely.
+A request appends its raw predictions to a list and returns; every ``flush_rows`` rows (or every
+``flush_seconds``, from a small timer thread) the list goes as one orjson frame down a non-blocking
+pipe to the shipper (monitoring/log_shipper.py), which encodes, buffers and writes them to the
+store. The API process thus spends a list append per request and one C-level serialisation per
+batch on logging; the store's driver never runs in it.
+
+Every row is either written or counted. Up to ``capacity`` rows wait in the API process (when
+the shipper cannot keep up, is restarting, or is not running) and up to ``capacity`` more in the
+shipper (while the store is down); beyond that rows are dropped and counted. A shipper that dies
+is started again and the rows it held are counted as dropped. At shutdown the API hands over
+what it holds and closes the pipe; the shipper tries for ``drain_seconds`` to write it, and
+what it could not write is counted as dropped. So ``accepted == written + queued`` and
+``offered == accepted + dropped`` hold at any time.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from monitoring.db import get_engine, is_sqlite
-from monitoring.feedback import label_text
+from monitoring.log_shipper import URL_VARIABLE, ShipperCounts, frame
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 5.0
-_LOW_62 = (1 << 62) - 1
+RESPAWN_SECONDS = 5.0  # a shipper that keeps dying is started again at most this often
+STOP_GRACE_SECONDS = 5.0  # beyond its drain time, how long a stopping shipper may take to exit
 
 
 @dataclass
 class LogStats:
-    accepted: int = 0
-    written: int = 0
-    dropped: int = 0
-    write_errors: int = 0
-    store_ok: bool = True
-    last_error: str | None = None
-
-
-def new_prediction_id() -> str:
-    """A time-ordered UUID (the version-7 layout: milliseconds since the epoch, then 74 random bits).
-
-    Ids that grow with time are appended at the end of the primary-key index; random ones
-    (uuid4) land on a random page each, which made every logged row several times dearer.
-    """
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 used
-    value = (millis << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & _LOW_62)
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-COLUMNS = ("id", "model_name", "model_version", "created_at", "features", "prediction", "score",
-           "latency_ms", "status", "error", "source")
-STATEMENT_ROWS = 1_000  # rows per INSERT statement (SQLite allows 32,766 parameters in one)
-
-LogRow = tuple[Any, ...]
-"""One prediction as the store binds it, in ``COLUMNS`` order: features already JSON text, the time
-already in the store's form (see ``encode_rows``)."""
-
-
-def encode_rows(sqlite_store: bool, *, model_name: str, model_version: int, created_at: datetime,
-                ids: Sequence[str], features: Sequence[dict[str, Any]], predictions: Sequence[Any],
-                scores: Sequence[float | None], latency_ms: float, status: str = "ok", error: str | None = None,
-                source: str = "api") -> list[LogRow]:
-    """One request's predictions as store-ready rows.
-
-    The encoding happens here, once per request, rather than in the writer: the writer thread
-    then holds Python's GIL only to hand whole batches to the driver, so it never stalls the
-    request thread for long.
-    """
-    when = _sqlite_time(created_at) if sqlite_store else created_at
-    dumps = orjson.dumps
-    return [(pid, model_name, model_version, when, dumps(row).decode(), None if prediction is None else label_text(prediction),
-             score, latency_ms, status, error, source)
-            for pid, row, prediction, score in zip(ids, features, predictions, scores, strict=True)]
-
-
-def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
-    """Insert encoded rows in one transaction; a row whose id is already stored is skipped.
-
-    Each statement carries many rows (one multi-row VALUES), so the driver releases the GIL once
-    per statement instead of once per row; otherwise the request thread would wait for the
-    writer again and again (the GIL convoy effect).
-    """
-    engine = get_engine(url)
-    postgres = engine.dialect.name == "postgresql"
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    json_mark = f"CAST({mark} AS JSON)" if postgres else mark
-    values = f"({', '.join(json_mark if c == 'features' else mark for c in COLUMNS)})"
-    with engine.begin() as connection:
-        for start in range(0, len(rows), STATEMENT_ROWS):
-            chunk = rows[start:start + STATEMENT_ROWS]
-            connection.exec_driver_sql(
-                f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {', '.join([values] * len(chunk))} "
-                f"ON CONFLICT (id) DO NOTHING",
-                tuple(itertools.chain.from_iterable(chunk)),
-            )
-
-
-_second_text: tuple[int, str] = (-1, "")  # the last whole second formatted, swapped in one assignment
-
-
-def _sqlite_time(value: datetime) -> str:
-    """Naive UTC in SQLAlchemy's SQLite DATETIME format (what tables.UTCDateTime writes and reads).
-
-    Formatting a datetime costs microseconds on the request path, and a busy API logs thousands of
-    rows a second within the same second: the date-and-time part is formatted once per second.
-    """
-    global _second_text
-    utc = value.astimezone(UTC)
-    second, text = _second_text  # read once: another thread may swap it meanwhile
-    whole = int(utc.timestamp())
-    if second != whole:
-        text = utc.replace(microsecond=0, tzinfo=None).isoformat(" ")
-        _second_text = (whole, text)
-    return f"{text}.{utc.microsecond:06d}"
+    offered: int
+    accepted: int
+    written: int
+    dropped: int
+    queued: int
+    write_errors: int
+    store_ok: bool
+    last_error: str | None
 
 
 class PredictionLog:
-    """A bounded buffer of prediction rows and the thread that writes it to the store."""
+    """Raw predictions batched in the API process and shipped to the process that writes them."""
 
-    def __init__(self, url: str, *, capacity: int, flush_rows: int, flush_seconds: float, writer=None):
+    def __init__(self, url: str, *, capacity: int, flush_rows: int, flush_seconds: float,
+                 drain_seconds: float = 10.0):
         if capacity < 1 or flush_rows < 1:
             raise ValueError("the log buffer and its batches need room for at least one row")
         self.url = url
-        self.sqlite_store = is_sqlite(url)
         self.capacity = capacity
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self.stats = LogStats()
-        self._write = writer or insert_ignoring_duplicates
-        self._buffer: deque[LogRow] = deque()
+        self.drain_seconds = drain_seconds
         self._lock = threading.Lock()
-        self._flushing = threading.Lock()  # one flusher at a time: the writer, or stop()
-        self._wake = threading.Event()
+        self._pending: list[list[Any]] = []  # requests not yet framed
+        self._pending_rows = 0
+        self._frames: deque[tuple[bytes, int]] = deque()  # framed, not yet (wholly) in the pipe
+        self._frame_offset = 0  # bytes of the first frame already in the pipe
+        self._held_rows = 0  # rows in _pending and _frames
+        self._offered = 0
+        self._dropped_here = 0  # refused in this process, or held at shutdown
+        self._shipped = 0  # rows wholly written to the current shipper's pipe
+        self._retired = ShipperCounts()  # written / dropped / write_errors of shippers that exited
+        self._counts = ShipperCounts()  # the current shipper's last report
+        self._status_tail = b""
+        self._process: subprocess.Popen | None = None
+        self._spawned_at = 0.0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer: threading.Thread | None = None
 
     @property
     def queued(self) -> int:
-        return len(self._buffer)
+        return self.stats.queued
 
-    def add_predictions(self, **fields: Any) -> int:
-        """Encode one request's predictions (``encode_rows``'s fields) and buffer them; see ``add``."""
-        return self.add(encode_rows(self.sqlite_store, **fields))
-
-    def add(self, rows: list[LogRow]) -> int:
-        """Buffer encoded rows for writing; returns how many were taken (the rest are counted as dropped)."""
+    @property
+    def stats(self) -> LogStats:
         with self._lock:
-            room = self.capacity - len(self._buffer)
-            taken = rows if len(rows) <= room else rows[:max(room, 0)]
-            self._buffer.extend(taken)
-            self.stats.accepted += len(taken)
-            self.stats.dropped += len(rows) - len(taken)
-            full_batch = len(self._buffer) >= self.flush_rows
-        if len(taken) < len(rows):
-            log.warning("prediction log buffer full (%d rows): dropped %d row(s)", self.capacity,
-                        len(rows) - len(taken))
-        if full_batch:
-            self._wake.set()
-        return len(taken)
+            self._read_reports()
+            return self._stats()
+
+    def add_predictions(self, *, model_name: str, model_version: int, created_at: datetime,
+                        ids: Sequence[str], features: Sequence[dict[str, Any]], predictions: Sequence[Any],
+                        scores: Sequence[float | None], latency_ms: float, status: str = "ok",
+                        error: str | None = None, source: str = "api") -> int:
+        """Hand over one request's predictions; returns how many rows were taken (the rest are counted as dropped).
+
+        The lists line up row by row (``ValueError`` otherwise, and nothing is taken).
+        """
+        n = len(ids)
+        if not len(features) == len(predictions) == len(scores) == n:
+            raise ValueError(f"a request's ids, features, predictions and scores must line up; got "
+                             f"{n}, {len(features)}, {len(predictions)} and {len(scores)}")
+        with self._lock:
+            self._offered += n
+            room = self.capacity - self._held_rows
+            if n > room:
+                taken = max(room, 0)
+                ids, features, predictions, scores = ids[:taken], features[:taken], predictions[:taken], scores[:taken]
+                self._dropped_here += n - taken
+                log.warning("prediction log: %d rows wait for the shipper; dropped %d row(s)", self._held_rows, n - taken)
+            else:
+                taken = n
+            if taken:
+                self._pending.append([model_name, model_version, created_at, ids, features, predictions, scores,
+                                      latency_ms, status, error, source])
+                self._pending_rows += taken
+                self._held_rows += taken
+                if self._pending_rows >= self.flush_rows:
+                    self._ship()
+        return taken
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="vigil-prediction-log", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the writer after a last attempt to write what is buffered; count what is left."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.flush(deadline=time.monotonic() + max(timeout, 0.0))
+        """Start the shipper process and the timer that ships partial batches."""
         with self._lock:
-            left = len(self._buffer)
-            self._buffer.clear()
-            self.stats.dropped += left
-            self.stats.accepted -= left
-        if left:
-            log.error("prediction log stopped with %d unwritten row(s) (store unreachable: %s); "
-                      "they are counted as dropped", left, self.stats.last_error)
+            self._spawn()
+        self._stop.clear()
+        self._timer = threading.Thread(target=self._tick_until_stopped, name="vigil-prediction-log", daemon=True)
+        self._timer.start()
 
-    def flush(self, deadline: float | None = None) -> bool:
-        """Write buffered rows in batches; False when the store refused a batch (rows kept)."""
-        with self._flushing:
-            return self._flush(deadline)
+    def stop(self) -> None:
+        """Hand over everything, let the shipper write it (``drain_seconds`` at most), count what was not written."""
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        deadline = time.monotonic() + self.drain_seconds
+        with self._lock:
+            if self._pending:
+                self._frame_pending()
+            process = self._process
+            if process is not None and process.poll() is None:
+                while self._frames and time.monotonic() < deadline:
+                    self._send()
+                    if self._frames:
+                        select.select([], [process.stdin], [], 0.05)
+                        self._read_reports()  # the shipper must not wait on a full report pipe meanwhile
+                process.stdin.close()
+                self._wait_for_exit(process, deadline + STOP_GRACE_SECONDS)
+            if process is not None:
+                self._retire(process)
+            unsent = self._held_rows
+            self._frames.clear()
+            self._pending.clear()
+            self._held_rows = self._pending_rows = self._frame_offset = 0
+            self._dropped_here += unsent
+            stats = self._stats()
+        if unsent:
+            log.error("prediction log stopped with %d row(s) never handed to the shipper; they are counted as dropped",
+                      unsent)
+        log.info("prediction log stopped: %d row(s) written, %d dropped", stats.written, stats.dropped)
 
-    def _flush(self, deadline: float | None) -> bool:
-        while self._buffer:
-            if deadline is not None and time.monotonic() > deadline:
-                return False
-            with self._lock:
-                batch = list(itertools.islice(self._buffer, 0, self.flush_rows))
+    # Everything below runs with self._lock held.
+
+    def _stats(self) -> LogStats:
+        current, retired = self._counts, self._retired
+        written = retired.written + current.written
+        dropped = self._dropped_here + retired.dropped + current.dropped
+        queued = self._held_rows + self._shipped - current.written - current.dropped
+        return LogStats(offered=self._offered, accepted=self._offered - dropped, written=written, dropped=dropped,
+                        queued=queued, write_errors=retired.write_errors + current.write_errors,
+                        store_ok=current.store_ok, last_error=current.last_error)
+
+    def _ship(self) -> None:
+        self._frame_pending()
+        self._send()
+
+    def _frame_pending(self) -> None:
+        self._frames.append((frame(self._pending), self._pending_rows))
+        self._pending = []
+        self._pending_rows = 0
+
+    def _send(self) -> None:
+        """Write framed batches into the pipe as far as it takes them without waiting."""
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.closed:
+            return
+        fd = process.stdin.fileno()
+        while self._frames:
+            data, rows = self._frames[0]
             try:
-                self._write(self.url, batch)
-            except Exception as error:  # noqa: BLE001 - any store failure: keep the rows, retry later
-                self.stats.write_errors += 1
-                self.stats.last_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-                if self.stats.store_ok:
-                    log.warning("prediction log: store unreachable, buffering (%s)", self.stats.last_error)
-                self.stats.store_ok = False
-                return False
-            with self._lock:
-                for _ in range(len(batch)):  # only this thread removes rows, from the left
-                    self._buffer.popleft()
-                self.stats.written += len(batch)
-            if not self.stats.store_ok:
-                log.info("prediction log: store reachable again, writing the buffered rows")
-            self.stats.store_ok, self.stats.last_error = True, None
-        return True
-
-    def _run(self) -> None:
-        backoff = self.flush_seconds
-        while not self._stop.is_set():
-            if self.stats.store_ok:
-                self._wake.wait(self.flush_seconds)  # a full batch wakes the writer early
-            else:
-                self._stop.wait(backoff)  # store down: retry on the backoff, not on every request
-            self._wake.clear()
-            if self._stop.is_set():
+                self._frame_offset += os.write(fd, memoryview(data)[self._frame_offset:])
+            except BlockingIOError:
                 return
-            if self.flush():
-                backoff = self.flush_seconds
-            else:
-                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+            except (BrokenPipeError, OSError):
+                return  # the shipper is gone; the timer notices, counts and starts another
+            if self._frame_offset == len(data):
+                self._frames.popleft()
+                self._frame_offset = 0
+                self._held_rows -= rows
+                self._shipped += rows
+
+    def _spawn(self) -> None:
+        self._spawned_at = time.monotonic()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "monitoring.log_shipper", "--capacity", str(self.capacity),
+                 "--flush-rows", str(self.flush_rows), "--flush-seconds", str(self.flush_seconds),
+                 "--drain-seconds", str(self.drain_seconds)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, URL_VARIABLE: self.url},
+                start_new_session=True,  # Ctrl-C and group signals are for the API; it stops the shipper
+            )
+        except OSError as error:
+            self._process = None
+            log.error("prediction log: cannot start the shipper process (%s); rows wait in the API process", error)
+            return
+        os.set_blocking(self._process.stdin.fileno(), False)
+        os.set_blocking(self._process.stdout.fileno(), False)
+        self._counts, self._shipped, self._status_tail = ShipperCounts(), 0, b""
+        if self._frame_offset:  # a frame cut short by the last shipper's death goes again whole
+            self._frame_offset = 0
+
+    def _read_reports(self) -> None:
+        process = self._process
+        if process is None or process.stdout is None or process.stdout.closed:
+            return
+        chunks = [self._status_tail]
+        while True:
+            try:
+                chunk = os.read(process.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        lines = data.split(b"\n")
+        self._status_tail = lines.pop()
+        for line in reversed(lines):
+            if line:
+                self._counts = ShipperCounts(**orjson.loads(line))
+                break
+
+    def _wait_for_exit(self, process: subprocess.Popen, deadline: float) -> None:
+        while process.poll() is None and time.monotonic() < deadline:
+            select.select([process.stdout], [], [], 0.05)
+            self._read_reports()
+        if process.poll() is None:
+            log.error("prediction log: the shipper did not stop in time; killing it")
+            process.kill()
+            process.wait()
+        self._read_reports()
+
+    def _retire(self, process: subprocess.Popen) -> None:
+        """Fold an exited shipper's counts into the totals; rows it was given but did not report are dropped."""
+        self._read_reports()
+        current = self._counts
+        lost = self._shipped - current.written - current.dropped
+        if lost:
+            log.error("prediction log: the shipper exited (status %s) holding %d unwritten row(s); "
+                      "they are counted as dropped", process.returncode, lost)
+        self._retired.written += current.written
+        self._retired.dropped += current.dropped + lost
+        self._retired.write_errors += current.write_errors
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except BrokenPipeError:
+                    pass
+        self._counts, self._shipped, self._process = ShipperCounts(store_ok=current.store_ok,
+                                                                   last_error=current.last_error), 0, None
+
+    def _tick_until_stopped(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            with self._lock:
+                process = self._process
+                if process is not None and process.poll() is not None:
+                    self._retire(process)
+                if self._process is None and time.monotonic() - self._spawned_at >= RESPAWN_SECONDS:
+                    self._spawn()
+                if self._pending:
+                    self._frame_pending()
+                self._send()
+                self._read_reports()
