@@ -17,6 +17,8 @@ what it could not write is counted as dropped. So ``accepted == written + queued
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import select
@@ -37,6 +39,7 @@ from monitoring.log_shipper import URL_VARIABLE, ShipperCounts, frame
 log = logging.getLogger(__name__)
 
 RESPAWN_SECONDS = 5.0  # a shipper that keeps dying is started again at most this often
+PIPE_BYTES = 1 << 20  # what an unprivileged process may ask for (/proc/sys/fs/pipe-max-size)
 STOP_GRACE_SECONDS = 5.0  # beyond its drain time, how long a stopping shipper may take to exit
 
 
@@ -119,7 +122,9 @@ class PredictionLog:
                 self._pending_rows += taken
                 self._held_rows += taken
                 if self._pending_rows >= self.flush_rows:
-                    self._ship()
+                    self._frame_pending()
+            if self._frames:  # one non-blocking write: the pipe takes what the shipper has read meanwhile
+                self._send()
         return taken
 
     def start(self) -> None:
@@ -172,10 +177,6 @@ class PredictionLog:
                         queued=queued, write_errors=retired.write_errors + current.write_errors,
                         store_ok=current.store_ok, last_error=current.last_error)
 
-    def _ship(self) -> None:
-        self._frame_pending()
-        self._send()
-
     def _frame_pending(self) -> None:
         self._frames.append((frame(self._pending), self._pending_rows))
         self._pending = []
@@ -215,6 +216,8 @@ class PredictionLog:
             self._process = None
             log.error("prediction log: cannot start the shipper process (%s); rows wait in the API process", error)
             return
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; the default 64 KiB holds a third of a frame
+            fcntl.fcntl(self._process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         os.set_blocking(self._process.stdin.fileno(), False)
         os.set_blocking(self._process.stdout.fileno(), False)
         self._counts, self._shipped, self._status_tail = ShipperCounts(), 0, b""
@@ -273,7 +276,14 @@ class PredictionLog:
                                                                    last_error=current.last_error), 0, None
 
     def _tick_until_stopped(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        while True:
+            process = self._process
+            if self._frames and process is not None and process.poll() is None:
+                select.select([], [process.stdin], [], self.flush_seconds)  # on with a backlog as soon as the pipe has room
+            else:
+                self._stop.wait(self.flush_seconds)
+            if self._stop.is_set():
+                return
             with self._lock:
                 process = self._process
                 if process is not None and process.poll() is not None:

@@ -84,6 +84,19 @@ def test_rows_are_written_in_batches_by_the_shipper(store_url):
         assert (stored.prediction, stored.score, stored.status, stored.error) == ("1", 0.7, "ok", None)
 
 
+def test_a_burst_larger_than_the_pipe_arrives_without_more_requests_to_push_it(sqlite_url):
+    log = PredictionLog(sqlite_url, capacity=100_000, flush_rows=500, flush_seconds=0.5)
+    log.start()
+    try:
+        row = {f"f{i:02d}": 0.123456789 * i for i in range(20)}
+        for _ in range(8000):  # about 4 MB of frames, many times what the pipe holds
+            log.add_predictions(model_name="m", model_version=1, created_at=utcnow(), ids=[new_prediction_id()],
+                                features=[row], predictions=[1], scores=[0.5], latency_ms=1.0)
+        assert _wait(lambda: log.stats.written == 8000, timeout=10)
+    finally:
+        log.stop()
+
+
 def test_writing_a_batch_again_changes_nothing(store_url):
     rows = _rows(20, store_url)
     insert_ignoring_duplicates(store_url, rows)
