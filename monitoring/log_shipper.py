@@ -43,7 +43,7 @@ from monitoring.prediction_rows import LogRow, encode_rows, insert_ignoring_dupl
 log = logging.getLogger("vigil.log_shipper")
 
 URL_VARIABLE = "VIGIL_LOG_STORE_URL"
-REQUEST_FIELDS = ("model_name", "model_version", "created_at", "ids", "features", "predictions", "scores",
+REQUEST_FIELDS = ("model_name", "model_version", "created_at", "ids", "features_json", "predictions", "scores",
                   "latency_ms", "status", "error", "source")
 HEADER = struct.Struct(">I")
 MAX_BACKOFF_SECONDS = 5.0

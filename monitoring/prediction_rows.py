@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from monitoring.db import get_engine
 from monitoring.feedback import label_text
 
@@ -45,15 +43,17 @@ already in the store's form (see ``encode_rows``)."""
 
 
 def encode_rows(sqlite_store: bool, *, model_name: str, model_version: int, created_at: datetime,
-                ids: Sequence[str], features: Sequence[dict[str, Any]], predictions: Sequence[Any],
+                ids: Sequence[str], features_json: Sequence[str], predictions: Sequence[Any],
                 scores: Sequence[float | None], latency_ms: float, status: str = "ok", error: str | None = None,
                 source: str = "api") -> list[LogRow]:
-    """One request's predictions as store-ready rows (the shipper process encodes them, see log_shipper)."""
+    """One request's predictions as store-ready rows; each row's features come as JSON text (``features_json``).
+
+    The shipper process calls this (see log_shipper); the API process only serialises the features.
+    """
     when = _sqlite_time(created_at) if sqlite_store else created_at
-    dumps = orjson.dumps
-    return [(pid, model_name, model_version, when, dumps(row).decode(), None if prediction is None else label_text(prediction),
+    return [(pid, model_name, model_version, when, row, None if prediction is None else label_text(prediction),
              score, latency_ms, status, error, source)
-            for pid, row, prediction, score in zip(ids, features, predictions, scores, strict=True)]
+            for pid, row, prediction, score in zip(ids, features_json, predictions, scores, strict=True)]
 
 
 def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:

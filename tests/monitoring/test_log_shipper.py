@@ -16,7 +16,7 @@ from monitoring.prediction_rows import encode_rows
 
 def _request(n: int, version: int = 1) -> list:
     return ["m", version, datetime(2026, 11, 27, 12, 0, 1, 250_000, tzinfo=UTC), [f"id-{version}-{i}" for i in range(n)],
-            [{"age": i, "region": "north"} for i in range(n)], [1] * n, [0.25] * n, 3.5, "ok", None, "api"]
+            [f'{{"age":{i},"region":"north"}}' for i in range(n)], [1] * n, [0.25] * n, 3.5, "ok", None, "api"]
 
 
 def test_frames_are_reassembled_from_pipe_reads_of_any_size():
@@ -37,7 +37,7 @@ def test_a_framed_request_becomes_the_rows_encode_rows_makes(url):
     [payload] = FrameReader().feed(frame([request]))
     rows = decode_requests(payload, is_sqlite(url))
     expected = encode_rows(is_sqlite(url), model_name="m", model_version=1, created_at=request[2], ids=request[3],
-                           features=request[4], predictions=[1, 0, 1], scores=[0.25] * 3, latency_ms=3.5)
+                           features_json=request[4], predictions=[1, 0, 1], scores=[0.25] * 3, latency_ms=3.5)
     assert rows == expected
 
 

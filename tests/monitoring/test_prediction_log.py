@@ -28,7 +28,7 @@ from tests.api.conftest import postgres_unreachable
 def _rows(n: int, url: str = "sqlite://", created_at: datetime | None = None) -> list[LogRow]:
     return encode_rows(is_sqlite(url), model_name="m", model_version=1, created_at=created_at or utcnow(),
                        ids=[str(uuid.uuid4()) for _ in range(n)],
-                       features=[{"age": 30 + i, "region": "north"} for i in range(n)],
+                       features_json=[f'{{"age":{30 + i},"region":"north"}}' for i in range(n)],
                        predictions=[1.0] * n, scores=[0.7] * n, latency_ms=1.5)
 
 
@@ -204,5 +204,5 @@ def test_sqlite_times_are_the_text_sqlalchemy_writes_across_second_boundaries():
     for offset_us in (0, 1, 2_000_000, 1, 0, 86_400_000_000):
         when = (start + timedelta(microseconds=offset_us)).astimezone(timezone(timedelta(hours=-5)))
         [row] = encode_rows(True, model_name="m", model_version=1, created_at=when, ids=["a"],
-                            features=[{}], predictions=[1], scores=[0.5], latency_ms=1.0)
+                            features_json=["{}"], predictions=[1], scores=[0.5], latency_ms=1.0)
         assert row[COLUMNS.index("created_at")] == when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
