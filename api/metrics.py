@@ -84,6 +84,8 @@ class _StateCollector:
                        stats.written if stats else 0)
         yield _counter("vigil_prediction_log_write_errors", "failed batch writes (the rows stay buffered)",
                        stats.write_errors if stats else 0)
+        yield _counter("vigil_prediction_log_shipper_restarts", "times the log's shipper process died and was started again",
+                       stats.shipper_restarts if stats else 0)
         yield _gauge("vigil_prediction_log_store_ok", "1 when the last write to the store succeeded",
                      1 if stats is None or stats.store_ok else 0)
         yield _gauge("vigil_prediction_logging_enabled", "1 when predictions are being logged", 1 if self.log else 0)

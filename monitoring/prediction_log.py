@@ -53,6 +53,7 @@ class LogStats:
     write_errors: int
     store_ok: bool
     last_error: str | None
+    shipper_restarts: int
 
 
 class PredictionLog:
@@ -80,6 +81,7 @@ class PredictionLog:
         self._counts = ShipperCounts()  # the current shipper's last report
         self._status_tail = b""
         self._process: subprocess.Popen | None = None
+        self._restarts = 0
         self._spawned_at = 0.0
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -179,7 +181,7 @@ class PredictionLog:
         queued = self._held_rows + self._shipped - current.written - current.dropped
         return LogStats(offered=self._offered, accepted=self._offered - dropped, written=written, dropped=dropped,
                         queued=queued, write_errors=retired.write_errors + current.write_errors,
-                        store_ok=current.store_ok, last_error=current.last_error)
+                        store_ok=current.store_ok, last_error=current.last_error, shipper_restarts=self._restarts)
 
     def _frame_pending(self) -> None:
         self._frames.append((frame(self._pending), self._pending_rows))
@@ -293,6 +295,7 @@ class PredictionLog:
                 if process is not None and process.poll() is not None:
                     self._retire(process)
                 if self._process is None and time.monotonic() - self._spawned_at >= RESPAWN_SECONDS:
+                    self._restarts += 1
                     self._spawn()
                 if self._pending:
                     self._frame_pending()

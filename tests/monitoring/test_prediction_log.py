@@ -165,7 +165,7 @@ def test_a_shipper_that_dies_is_replaced_and_its_rows_are_counted(sqlite_url, mo
         os.kill(first_shipper, signal.SIGKILL)
         after = [pid for _ in range(20) for pid in _hand_over(log, 5)[0]]
         assert _wait(lambda: log.stats.written + log.stats.dropped == 130 and log.stats.queued == 0)
-        assert log._process.pid != first_shipper
+        assert log._process.pid != first_shipper and log.stats.shipper_restarts == 1
     finally:
         log.stop()
     stats = log.stats
