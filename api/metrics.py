@@ -1,21 +1,30 @@
-"""Prometheus metrics of one API process, in a registry of its own, and the ASGI middleware that
-counts every request (and refuses bodies larger than ``max_body_bytes`` before they are read).
+"""Prometheus metrics of the API, and the ASGI middleware that counts every request (and refuses
+bodies larger than ``max_body_bytes`` before they are read).
 
 Counters and the latency histogram are updated per request; the model version, the prediction
 log's queue and drop counts and the process's CPU and memory are read when ``/metrics`` is
 scraped. ``vigil_process_cpu_percent`` and ``vigil_process_memory_mb`` are the names the
 monitoring pipeline reads (see monitoring/process_metrics.py).
+
+One worker: a registry of its own. Several workers (``vigil serve --workers N`` sets
+``PROMETHEUS_MULTIPROC_DIR``): a scrape reaches one worker but must show all of them, so the
+values go through prometheus_client's multiprocess files: counters and the histogram are summed
+over the workers (the dead ones' too), and every second each worker copies its read-at-scrape
+values there (``SharedState``): the version, CPU and memory per live worker (a ``pid`` label),
+queue depth summed, store reachability the minimum.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 import psutil
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException
 
@@ -24,22 +33,31 @@ from monitoring.serving import ChampionHolder
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OTHER_PATH = "other"  # label for paths that match no route, so fuzzing cannot explode label counts
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ApiMetrics:
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None):
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
+        own = None if self.multiprocess else self.registry  # several workers: the values live in shared files
         self.requests = Counter("vigil_http_requests", "HTTP requests answered",
-                                ["method", "path", "status"], registry=self.registry)
+                                ["method", "path", "status"], registry=own)
         self.latency = Histogram("vigil_http_request_duration_seconds", "time to answer an HTTP request",
-                                 ["path"], buckets=LATENCY_BUCKETS, registry=self.registry)
+                                 ["path"], buckets=LATENCY_BUCKETS, registry=own)
         self.errors = Counter("vigil_http_errors", "HTTP answers with an error status (client: 4xx, server: 5xx)",
-                              ["path", "kind"], registry=self.registry)
+                              ["path", "kind"], registry=own)
         self.rows = Counter("vigil_predictions", "rows scored, by the version that scored them",
-                            ["model_name", "model_version"], registry=self.registry)
+                            ["model_name", "model_version"], registry=own)
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
-                                      ["model_name", "model_version"], registry=self.registry)
-        self.registry.register(_StateCollector(holder, prediction_log))
+                                      ["model_name", "model_version"], registry=own)
+        state = _StateCollector(holder, prediction_log)
+        if self.multiprocess:
+            multiprocess.MultiProcessCollector(self.registry)
+            self.shared_state: SharedState | None = SharedState(state)
+        else:
+            self.registry.register(state)
+            self.shared_state = None
         self._children: dict[tuple, Any] = {}
 
     def scored(self, model_name: str, version: int, rows: int) -> None:
@@ -93,6 +111,58 @@ class _StateCollector:
                      self.process.cpu_percent(None))
         yield _gauge("vigil_process_memory_mb", "resident memory of this API process, MB",
                      self.process.memory_info().rss / 1_048_576)
+
+
+class SharedState:
+    """Several workers: this worker's read-at-scrape values copied every second into the shared files."""
+
+    PUBLISH_SECONDS = 1.0
+    GAUGE_MODES = {"vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
+                   "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
+                   "vigil_prediction_logging_enabled": "livemax"}  # the other gauges: summed over live workers
+
+    def __init__(self, state: _StateCollector):
+        self.state = state
+        self._metrics: dict[str, Any] = {}
+        self._counted: dict[tuple, float] = {}  # counters: the value already added to the shared file
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def publish(self) -> None:
+        for family in self.state.collect():
+            for sample in family.samples:
+                labels = tuple(sample.labels)
+                metric = self._metrics.get(family.name)
+                if metric is None:
+                    if family.type == "counter":
+                        metric = Counter(family.name, family.documentation, labels, registry=None)
+                    else:
+                        metric = Gauge(family.name, family.documentation, labels, registry=None,
+                                       multiprocess_mode=self.GAUGE_MODES.get(family.name, "livesum"))
+                    self._metrics[family.name] = metric
+                child = metric.labels(*sample.labels.values()) if labels else metric
+                if family.type == "counter":
+                    key = (family.name, *sample.labels.values())
+                    child.inc(max(sample.value - self._counted.get(key, 0.0), 0.0))
+                    self._counted[key] = max(sample.value, self._counted.get(key, 0.0))
+                else:
+                    child.set(sample.value)
+
+    def start(self) -> None:
+        self.publish()
+        self._thread = threading.Thread(target=self._run, name="vigil-metrics-publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.publish()  # the last counts (rows the log wrote at shutdown)
+        multiprocess.mark_process_dead(os.getpid())  # this worker's live gauges leave the scrape
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PUBLISH_SECONDS):
+            self.publish()
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

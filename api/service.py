@@ -38,8 +38,12 @@ class Service:
         if self.log is not None:
             self.log.start()
         self.holder.start()
+        if self.metrics.shared_state is not None:
+            self.metrics.shared_state.start()
 
     def stop(self) -> None:
         self.holder.stop()
         if self.log is not None:
             self.log.stop()
+        if self.metrics.shared_state is not None:
+            self.metrics.shared_state.stop()

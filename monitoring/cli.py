@@ -8,6 +8,8 @@ and exit code 2; nothing is half-written.
 from __future__ import annotations
 
 import getpass
+import os
+import shutil
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -210,7 +212,14 @@ def serve(host, port, workers, access_log) -> None:
 
     from monitoring.migrate import upgrade
 
-    upgrade(get_settings().database_url)  # once, before the workers start
+    settings = get_settings()
+    upgrade(settings.database_url)  # once, before the workers start
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One /metrics for all workers: prometheus_client's multiprocess files, fresh for this server.
+        directory = settings.var_dir / "prometheus-multiproc"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log)
 

@@ -6,6 +6,11 @@ Training a version takes a few seconds, so read-only tests share one app per mod
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -106,6 +111,45 @@ def running_api(settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(60)
+
+
+@contextmanager
+def vigil_serve(settings, log_path: Path, *args: str, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``vigil serve`` as its own process group (like a terminal's foreground job) on a free port,
+    configured from ``settings`` plus ``env``; yields the process once ready and its base URL."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "VIGIL_DATABASE_URL": settings.database_url,
+                   "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "VIGIL_MODEL_NAME": settings.model_name,
+                   "VIGIL_VAR_DIR": str(settings.var_dir), "VIGIL_MLFLOW_ARTIFACT_ROOT": settings.mlflow_artifact_root,
+                   **env}
+    vigil = str(Path(sys.executable).with_name("vigil"))
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([vigil, "serve", "--port", str(port), *args], env=environment,
+                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield server, base
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
 
 @contextmanager
