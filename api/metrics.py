@@ -20,11 +20,18 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import psutil
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException
 
@@ -117,7 +124,7 @@ class SharedState:
     """Several workers: this worker's read-at-scrape values copied every second into the shared files."""
 
     PUBLISH_SECONDS = 1.0
-    GAUGE_MODES = {"vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
+    GAUGE_MODES: ClassVar[dict[str, str]] = {"vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
                    "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
                    "vigil_prediction_logging_enabled": "livemax"}  # the other gauges: summed over live workers
 
