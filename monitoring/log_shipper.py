@@ -32,12 +32,14 @@ import struct
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from monitoring.db import is_sqlite
 from monitoring.prediction_rows import LogRow, encode_rows, insert_ignoring_duplicates
 
 log = logging.getLogger("vigil.log_shipper")
@@ -47,6 +49,7 @@ REQUEST_FIELDS = ("model_name", "model_version", "created_at", "ids", "features_
                   "latency_ms", "status", "error", "source")
 HEADER = struct.Struct(">I")
 MAX_BACKOFF_SECONDS = 5.0
+DROP_LOG_SECONDS = 10.0
 READ_BYTES = 1 << 20
 
 
@@ -100,9 +103,9 @@ class Shipper:
     """The buffer and the store writes; ``run`` drives it from the pipe."""
 
     def __init__(self, url: str, *, capacity: int, flush_rows: int, flush_seconds: float, drain_seconds: float,
-                 report=None):
+                 report: Callable[[ShipperCounts, bool], None] | None = None):
         self.url = url
-        self.sqlite_store = url.startswith("sqlite")
+        self.sqlite_store = is_sqlite(url)
         self.capacity = capacity
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
@@ -110,6 +113,7 @@ class Shipper:
         self.counts = ShipperCounts()
         self.buffer: deque[LogRow] = deque()
         self._report = report or (lambda counts, final: None)
+        self._drops_logged = (0, -DROP_LOG_SECONDS)  # (dropped count, when) at the last warning
 
     def take(self, rows: list[LogRow]) -> None:
         room = self.capacity - len(self.buffer)
@@ -117,8 +121,11 @@ class Shipper:
         self.buffer.extend(taken)
         if len(taken) < len(rows):
             self.counts.dropped += len(rows) - len(taken)
-            log.warning("buffer full (%d rows, store: %s): dropped %d row(s)", self.capacity,
-                        "reachable" if self.counts.store_ok else "unreachable", len(rows) - len(taken))
+            logged, when = self._drops_logged
+            if time.monotonic() - when >= DROP_LOG_SECONDS:  # a full buffer drops every frame: one line now and then
+                log.warning("buffer full (%d rows, store: %s): dropped %d row(s) since the last such line", self.capacity,
+                            "reachable" if self.counts.store_ok else "unreachable", self.counts.dropped - logged)
+                self._drops_logged = (self.counts.dropped, time.monotonic())
             self._report(self.counts, False)
 
     def write(self, deadline: float | None = None) -> bool:
