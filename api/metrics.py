@@ -45,9 +45,9 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 class ApiMetrics:
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None):
-        self.multiprocess = bool(os.environ.get(MULTIPROCESS_VARIABLE))
+        several_workers = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
-        own = None if self.multiprocess else self.registry  # several workers: the values live in shared files
+        own = None if several_workers else self.registry  # several workers: the values live in shared files
         self.requests = Counter("vigil_http_requests", "HTTP requests answered",
                                 ["method", "path", "status"], registry=own)
         self.latency = Histogram("vigil_http_request_duration_seconds", "time to answer an HTTP request",
@@ -59,7 +59,7 @@ class ApiMetrics:
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
                                       ["model_name", "model_version"], registry=own)
         state = _StateCollector(holder, prediction_log)
-        if self.multiprocess:
+        if several_workers:
             multiprocess.MultiProcessCollector(self.registry)
             self.shared_state: SharedState | None = SharedState(state)
         else:
@@ -109,7 +109,8 @@ class _StateCollector:
                        stats.written if stats else 0)
         yield _counter("vigil_prediction_log_write_errors", "failed batch writes (the rows stay buffered)",
                        stats.write_errors if stats else 0)
-        yield _counter("vigil_prediction_log_shipper_restarts", "times the log's shipper process died and was started again",
+        yield _counter("vigil_prediction_log_shipper_restarts",
+                       "times the log's shipper process died and was started again",
                        stats.shipper_restarts if stats else 0)
         yield _gauge("vigil_prediction_log_store_ok", "1 when the last write to the store succeeded",
                      1 if stats is None or stats.store_ok else 0)
@@ -124,9 +125,11 @@ class SharedState:
     """Several workers: this worker's read-at-scrape values copied every second into the shared files."""
 
     PUBLISH_SECONDS = 1.0
-    GAUGE_MODES: ClassVar[dict[str, str]] = {"vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
-                   "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
-                   "vigil_prediction_logging_enabled": "livemax"}  # the other gauges: summed over live workers
+    GAUGE_MODES: ClassVar[dict[str, str]] = {  # the other gauges: summed over live workers
+        "vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
+        "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
+        "vigil_prediction_logging_enabled": "livemax",
+    }
 
     def __init__(self, state: _StateCollector):
         self.state = state
@@ -150,8 +153,10 @@ class SharedState:
                 child = metric.labels(*sample.labels.values()) if labels else metric
                 if family.type == "counter":
                     key = (family.name, *sample.labels.values())
-                    child.inc(max(sample.value - self._counted.get(key, 0.0), 0.0))
-                    self._counted[key] = max(sample.value, self._counted.get(key, 0.0))
+                    added = self._counted.get(key, 0.0)
+                    if sample.value > added:
+                        child.inc(sample.value - added)
+                        self._counted[key] = sample.value
                 else:
                     child.set(sample.value)
 

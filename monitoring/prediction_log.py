@@ -1,9 +1,9 @@
-"""The prediction log as the API sees it: every served prediction handed to a shipper process, off the request path.
+"""The prediction log as the API sees it: every served prediction handed to a shipper process.
 
 A request appends its predictions (each row's features as JSON text) to a list and returns;
 every ``flush_rows`` rows (or every ``flush_seconds``, from a small timer thread) the list goes as
-one orjson frame down a non-blocking pipe to the shipper (monitoring/log_shipper.py), which encodes, buffers and writes them to the
-store. The API process thus spends a few microseconds per row on logging, all of it in orjson's C
+one orjson frame down a non-blocking pipe to the shipper (monitoring/log_shipper.py), which
+encodes, buffers and writes them to the store. The API process thus spends a few microseconds per row on logging, all of it in orjson's C
 code and a list append; the store's driver never runs in it.
 
 Every row is either written or counted. Up to ``capacity`` rows wait in the API process (when
@@ -85,10 +85,6 @@ class PredictionLog:
         self._spawned_at = 0.0
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
-
-    @property
-    def queued(self) -> int:
-        return self.stats.queued
 
     @property
     def stats(self) -> LogStats:
@@ -227,8 +223,7 @@ class PredictionLog:
         os.set_blocking(self._process.stdin.fileno(), False)
         os.set_blocking(self._process.stdout.fileno(), False)
         self._counts, self._shipped, self._status_tail = ShipperCounts(), 0, b""
-        if self._frame_offset:  # a frame cut short by the last shipper's death goes again whole
-            self._frame_offset = 0
+        self._frame_offset = 0  # a frame cut short by the last shipper's death goes again whole
 
     def _read_reports(self) -> None:
         process = self._process
