@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from api.service import Service
+from api.process import ApiProcess
 from monitoring.settings import Settings
 
 
@@ -17,7 +17,7 @@ async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _service(request: Request) -> Service:
+async def _service(request: Request) -> ApiProcess:
     service = getattr(request.app.state, "service", None)
     if service is None:
         raise HTTPException(503, "the service is starting or stopping")
@@ -25,4 +25,4 @@ async def _service(request: Request) -> Service:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-ServiceDep = Annotated[Service, Depends(_service)]
+ApiProcessDep = Annotated[ApiProcess, Depends(_service)]

@@ -6,9 +6,9 @@ import logging
 
 from fastapi import APIRouter, HTTPException
 
-from api.dependencies import ServiceDep
+from api.dependencies import ApiProcessDep
 from api.schemas import ErrorDetail, FeedbackItem, FeedbackReceived
-from monitoring.feedback import record_feedback
+from monitoring.store.feedback import record_feedback
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -21,7 +21,7 @@ router = APIRouter()
     responses={413: {"model": ErrorDetail}, 422: {"model": ErrorDetail},
                503: {"model": ErrorDetail, "description": "the store is unreachable; nothing was recorded"}},
 )
-def feedback(body: FeedbackItem | list[FeedbackItem], service: ServiceDep) -> FeedbackReceived:
+def feedback(body: FeedbackItem | list[FeedbackItem], service: ApiProcessDep) -> FeedbackReceived:
     items = body if isinstance(body, list) else [body]
     limit = service.settings.max_batch_rows
     if not items:

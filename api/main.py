@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api import feedback, operator, predict, status
 from api.metrics import RequestMetricsMiddleware
-from api.service import Service
-from monitoring.migrate import upgrade
+from api.process import ApiProcess
 from monitoring.settings import Settings, get_settings
+from monitoring.store.migrations import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ DESCRIPTION = """Predictions from the champion model (`models:/NAME@champion`), 
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await run_in_threadpool(upgrade, settings.database_url)
-    service = Service.build(settings)
+    service = ApiProcess.build(settings)
     await run_in_threadpool(service.start)
     app.state.service = service
     champion = service.holder.current
@@ -71,7 +71,7 @@ def _metrics(app: FastAPI):
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with ``/predict``'s body described by the champion's own features."""
-    service: Service | None = app.state.service
+    service: ApiProcess | None = app.state.service
     champion = service.holder.current if service else None
     key = champion.version if champion else None
     if app.openapi_schema is not None and getattr(app.state, "openapi_for", None) == key:

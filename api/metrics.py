@@ -35,8 +35,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException
 
-from monitoring.prediction_log import PredictionLog
-from monitoring.serving import ChampionHolder
+from monitoring.serving.champion import ChampionHolder
+from monitoring.serving.prediction_log import PredictionLog
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OTHER_PATH = "other"  # label for paths that match no route, so fuzzing cannot explode label counts

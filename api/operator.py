@@ -12,13 +12,13 @@ import logging
 
 from fastapi import APIRouter, Header, HTTPException
 
-from api.dependencies import ServiceDep
+from api.dependencies import ApiProcessDep
 from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
-from api.service import Service
-from monitoring import repository
-from monitoring.db import session_scope
-from monitoring.promotion import PromotionError, promote, rollback
-from monitoring.registry import RegistryError
+from api.process import ApiProcess
+from monitoring.registry.mlflow_registry import RegistryError
+from monitoring.registry.promotion import PromotionError, promote, rollback
+from monitoring.store import history
+from monitoring.store.engine import session_scope
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -30,7 +30,7 @@ REFUSALS = {401: {"model": ErrorDetail, "description": "no bearer token sent"},
 
 
 @router.post("/promote", summary="Make a version the champion", response_model=AliasMoved, responses=REFUSALS)
-def promote_version(body: PromoteRequest, service: ServiceDep,
+def promote_version(body: PromoteRequest, service: ApiProcessDep,
                     authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
     actor = f"api:{body.operator}"
     _authorize(service, authorization, actor, "promote")
@@ -41,7 +41,7 @@ def promote_version(body: PromoteRequest, service: ServiceDep,
 
 @router.post("/rollback", summary="Give the champion alias back to a former champion",
              response_model=AliasMoved, responses=REFUSALS)
-def rollback_version(body: RollbackRequest, service: ServiceDep,
+def rollback_version(body: RollbackRequest, service: ApiProcessDep,
                      authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
     actor = f"api:{body.operator}"
     _authorize(service, authorization, actor, "rollback")
@@ -50,7 +50,7 @@ def rollback_version(body: RollbackRequest, service: ServiceDep,
         to_version=body.to_version, channel="api"))
 
 
-def _authorize(service: Service, authorization: str | None, actor: str, action: str) -> None:
+def _authorize(service: ApiProcess, authorization: str | None, actor: str, action: str) -> None:
     expected = service.settings.operator_token
     sent = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
     if expected is None or not expected.get_secret_value():
@@ -66,16 +66,16 @@ def _authorize(service: Service, authorization: str | None, actor: str, action: 
     raise HTTPException(status, why, headers=headers)
 
 
-def _record_refusal(service: Service, actor: str, action: str, why: str) -> None:
+def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> None:
     try:
         with session_scope(service.settings.database_url) as session:
-            repository.record_access(session, actor=actor, action=action, allowed=False, channel="api",
+            history.record_access(session, actor=actor, action=action, allowed=False, channel="api",
                                      model_name=service.holder.model_name, detail=why)
     except Exception:  # noqa: BLE001 - refuse anyway; say that the refusal could not be recorded
         log.error("refused %s by %s (%s) could not be recorded: store unreachable", action, actor, why)
 
 
-def _moved(service: Service, actor: str, move) -> AliasMoved:
+def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
     try:
         event = move(service.registry, service.settings.database_url)
     except RegistryError as error:

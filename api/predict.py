@@ -15,13 +15,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from api.dependencies import ServiceDep
+from api.dependencies import ApiProcessDep
 from api.schemas import ErrorDetail, PredictBatch, PredictOne
-from api.service import Service
-from monitoring.db import utcnow
-from monitoring.input_schema import InputError
-from monitoring.prediction_rows import new_prediction_id
-from monitoring.serving import Champion
+from api.process import ApiProcess
+from monitoring.serving.champion import Champion
+from monitoring.serving.input_schema import InputError
+from monitoring.store.engine import utcnow
+from monitoring.store.prediction_rows import new_prediction_id
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -43,7 +43,7 @@ REQUEST_SCHEMA = "PredictRequest"  # filled in with the champion's features (api
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{REQUEST_SCHEMA}"}}}}},
 )
-async def predict(request: Request, service: ServiceDep) -> Response:
+async def predict(request: Request, service: ApiProcessDep) -> Response:
     started = time.perf_counter()
     champion = service.holder.current
     if champion is None:
@@ -87,7 +87,7 @@ async def predict(request: Request, service: ServiceDep) -> Response:
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
-def _model_failed(service: Service, champion: Champion, rows: list[dict[str, Any]], error: Exception,
+def _model_failed(service: ApiProcess, champion: Champion, rows: list[dict[str, Any]], error: Exception,
                   started: float) -> None:
     log.exception("%s version %s failed on a checked request", champion.model_name, champion.version)
     service.metrics.model_failures.labels(champion.model_name, str(champion.version)).inc()

@@ -6,17 +6,17 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.dependencies import ServiceDep, SettingsDep
+from api.dependencies import ApiProcessDep, SettingsDep
 from api.schemas import Liveness, ModelInfo, Readiness
-from monitoring import repository
-from monitoring.db import get_engine, session_scope
+from monitoring.store import history
+from monitoring.store.engine import get_engine, session_scope
 
 router = APIRouter()
 
 
 @router.get("/model", summary="The champion being served: version, since when, registration metrics",
             response_model=ModelInfo)
-def model_info(service: ServiceDep, settings: SettingsDep) -> ModelInfo:
+def model_info(service: ApiProcessDep, settings: SettingsDep) -> ModelInfo:
     holder = service.holder
     champion = holder.current
     info = ModelInfo(model_name=holder.model_name, alias=holder.alias, loaded=champion is not None,
@@ -39,7 +39,7 @@ def _champion_since(url: str, model_name: str, alias: str, version: int):
     """When the alias last moved to ``version`` (None when the store is down or has no record)."""
     try:
         with session_scope(url) as session:
-            moves = [e for e in repository.alias_history(session, model_name, alias) if e.to_version == version]
+            moves = [e for e in history.alias_history(session, model_name, alias) if e.to_version == version]
     except Exception:  # noqa: BLE001 - model info must answer while the store is down
         return None
     return moves[-1].created_at if moves else None
@@ -52,7 +52,7 @@ async def health() -> Liveness:
 
 @router.get("/health/ready", summary="Readiness: a model is loaded and the store is reachable (503 if not)",
             response_model=Readiness, responses={503: {"model": Readiness}})
-def ready(service: ServiceDep, settings: SettingsDep) -> Response:
+def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
     champion = service.holder.current
     problems = []
     if champion is None:
@@ -77,5 +77,5 @@ def _store_reachable(url: str) -> bool:
 
 @router.get("/metrics", summary="Prometheus metrics of this process",
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(service: ServiceDep) -> Response:
+async def metrics(service: ApiProcessDep) -> Response:
     return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -73,11 +73,11 @@ def training_frame(rows: int = 5_000, seed: int = 0) -> pd.DataFrame:
 def register_model(env: dict[str, str]) -> dict[str, float]:
     """Train and register the model as champion in the temporary stores; returns one request row."""
     os.environ.update(env)
-    from monitoring import datasets
-    from monitoring.migrate import upgrade
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
     from monitoring.settings import get_settings, reset_settings
-    from monitoring.training import train
+    from monitoring.store.migrations import upgrade
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     reset_settings()
     settings = get_settings()

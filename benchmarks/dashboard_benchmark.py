@@ -4,7 +4,7 @@
                                                        [--reuse] [--repeat 3]
 
 Seeds a PostgreSQL database (``vigil_dashboard_bench`` on VIGIL_BENCH_POSTGRES_URL, default the
-local server) with ``monitoring.demo_seed``: 3 models x --days of per-minute metric windows (12
+local server) with ``cli.demo_seed``: 3 models x --days of per-minute metric windows (12
 metrics) and per-minute drift results (14 features), the registry story, alerts, and
 --predictions logged predictions in all, loaded with COPY (a few minutes; --reuse skips seeding
 when the database is already there). Then, for each page, it times the queries the page runs
@@ -32,13 +32,13 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from monitoring import dashboard_queries as q
-from monitoring import metric_names as m
-from monitoring.db import dispose_engines, get_engine, utcnow
-from monitoring.demo_seed import SeedSpec, seed
-from monitoring.migrate import upgrade
+from cli.demo_seed import SeedSpec, seed
+from monitoring import metric_names
 from monitoring.settings import get_settings, reset_settings
-from monitoring.tables import MetricWindow
+from monitoring.store import dashboard_queries
+from monitoring.store.engine import dispose_engines, get_engine, utcnow
+from monitoring.store.migrations import upgrade
+from monitoring.store.tables import MetricWindow
 
 ADMIN_URL = os.environ.get("VIGIL_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "vigil_dashboard_bench"
@@ -93,27 +93,27 @@ def page_queries(url: str, model: str) -> dict[str, dict[str, Callable[[], objec
     settings = get_settings()
     end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(days=30)
-    newest_drift = q.drift_windows(url, model, limit=1)["window_start"].iloc[0]
-    alert_ids = [int(i) for i in q.alerts(url, model)["id"]]
+    newest_drift = dashboard_queries.drift_windows(url, model, limit=1)["window_start"].iloc[0]
+    alert_ids = [int(i) for i in dashboard_queries.alerts(url, model)["id"]]
     return {
-        "overview": {"overview (3 models)": lambda: q.overview(url, settings)},
-        "quality": {"quality series 30 d": lambda: q.series(url, model, m.QUALITY, start, end),
-                    "alias moves": lambda: q.registry_events(url, model, alias_only=True)},
-        "service": {"service+process series 30 d": lambda: q.series(url, model, q.SERVICE_CHARTS, start, end),
-                    "alias moves": lambda: q.registry_events(url, model, alias_only=True)},
-        "drift": {"drift heatmap 30 d": lambda: q.drift_matrix(url, model, start, end),
-                  "drift share series 30 d": lambda: q.series(url, model, (m.DRIFT_SHARE,), start, end),
-                  "drift windows": lambda: q.drift_windows(url, model),
-                  "one drift window": lambda: q.drift_window(url, model, newest_drift)},
-        "registry": {"versions": lambda: q.versions(url, model),
-                     "production record": lambda: q.production_record(
-                         q.registry_events(url, model, alias_only=True), end),
-                     "production quality per version": lambda: q.version_quality(url, model, m.ACCURACY),
-                     "audit trail": lambda: q.registry_events(url, model),
-                     "smoke-prediction inputs": lambda: q.recent_inputs(url, model, 20),
-                     "refused attempts": lambda: q.access_log(url, channel="dashboard", allowed=False)},
-        "alerts": {"alerts": lambda: q.alerts(url, model),
-                   "their Slack messages": lambda: q.alert_messages(url, alert_ids)},
+        "overview": {"overview (3 models)": lambda: dashboard_queries.overview(url, settings)},
+        "quality": {"quality series 30 d": lambda: dashboard_queries.series(url, model, metric_names.QUALITY, start, end),
+                    "alias moves": lambda: dashboard_queries.registry_events(url, model, alias_only=True)},
+        "service": {"service+process series 30 d": lambda: dashboard_queries.series(url, model, dashboard_queries.SERVICE_CHARTS, start, end),
+                    "alias moves": lambda: dashboard_queries.registry_events(url, model, alias_only=True)},
+        "drift": {"drift heatmap 30 d": lambda: dashboard_queries.drift_matrix(url, model, start, end),
+                  "drift share series 30 d": lambda: dashboard_queries.series(url, model, (metric_names.DRIFT_SHARE,), start, end),
+                  "drift windows": lambda: dashboard_queries.drift_windows(url, model),
+                  "one drift window": lambda: dashboard_queries.drift_window(url, model, newest_drift)},
+        "registry": {"versions": lambda: dashboard_queries.versions(url, model),
+                     "production record": lambda: dashboard_queries.production_record(
+                         dashboard_queries.registry_events(url, model, alias_only=True), end),
+                     "production quality per version": lambda: dashboard_queries.version_quality(url, model, metric_names.ACCURACY),
+                     "audit trail": lambda: dashboard_queries.registry_events(url, model),
+                     "smoke-prediction inputs": lambda: dashboard_queries.recent_inputs(url, model, 20),
+                     "refused attempts": lambda: dashboard_queries.access_log(url, channel="dashboard", allowed=False)},
+        "alerts": {"alerts": lambda: dashboard_queries.alerts(url, model),
+                   "their Slack messages": lambda: dashboard_queries.alert_messages(url, alert_ids)},
     }
 
 
@@ -122,7 +122,7 @@ def naive_latency_chart(url: str, model: str) -> pd.DataFrame:
     end = utcnow()
     query = select(MetricWindow.window_start, MetricWindow.model_version, MetricWindow.metric,
                    MetricWindow.value, MetricWindow.sample_count).where(
-        MetricWindow.model_name == model, MetricWindow.metric.in_(q.SERVICE_CHARTS),
+        MetricWindow.model_name == model, MetricWindow.metric.in_(dashboard_queries.SERVICE_CHARTS),
         MetricWindow.window_start >= end - timedelta(days=30))
     frame = pd.read_sql(query, get_engine(url))
     frame["bucket"] = frame["window_start"].dt.floor("1h")
@@ -183,7 +183,7 @@ def main() -> None:
             print(f"  {page:<9} {name:<32} {cold * 1000:8.0f} ms {warm * 1000:8.0f} ms")
         page_totals[page] = (cold_total, warm_total)
     baseline_cold, baseline_warm = timed(lambda: naive_latency_chart(url, MODELS[0]), args.repeat)
-    ours_cold, ours_warm = timed(lambda: q.series(url, MODELS[0], q.SERVICE_CHARTS,
+    ours_cold, ours_warm = timed(lambda: dashboard_queries.series(url, MODELS[0], dashboard_queries.SERVICE_CHARTS,
                                                   utcnow() - timedelta(days=30), utcnow()), args.repeat)
 
     print("\nrendering each page with AppTest (30-day range, cache cleared) ...")

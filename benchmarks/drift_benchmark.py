@@ -78,14 +78,14 @@ def _frame(rows: int, rng: np.random.Generator, drift: bool) -> pd.DataFrame:
 
 
 def run_vigil(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, tuple[str, bool]]:
-    from monitoring.drift import compute_drift
+    from monitoring.metrics.drift import compute_drift
 
     result = compute_drift(reference, current, NUMERICAL, CATEGORICAL)
     return {f.feature: (f.method, f.drifted) for f in result.features}
 
 
 def run_evidently(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, tuple[str, bool]]:
-    from monitoring.evidently_report import evidently_verdicts
+    from monitoring.metrics.evidently_report import evidently_verdicts
 
     verdicts = evidently_verdicts(reference, current, NUMERICAL, CATEGORICAL)
     return {feature: (method, drifted) for feature, (method, _, drifted) in verdicts.items()}

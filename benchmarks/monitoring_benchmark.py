@@ -7,7 +7,7 @@ postgres@127.0.0.1:5432), trains a demo model into a temporary MLflow store (its
 15,000 rows, 14 features), and seeds one 5-minute window with --rows predictions (demo loan
 applications as JSON features, 0.5 % errors) and feedback for --labelled of them, with COPY.
 Then it times:
-- the parts of one window, run the way ``monitoring.monitor`` runs them: latency (requests, errors
+- the parts of one window, run the way ``monitoring.metrics.window_pipeline`` runs them: latency (requests, errors
   and p50/p95/p99 aggregated in SQL), read (labelled rows; feature columns extracted in SQL and
   streamed with COPY), quality (metrics of the labelled rows), drift (14 features vs reference),
   write (upserting the metric and drift rows);
@@ -60,8 +60,8 @@ def _json_features(frame: pd.DataFrame) -> list[str]:
 
 def seed(url: str, rows: int, labelled: float) -> None:
     """--rows predictions in one window and their feedback, through COPY."""
-    from monitoring import datasets
-    from monitoring.db import get_engine
+    from monitoring.store.engine import get_engine
+    from monitoring.training import datasets
 
     rng = np.random.default_rng(11)
     raw = get_engine(url).raw_connection()
@@ -112,12 +112,12 @@ def timed(label: str, results: dict, func, *args, **kwargs):
 
 def window_parts(url: str, registry, settings) -> dict[str, float]:
     """The steps of one window as compute_windows runs them, each timed."""
-    from monitoring import metric_store, window_queries
-    from monitoring.db import get_engine, session_scope, utcnow
-    from monitoring.drift import compute_drift
-    from monitoring.monitor import _quality
-    from monitoring.references import load_reference
-    from monitoring.windows import Window, service_metrics
+    from monitoring.metrics.drift import compute_drift
+    from monitoring.metrics.references import load_reference
+    from monitoring.metrics.window_pipeline import _quality
+    from monitoring.metrics.windows import Window, service_metrics
+    from monitoring.store import metric_windows, window_queries
+    from monitoring.store.engine import get_engine, session_scope, utcnow
 
     window = Window(WINDOW, WINDOW + timedelta(minutes=5))
     reference = load_reference(url, registry, settings.var_dir / "references", MODEL, 1)
@@ -133,7 +133,7 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
     now = utcnow()
     metrics = service_metrics(window, traffic[0].requests, traffic[0].errors, traffic[0].percentiles,
                               traffic[0].latency_samples) | quality
-    rows = [metric_store.metric_row(model_name=MODEL, version=1, window_start=window.start,
+    rows = [metric_windows.metric_row(model_name=MODEL, version=1, window_start=window.start,
                                     window_end=window.end, metric=k, value=v, sample_count=c, computed_at=now)
             for k, (v, c) in metrics.items()]
     drift_rows = [{"model_name": MODEL, "model_version": 1, "window_start": window.start,
@@ -144,8 +144,8 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
 
     def write():
         with session_scope(url) as session:
-            metric_store.upsert_metrics(session, rows)
-            metric_store.upsert_drift(session, drift_rows)
+            metric_windows.upsert_metrics(session, rows)
+            metric_windows.upsert_drift(session, drift_rows)
 
     timed("write (upserts)", parts, write)
     print(f"  window: {traffic[0].requests:,} predictions, {len(labelled):,} labelled, "
@@ -157,8 +157,8 @@ def baseline(url: str) -> dict[str, float]:
     """The plain way: every row's JSON and latency through SQLAlchemy, json_normalize, numpy."""
     from sqlalchemy import select
 
-    from monitoring.db import get_engine
-    from monitoring.tables import Prediction
+    from monitoring.store.engine import get_engine
+    from monitoring.store.tables import Prediction
 
     parts: dict[str, float] = {}
     started = time.perf_counter()
@@ -184,13 +184,13 @@ def main() -> int:
 
     from sqlalchemy.engine import make_url
 
-    from monitoring import datasets
-    from monitoring.db import dispose_engines
-    from monitoring.migrate import upgrade
-    from monitoring.monitor import compute_windows
-    from monitoring.registry import Registry
+    from monitoring.metrics.window_pipeline import compute_windows
+    from monitoring.registry.mlflow_registry import Registry
     from monitoring.settings import Settings
-    from monitoring.training import train
+    from monitoring.store.engine import dispose_engines
+    from monitoring.store.migrations import upgrade
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     name = f"vigil_bench_{uuid.uuid4().hex[:8]}"
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 MODEL_NAME = "bench-loan"
 RATE = 20.0  # predictions (and labels) per second
 LABEL_DELAY = 1.0
-VIGIL = [sys.executable, "-c", "from monitoring.cli import main; main()"]
+VIGIL = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 # -- part 1: end to end --------------------------------------------------------------------------
@@ -69,7 +69,7 @@ class Traffic:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        from monitoring import datasets
+        from monitoring.training import datasets
 
         features = datasets.generate_features(200_000, 123)
         truth = np.random.default_rng(5).random(len(features)) < datasets.true_default_probability(features)
@@ -127,8 +127,8 @@ def _wait(condition, timeout: float, what: str, step: float = 0.2):
 
 
 def _health(url: str, version: int) -> str | None:
-    from monitoring.db import session_scope
-    from monitoring.tables import VersionHealth
+    from monitoring.store.engine import session_scope
+    from monitoring.store.tables import VersionHealth
 
     with session_scope(url) as session:
         row = session.get(VersionHealth, (MODEL_NAME, version))
@@ -138,8 +138,8 @@ def _health(url: str, version: int) -> str | None:
 def _rollback_evidence(url: str, bad: int) -> dict:
     from sqlalchemy import select
 
-    from monitoring.db import session_scope
-    from monitoring.tables import RegistryEvent
+    from monitoring.store.engine import session_scope
+    from monitoring.store.tables import RegistryEvent
 
     with session_scope(url) as session:
         event = session.scalars(select(RegistryEvent).where(
@@ -169,11 +169,11 @@ def end_to_end(trials: int, dag: bool) -> list[dict]:
            "VIGIL_COOLDOWN_MINUTES": "0", "VIGIL_MAX_AUTO_ROLLBACKS_PER_DAY": "100",
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     os.environ.update(env)
-    from monitoring import datasets
-    from monitoring.migrate import upgrade
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
     from monitoring.settings import get_settings, reset_settings
-    from monitoring.training import train
+    from monitoring.store.migrations import upgrade
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     reset_settings()
     settings = get_settings()
@@ -226,8 +226,8 @@ def _ready(api: str) -> bool:
 
 
 def _one_trial(settings, registry, traffic: Traffic, number: int, good: int, label: str) -> dict:
-    from monitoring import datasets
-    from monitoring.training import train
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     bad = train(datasets.bad_training_set(20_000, 100 + number), registry=registry,
                 store_url=settings.database_url, model_name=MODEL_NAME, actor="benchmark",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from monitoring.pipeline_alerts import task_failed, task_succeeded
+from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
 
 
 @dag(

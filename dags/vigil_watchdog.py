@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from monitoring.pipeline_alerts import task_failed, task_succeeded
+from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
 
 
 @dag(

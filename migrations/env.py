@@ -1,11 +1,11 @@
-"""Alembic environment for Vigil's store: runs on the connection handed in by ``monitoring.migrate``."""
+"""Alembic environment for Vigil's store: runs on the connection handed in by ``monitoring.store.migrations``."""
 
 from alembic import context
 
-from monitoring.tables import Base
+from monitoring.store.tables import Base
 
 connection = context.config.attributes.get("connection")
-if connection is None:  # pragma: no cover - `alembic` CLI without monitoring.migrate
+if connection is None:  # pragma: no cover - `alembic` CLI without monitoring.store.migrations
     raise RuntimeError("Run migrations with `vigil db upgrade` (it passes the connection).")
 
 context.configure(

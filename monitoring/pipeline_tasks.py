@@ -19,7 +19,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _context():
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
 
     settings = get_settings()
     return settings.database_url, Registry(settings), settings
@@ -28,7 +28,7 @@ def _context():
 # -- monitoring ------------------------------------------------------------------------------
 def monitor_interval(start: datetime, end: datetime) -> dict[str, Any]:
     """Compute every window ending in the interval (and refresh windows with late feedback)."""
-    from monitoring.monitor import compute_windows
+    from monitoring.metrics.window_pipeline import compute_windows
 
     url, registry, settings = _context()
     return compute_windows(url, registry, settings, start=_utc(start), end=_utc(end)).as_dict()
@@ -38,7 +38,7 @@ def monitor_interval(start: datetime, end: datetime) -> dict[str, Any]:
 def score_interval(start: datetime, end: datetime, input_path: str | None = None,
                    output_path: str | None = None, rows: int = 500) -> dict[str, Any]:
     """Score the interval's batch (a file, or demo records seeded by the interval) with the champion."""
-    from monitoring.batch import score_batch
+    from monitoring.serving.batch import score_batch
 
     url, registry, settings = _context()
     return score_batch(url, registry, settings, interval_start=_utc(start), interval_end=_utc(end),
@@ -48,7 +48,7 @@ def score_interval(start: datetime, end: datetime, input_path: str | None = None
 # -- watchdog --------------------------------------------------------------------------------
 def watchdog_once(now: datetime | None = None) -> list[str]:
     """Evaluate every champion and act (roll back, alert) once; one line per model."""
-    from monitoring.watchdog.service import evaluate_and_act
+    from monitoring.watchdog.evaluation import evaluate_and_act
 
     url, registry, settings = _context()
     outcomes = evaluate_and_act(url, registry, settings, now=_utc(now) if now else None)
@@ -58,48 +58,48 @@ def watchdog_once(now: datetime | None = None) -> list[str]:
 # -- training --------------------------------------------------------------------------------
 def training_ingest(start: datetime, end: datetime, data_path: str | None = None,
                     target: str | None = None, rows: int = 20_000) -> dict[str, Any]:
-    from monitoring import training_pipeline
+    from monitoring.training import pipeline
 
     settings = get_settings()
-    return training_pipeline.ingest(settings, model_name=settings.model_name, interval_start=_utc(start),
+    return pipeline.ingest(settings, model_name=settings.model_name, interval_start=_utc(start),
                                     interval_end=_utc(end), data_path=data_path, target=target, rows=rows)
 
 
 def training_validate(ingested: dict[str, Any]) -> dict[str, Any]:
-    from monitoring import training_pipeline
+    from monitoring.training import pipeline
 
     url, registry, settings = _context()
-    return training_pipeline.validate(url, registry, settings, model_name=settings.model_name,
+    return pipeline.validate(url, registry, settings, model_name=settings.model_name,
                                       ingested=ingested)
 
 
 def training_train(validated: dict[str, Any]) -> dict[str, Any]:
-    from monitoring import training_pipeline
+    from monitoring.training import pipeline
 
     settings = get_settings()
-    return training_pipeline.train(settings, model_name=settings.model_name, validated=validated)
+    return pipeline.train(settings, model_name=settings.model_name, validated=validated)
 
 
 def training_evaluate(trained: dict[str, Any]) -> dict[str, Any]:
-    from monitoring import training_pipeline
+    from monitoring.training import pipeline
 
     _, registry, settings = _context()
-    return training_pipeline.evaluate(registry, settings, model_name=settings.model_name, trained=trained)
+    return pipeline.evaluate(registry, settings, model_name=settings.model_name, trained=trained)
 
 
 def training_register(start: datetime, end: datetime, trained: dict[str, Any],
                       evaluation: dict[str, Any]) -> dict[str, Any]:
-    from monitoring import training_pipeline
+    from monitoring.training import pipeline
 
     url, registry, settings = _context()
-    return training_pipeline.register(url, registry, settings, model_name=settings.model_name,
+    return pipeline.register(url, registry, settings, model_name=settings.model_name,
                                       interval_start=_utc(start), interval_end=_utc(end), trained=trained,
                                       evaluation=evaluation)
 
 
 def training_promote(registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
-    from monitoring import training_pipeline
+    from monitoring.training import pipeline
 
     url, registry, settings = _context()
-    return training_pipeline.promote_if_better(url, registry, settings, model_name=settings.model_name,
+    return pipeline.promote_if_better(url, registry, settings, model_name=settings.model_name,
                                                registered=registered, evaluation=evaluation)

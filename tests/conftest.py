@@ -75,8 +75,8 @@ def _database_url(admin_url: str, database: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     """A migrated PostgreSQL database that per-test databases are cloned from."""
-    from monitoring.db import dispose_engines
-    from monitoring.migrate import upgrade
+    from monitoring.store.engine import dispose_engines
+    from monitoring.store.migrations import upgrade
 
     name = f"vigil_tpl_{uuid.uuid4().hex[:8]}"
     _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
@@ -89,7 +89,7 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
-    from monitoring.db import dispose_engines
+    from monitoring.store.engine import dispose_engines
 
     name = f"vigil_test_{uuid.uuid4().hex[:10]}"
     _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
@@ -101,7 +101,7 @@ def postgres_url(postgres_admin_url: str, postgres_template: str) -> Iterator[st
 @pytest.fixture
 def empty_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database with no tables (for migration tests)."""
-    from monitoring.db import dispose_engines
+    from monitoring.store.engine import dispose_engines
 
     name = f"vigil_empty_{uuid.uuid4().hex[:10]}"
     _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
@@ -113,8 +113,8 @@ def empty_postgres_url(postgres_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated SQLite store for one test."""
-    from monitoring.db import dispose_engines
-    from monitoring.migrate import upgrade
+    from monitoring.store.engine import dispose_engines
+    from monitoring.store.migrations import upgrade
 
     url = f"sqlite:///{tmp_path / 'vigil.db'}"
     upgrade(url)

@@ -149,7 +149,7 @@ def _check_click(group: click.Group, tokens: list[str]) -> None:
 
 
 def _vigil_cli() -> click.Group:
-    from monitoring.cli import main
+    from cli.main import main
 
     return main
 

@@ -18,9 +18,9 @@ import re
 import streamlit as st
 from pydantic import SecretStr
 
-from monitoring import repository
-from monitoring.db import session_scope
 from monitoring.settings import get_settings
+from monitoring.store import history
+from monitoring.store.engine import session_scope
 
 OPERATOR_KEY = "vigil_operator"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -35,7 +35,7 @@ def token_matches(given: str, expected: SecretStr | None) -> bool:
 
 def record(actor: str, action: str, *, allowed: bool, model_name: str | None = None, detail: str = "") -> None:
     with session_scope(get_settings().database_url) as session:
-        repository.record_access(session, actor=actor, action=action, allowed=allowed, channel="dashboard",
+        history.record_access(session, actor=actor, action=action, allowed=allowed, channel="dashboard",
                                  model_name=model_name, detail=detail)
 
 

@@ -1,4 +1,4 @@
-"""Plotly figures of the dashboard, built from the DataFrames of ``monitoring.dashboard_queries``.
+"""Plotly figures of the dashboard, built from the DataFrames of ``monitoring.store.dashboard_queries``.
 
 Pure: frames in, figures out. Alias moves are drawn on every time chart as dashed vertical lines
 with a label (promote, manual rollback, automatic rollback), so a change in a curve can be read

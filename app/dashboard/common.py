@@ -11,9 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import auth
-from monitoring import dashboard_queries as q
-from monitoring.db import utcnow
 from monitoring.settings import get_settings
+from monitoring.store import dashboard_queries
+from monitoring.store.engine import utcnow
 
 REFRESH = "30s"
 TTL = 20
@@ -36,7 +36,7 @@ def store_url() -> str:
 @st.cache_resource(show_spinner=False)
 def registry():
     """The MLflow registry wrapper (created on first use inside a script run)."""
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
 
     return Registry(get_settings())
 
@@ -48,37 +48,37 @@ def now_minute() -> datetime:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def model_names(url: str) -> list[str]:
-    return q.model_names(url)
+    return dashboard_queries.model_names(url)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def overview(url: str, now: datetime) -> pd.DataFrame:
-    return q.overview(url, get_settings(), now=now)
+    return dashboard_queries.overview(url, get_settings(), now=now)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def series(url: str, model_name: str, metrics: tuple[str, ...], start: datetime, end: datetime) -> pd.DataFrame:
-    return q.series(url, model_name, metrics, start, end)
+    return dashboard_queries.series(url, model_name, metrics, start, end)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def alias_moves(url: str, model_name: str) -> pd.DataFrame:
-    return q.registry_events(url, model_name, alias_only=True)
+    return dashboard_queries.registry_events(url, model_name, alias_only=True)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def drift_matrix(url: str, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
-    return q.drift_matrix(url, model_name, start, end)
+    return dashboard_queries.drift_matrix(url, model_name, start, end)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def drift_windows(url: str, model_name: str) -> pd.DataFrame:
-    return q.drift_windows(url, model_name)
+    return dashboard_queries.drift_windows(url, model_name)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def alerts(url: str, model_name: str | None, state: str | None) -> pd.DataFrame:
-    return q.alerts(url, model_name, state)
+    return dashboard_queries.alerts(url, model_name, state)
 
 
 def after_action() -> None:
@@ -112,6 +112,6 @@ def no_model() -> bool:
     """Say so and stop the page's content when the store knows no model yet."""
     if view().model_name is None:
         st.info("Vigil's store has no model yet: train one (`vigil train`) or seed a demo "
-                "(`python -m monitoring.demo_seed`).")
+                "(`python -m cli.demo_seed`).")
         return True
     return False

@@ -61,8 +61,8 @@ class ReferenceHints:
         return hints or {}
 
     def _read(self, model_name: str, version: int) -> dict[str, Hint] | None:
-        from monitoring.references import load_reference
-        from monitoring.registry import Registry
+        from monitoring.metrics.references import load_reference
+        from monitoring.registry.mlflow_registry import Registry
 
         try:
             reference = load_reference(self.settings.database_url, Registry(self.settings),

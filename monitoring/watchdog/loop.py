@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from monitoring import alerts
-from monitoring.db import session_scope, utcnow
-from monitoring.notifications import deliver_pending
-from monitoring.registry import Registry
+from monitoring.alerts.delivery import deliver_pending
+from monitoring.registry.mlflow_registry import Registry
 from monitoring.settings import Settings
-from monitoring.watchdog.service import Outcome, evaluate_and_act
+from monitoring.store import alerts
+from monitoring.store.engine import session_scope, utcnow
+from monitoring.watchdog.evaluation import Outcome, evaluate_and_act
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,9 @@ def make_settings(store_url: str, mlflow_store: str, var_dir: Path, **overrides)
 
 def train_version(settings, seed: int = 0, promote: bool | None = True) -> int:
     """Train and register a version of the demo model (small data); returns its version number."""
-    from monitoring import datasets
-    from monitoring.registry import Registry
-    from monitoring.training import train
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     result = train(datasets.generate(400, seed), registry=Registry(settings), store_url=settings.database_url,
                    model_name=settings.model_name, actor="test", promote=promote, seed=seed)
@@ -49,7 +49,7 @@ def train_version(settings, seed: int = 0, promote: bool | None = True) -> int:
 
 
 def demo_rows(n: int, seed: int = 1) -> list[dict]:
-    from monitoring import datasets
+    from monitoring.training import datasets
 
     return datasets.generate_features(n, seed).to_dict("records")
 
@@ -57,8 +57,8 @@ def demo_rows(n: int, seed: int = 1) -> list[dict]:
 @pytest.fixture(scope="module")
 def shared_settings(tmp_path_factory: pytest.TempPathFactory, mlflow_store: str):
     """A migrated SQLite store and version 1 of a model as champion, shared by a test module."""
-    from monitoring.db import dispose_engines
-    from monitoring.migrate import upgrade
+    from monitoring.store.engine import dispose_engines
+    from monitoring.store.migrations import upgrade
 
     root = tmp_path_factory.mktemp("api")
     settings = make_settings(f"sqlite:///{root / 'vigil.db'}", mlflow_store, root / "var")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from monitoring.db import session_scope
-from monitoring.tables import Feedback
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import Feedback
 from tests.api.conftest import demo_rows
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from monitoring.db import session_scope
-from monitoring.tables import Prediction
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import Prediction
 from tests.api.conftest import demo_rows, running_api, train_version
 
 

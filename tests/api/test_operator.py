@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from monitoring.db import session_scope
-from monitoring.registry import Registry
-from monitoring.tables import AccessLog, RegistryEvent
+from monitoring.registry.mlflow_registry import Registry
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import AccessLog, RegistryEvent
 from tests.api.conftest import OPERATOR_TOKEN, demo_rows, train_version
 
 AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}

@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from monitoring.db import session_scope
-from monitoring.registry import Registry
-from monitoring.tables import Prediction
+from monitoring.registry.mlflow_registry import Registry
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import Prediction
 from tests.api.conftest import demo_rows
 
 

@@ -12,9 +12,9 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
-from monitoring.db import session_scope
-from monitoring.migrate import upgrade
-from monitoring.tables import Prediction
+from monitoring.store.engine import session_scope
+from monitoring.store.migrations import upgrade
+from monitoring.store.tables import Prediction
 from tests.api.conftest import demo_rows, train_version, vigil_serve
 
 
@@ -26,7 +26,7 @@ def test_ctrl_c_writes_every_waiting_prediction_and_stops_the_shipper(api_settin
     with vigil_serve(api_settings, tmp_path / "serve.log",
                      VIGIL_LOG_FLUSH_ROWS="100000", VIGIL_LOG_FLUSH_SECONDS="600") as (server, base):
         shippers = [p for p in psutil.Process(server.pid).children(recursive=True)
-                    if "monitoring.log_shipper" in " ".join(p.cmdline())]
+                    if "monitoring.serving.log_shipper" in " ".join(p.cmdline())]
         assert len(shippers) == 1
         with httpx.Client(base_url=base) as client:
             answered = [client.post("/predict", json=row).json()["prediction_id"] for row in demo_rows(120)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import process_metrics
+from monitoring.metrics import process_scrape
 from tests.api.conftest import demo_rows
 
 
@@ -57,7 +57,7 @@ def test_metrics_count_requests_errors_rows_and_expose_process_gauges(shared_cli
     assert ("vigil_prediction_log_queue_rows", ()) in after
     assert after[("vigil_prediction_log_dropped_rows_total", ())] == 0
     # the monitoring pipeline reads the process gauges from this very text
-    process = process_metrics.parse(text)
+    process = process_scrape.parse(text)
     assert process["memory_mb"] > 50
     assert process["cpu_percent"] >= 0
 

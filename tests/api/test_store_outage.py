@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from monitoring.db import session_scope
-from monitoring.migrate import upgrade
-from monitoring.tables import Prediction
+from monitoring.store.engine import session_scope
+from monitoring.store.migrations import upgrade
+from monitoring.store.tables import Prediction
 from tests.api.conftest import (
     demo_rows,
     make_settings,

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics import SharedState
-from monitoring.migrate import upgrade
+from monitoring.store.migrations import upgrade
 from tests.api.conftest import demo_rows, train_version, vigil_serve
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitoring.db import session_scope, utcnow
-from monitoring.tables import AccessLog, RegistryEvent
+from monitoring.store.engine import session_scope, utcnow
+from monitoring.store.tables import AccessLog, RegistryEvent
 from tests.net import free_port, wait_until_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
@@ -31,11 +31,11 @@ WAIT_MS = 60_000
 @pytest.fixture
 def trained(postgres_url, mlflow_store, model_name, monkeypatch, tmp_path):
     """Two trained versions (v2 is champion), a day of windows and logged predictions for them."""
-    from monitoring import datasets
-    from monitoring.demo_seed import ChampionSpan, seed_predictions, seed_windows
-    from monitoring.registry import Registry
+    from cli.demo_seed import ChampionSpan, seed_predictions, seed_windows
+    from monitoring.registry.mlflow_registry import Registry
     from monitoring.settings import get_settings, reset_settings
-    from monitoring.training import train
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     env = {"VIGIL_DATABASE_URL": postgres_url, "MLFLOW_TRACKING_URI": mlflow_store,
            "VIGIL_MODEL_NAME": model_name, "VIGIL_OPERATOR_TOKEN": TOKEN,

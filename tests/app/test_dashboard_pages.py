@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitoring.db import session_scope
-from monitoring.demo_seed import SeedSpec, seed
-from monitoring.messages import render_plain
-from monitoring.tables import AccessLog, OutboxMessage, RegistryEvent
+from cli.demo_seed import SeedSpec, seed
+from monitoring.alerts.messages import render_plain
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import AccessLog, OutboxMessage, RegistryEvent
 
 pytestmark = pytest.mark.postgres
 
@@ -85,7 +85,7 @@ def test_quality_page_draws_each_version_with_alias_moves_and_labelled_samples(s
 
 
 def test_service_page_charts_latency_percentiles_throughput_errors_cpu_memory(seeded):
-    figures = _figures(_app("service"))
+    figures = _figures(_app("service_health"))
     assert set(figures) == {"latency", "throughput", "cpu", "errors", "memory"}
     assert [trace["name"] for trace in figures["latency"]["data"]] == ["p50", "p95", "p99"]
     p50, p95, p99 = (sum(trace["y"]) / len(trace["y"]) for trace in figures["latency"]["data"])
@@ -163,10 +163,10 @@ def test_operator_login_refuses_a_wrong_token_and_records_it(seeded):
 
 @pytest.mark.slow
 def test_operator_rolls_back_after_a_preview_and_anonymous_is_refused(seeded, model_name):
-    from monitoring import datasets
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
     from monitoring.settings import get_settings
-    from monitoring.training import train
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     registry = Registry(get_settings())
     for seed_value in (1, 2):
@@ -227,7 +227,7 @@ def test_oidc_user_listed_as_operator_may_act_and_others_may_not(seeded):
 
 
 def test_operator_freezes_automatic_rollbacks_and_anonymous_cannot(seeded, model_name):
-    from monitoring.tables import ModelControl
+    from monitoring.store.tables import ModelControl
 
     anonymous = _app("registry")
     anonymous.text_input(key="control_reason").input("maintenance window").run()
@@ -249,7 +249,7 @@ def test_operator_freezes_automatic_rollbacks_and_anonymous_cannot(seeded, model
 def test_drift_page_embeds_the_windows_evidently_report_from_the_var_directory(seeded, model_name, tmp_path):
     from sqlalchemy import func, update
 
-    from monitoring.tables import DriftResult
+    from monitoring.store.tables import DriftResult
 
     report = tmp_path / "var" / "reports" / "drift.html"
     report.parent.mkdir(parents=True)

@@ -17,16 +17,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitoring.db import dispose_engines, session_scope
-from monitoring.tables import Feedback, Prediction
+from monitoring.store.engine import dispose_engines, session_scope
+from monitoring.store.tables import Feedback, Prediction
 from tests.net import free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow  # trains models and starts servers
 
 
 def make_settings(root: Path, mlflow_store: str):
-    from monitoring.migrate import upgrade
     from monitoring.settings import Settings
+    from monitoring.store.migrations import upgrade
 
     settings = Settings(
         database_url=f"sqlite:///{root / 'vigil.db'}", mlflow_tracking_uri=mlflow_store, var_dir=root / "var",
@@ -38,9 +38,9 @@ def make_settings(root: Path, mlflow_store: str):
 
 
 def train_version(settings, dataset=None, promote: bool | None = True) -> int:
-    from monitoring import datasets
-    from monitoring.registry import Registry
-    from monitoring.training import train
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
 
     result = train(dataset or datasets.generate(400, 0), registry=Registry(settings),
                    store_url=settings.database_url, model_name=settings.model_name, actor="test",
@@ -92,7 +92,7 @@ def client(page_url: str):
 
 
 def demo_row(seed: int = 1) -> dict:
-    from monitoring import datasets
+    from monitoring.training import datasets
 
     return datasets.generate_features(1, seed).to_dict("records")[0]
 
@@ -218,9 +218,9 @@ def test_before_any_model_is_served_the_page_says_so(tmp_path: Path, mlflow_stor
 
 
 def test_a_model_swap_while_the_page_is_open(tmp_path: Path, mlflow_store: str):
-    from monitoring import datasets
-    from monitoring.promotion import promote
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.registry.promotion import promote
+    from monitoring.training import datasets
 
     settings = make_settings(tmp_path, mlflow_store)
     train_version(settings)

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitoring import datasets
-from monitoring import metric_names as m
-from monitoring.db import session_scope
-from monitoring.tables import (
+from monitoring import metric_names
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import (
     Alert,
     DriftResult,
     Feedback,
@@ -26,6 +25,7 @@ from monitoring.tables import (
     RegistryEvent,
     VersionHealth,
 )
+from monitoring.training import datasets
 from tests.dags.conftest import DAGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -83,7 +83,7 @@ def _count(url, query):
 
 
 def test_training_batch_monitoring_and_watchdog_pipelines(vigil, model_name):
-    from monitoring.registry import Registry
+    from monitoring.registry.mlflow_registry import Registry
 
     url = vigil.database_url
     registry = Registry(vigil)
@@ -127,10 +127,10 @@ def test_training_batch_monitoring_and_watchdog_pipelines(vigil, model_name):
     with session_scope(url) as session:
         metrics = {r.metric: (r.value, r.sample_count) for r in session.scalars(select(MetricWindow))}
         drift = session.scalars(select(DriftResult)).all()
-    assert metrics[m.REQUESTS] == (300.0, 300) and metrics[m.ACCURACY] == (1.0, 150)
-    assert metrics[m.ERROR_RATE] == (0.0, 300) and m.LATENCY_P95 not in metrics  # batch only
+    assert metrics[metric_names.REQUESTS] == (300.0, 300) and metrics[metric_names.ACCURACY] == (1.0, 150)
+    assert metrics[metric_names.ERROR_RATE] == (0.0, 300) and metric_names.LATENCY_P95 not in metrics  # batch only
     assert {r.feature for r in drift} == set(datasets.NUMERIC + datasets.CATEGORICAL)
-    assert m.DRIFT_SHARE in metrics and Path(drift[0].report_path).is_file()
+    assert metric_names.DRIFT_SHARE in metrics and Path(drift[0].report_path).is_file()
     assert _run("vigil_monitoring", window_end)[0] == "success"
     assert _snapshot(url) == monitored
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import common
-from monitoring import dashboard_queries as q
+from monitoring.store import dashboard_queries
 
 SEVERITY_MARK = {"critical": ":red[:material/error:]", "warning": ":orange[:material/warning:]",
                  "info": ":blue[:material/info:]"}
@@ -28,7 +28,7 @@ def alert_list() -> None:
     if frame.empty:
         st.success("No alerts here.")
         return
-    messages = q.alert_messages(url, [int(i) for i in frame["id"]])
+    messages = dashboard_queries.alert_messages(url, [int(i) for i in frame["id"]])
     for alert in frame.itertuples():
         mark = RESOLVED_MARK if alert.state == "resolved" else SEVERITY_MARK.get(alert.severity, "")
         header = f"{mark} {alert.model_name} · {alert.title} · {alert.state} since {_time(alert.opened_at)}"

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import charts, common
-from monitoring import dashboard_queries as q
-from monitoring import metric_names as m
+from monitoring import metric_names
 from monitoring.settings import get_settings
+from monitoring.store import dashboard_queries
 
 st.title("Drift")
 
@@ -43,9 +43,9 @@ def over_time() -> None:
         st.info(f"No drift results for {view.model_name} in this time range.")
         return
     st.plotly_chart(charts.drift_heatmap(matrix, title="Drifted windows per feature"), key="drift_heatmap")
-    share = common.series(url, view.model_name, (m.DRIFT_SHARE,), view.start, view.end)
-    figure = charts.combined(share, {m.DRIFT_SHARE: "share of drifted features"},
-                             title="Share of drifted features", y_title="share", limit=q.DATASET_DRIFT_SHARE)
+    share = common.series(url, view.model_name, (metric_names.DRIFT_SHARE,), view.start, view.end)
+    figure = charts.combined(share, {metric_names.DRIFT_SHARE: "share of drifted features"},
+                             title="Share of drifted features", y_title="share", limit=dashboard_queries.DATASET_DRIFT_SHARE)
     st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), view.start, view.end),
                     key="drift_share")
 
@@ -63,7 +63,7 @@ def window_detail() -> None:
         for w in windows.itertuples()
     }
     chosen = st.selectbox("Window", list(labels), key="drift_window")
-    detail = q.drift_window(url, view.model_name, labels[chosen])
+    detail = dashboard_queries.drift_window(url, view.model_name, labels[chosen])
     st.dataframe(detail.drop(columns=["report_path", "model_version"]), hide_index=True, key="drift_detail")
     _report(detail["report_path"].dropna().iloc[0] if detail["report_path"].notna().any() else None)
 

@@ -4,7 +4,7 @@ each point."""
 import streamlit as st
 
 from app.dashboard import charts, common
-from monitoring import metric_names as m
+from monitoring import metric_names
 
 st.title("Quality")
 
@@ -13,14 +13,14 @@ st.title("Quality")
 def quality() -> None:
     view = common.view()
     url = common.store_url()
-    frame = common.series(url, view.model_name, m.QUALITY, view.start, view.end)
+    frame = common.series(url, view.model_name, metric_names.QUALITY, view.start, view.end)
     moves = common.alias_moves(url, view.model_name)
     if frame.empty:
         st.info(f"No quality windows for {view.model_name} in this time range (labels may not have arrived yet).")
         return
-    present = [metric for metric in m.QUALITY if metric in set(frame["metric"])]
+    present = [metric for metric in metric_names.QUALITY if metric in set(frame["metric"])]
     metric = st.segmented_control("Metric", present, default=present[0], key="quality_metric") or present[0]
-    lower = " (lower is better)" if metric in m.LOWER_IS_BETTER else ""
+    lower = " (lower is better)" if metric in metric_names.LOWER_IS_BETTER else ""
     figure = charts.by_version(frame, metric, column="weighted", title=f"{metric}{lower} per version",
                                y_title=metric)
     st.plotly_chart(charts.add_moves(figure, moves, view.start, view.end), key="quality_chart")

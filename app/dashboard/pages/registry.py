@@ -1,6 +1,6 @@
 """Registry: every version with its registration metrics, production record and health; promote
 or roll back after a preview and with a reason; freeze or release automatic actions; the audit
-trail of every alias move. Acting goes only through ``monitoring.promotion`` (locked, audited)."""
+trail of every alias move. Acting goes only through ``monitoring.registry.promotion`` (locked, audited)."""
 
 import importlib
 
@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import auth, common
-from monitoring import dashboard_queries as q
-from monitoring.move_preview import preview_move
-from monitoring.promotion import PromotionError, promote, rollback
-from monitoring.registry import RegistryError
+from monitoring.registry.mlflow_registry import RegistryError
+from monitoring.registry.move_preview import preview_move
+from monitoring.registry.promotion import PromotionError, promote, rollback
 from monitoring.settings import get_settings
+from monitoring.store import dashboard_queries
 
 PREVIEW_KEY = "vigil_move_preview"
 ACTIONS = {"Roll back": "manual_rollback", "Promote": "promote"}
@@ -33,11 +33,11 @@ def _mlflow_versions(model_name: str) -> pd.DataFrame | None:
 
 def version_table(model_name: str) -> pd.DataFrame:
     url = common.store_url()
-    record = q.versions(url, model_name)
-    moves = q.registry_events(url, model_name, alias_only=True)
-    table = record.merge(q.production_record(moves, common.now_minute()), on="version", how="outer")
-    metric = q.primary_metric(next((e for e in record["eval_metrics"] if e), {}) if not record.empty else {})
-    table = table.merge(q.version_quality(url, model_name, metric), on="version", how="left")
+    record = dashboard_queries.versions(url, model_name)
+    moves = dashboard_queries.registry_events(url, model_name, alias_only=True)
+    table = record.merge(dashboard_queries.production_record(moves, common.now_minute()), on="version", how="outer")
+    metric = dashboard_queries.primary_metric(next((e for e in record["eval_metrics"] if e), {}) if not record.empty else {})
+    table = table.merge(dashboard_queries.version_quality(url, model_name, metric), on="version", how="left")
     mlflow = _mlflow_versions(model_name)
     if mlflow is not None and not mlflow.empty:
         table = table.merge(mlflow, on="version", how="outer")
@@ -54,7 +54,7 @@ def version_table(model_name: str) -> pd.DataFrame:
 
 def champion_line(model_name: str) -> int | None:
     alias = get_settings().champion_alias
-    history = q.champions(common.store_url(), alias)
+    history = dashboard_queries.champions(common.store_url(), alias)
     held = history[history["model_name"] == model_name]
     vigil_says = int(held["version"].iloc[0]) if not held.empty and pd.notna(held["version"].iloc[0]) else None
     try:
@@ -140,12 +140,12 @@ def act(preview, reason: str) -> None:
 def controls(model_name: str) -> None:
     """Freeze or release the watchdog's automatic actions, when the watchdog offers it."""
     try:
-        service = importlib.import_module("monitoring.watchdog.service")
+        service = importlib.import_module("monitoring.watchdog.evaluation")
     except ImportError:
         return
     if not (hasattr(service, "freeze") and hasattr(service, "release")):
         return
-    state = q.model_control(common.store_url(), model_name) or {}
+    state = dashboard_queries.model_control(common.store_url(), model_name) or {}
     st.subheader("Automatic actions")
     frozen = bool(state.get("frozen"))
     st.write(f"Automatic rollbacks are **{'frozen' if frozen else 'on'}**"
@@ -167,10 +167,10 @@ def controls(model_name: str) -> None:
 
 def audit(model_name: str) -> None:
     st.subheader("Audit trail")
-    events = q.registry_events(common.store_url(), model_name)
+    events = dashboard_queries.registry_events(common.store_url(), model_name)
     st.dataframe(events.drop(columns=["id"]), hide_index=True, key="audit_trail",
                  column_config={"evidence": st.column_config.JsonColumn("evidence")})
-    refused = q.access_log(common.store_url(), channel="dashboard", allowed=False, limit=20)
+    refused = dashboard_queries.access_log(common.store_url(), channel="dashboard", allowed=False, limit=20)
     refused = refused[refused["model_name"].isna() | (refused["model_name"] == model_name)]
     if not refused.empty:
         st.caption("Refused attempts on the dashboard")

@@ -1,6 +1,6 @@
 """Watchdog test fixtures: versions trained once, copied per test; traffic written into the tables.
 
-Versions are trained once per session with ``monitoring.training.train`` and copied (MLflow
+Versions are trained once per session with ``monitoring.training.trainer.train`` and copied (MLflow
 ``copy_model_version``) under a fresh model name per test. Traffic is simulated by writing
 prediction and feedback rows straight into the tables, with the versions' real predictions.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from monitoring import datasets, repository
-from monitoring.db import session_scope, utcnow
-from monitoring.migrate import upgrade
-from monitoring.promotion import promote
-from monitoring.registry import Registry
+from monitoring.registry.mlflow_registry import Registry
+from monitoring.registry.promotion import promote
 from monitoring.settings import Settings
-from monitoring.tables import (
+from monitoring.store import history
+from monitoring.store.engine import session_scope, utcnow
+from monitoring.store.migrations import upgrade
+from monitoring.store.tables import (
     Alert,
     Feedback,
     ModelControl,
@@ -28,8 +28,9 @@ from monitoring.tables import (
     RegistryEvent,
     VersionHealth,
 )
-from monitoring.training import train
-from monitoring.watchdog.service import SETTLE, evaluate_and_act
+from monitoring.training import datasets
+from monitoring.training.trainer import train
+from monitoring.watchdog.evaluation import SETTLE, evaluate_and_act
 
 
 @pytest.fixture(scope="session")
@@ -70,11 +71,11 @@ class World:
             f"models:/{self.trained['base']}/{self.trained[kind]}", self.name)
         version = int(copied.version)
         with session_scope(self.url) as session:
-            repository.upsert_version(session, model_name=self.name, version=version,
+            history.upsert_version(session, model_name=self.name, version=version,
                                       eval_metrics={k: v for k, v in source.metrics.items()
                                                     if k in ("accuracy", "f1", "roc_auc")})
             if health:
-                repository.set_health(session, model_name=self.name, version=version, state=health,
+                history.set_health(session, model_name=self.name, version=version, state=health,
                                       evidence={"accuracy": source.metrics["accuracy"], "labels": 500})
         if promote_it:
             promote(self.url, self.registry, model_name=self.name, version=version, actor="test",

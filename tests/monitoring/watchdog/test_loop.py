@@ -14,13 +14,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from monitoring.db import session_scope, utcnow
-from monitoring.registry import Registry
-from monitoring.tables import AccessLog, ModelControl
+from monitoring.registry.mlflow_registry import Registry
+from monitoring.store.engine import session_scope, utcnow
+from monitoring.store.tables import AccessLog, ModelControl
 from monitoring.watchdog.loop import run_loop, run_once
 from tests.monitoring.watchdog.conftest import World
 
-VIGIL = [sys.executable, "-c", "from monitoring.cli import main; main()"]
+VIGIL = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 def test_one_run_rolls_back_and_tells_slack_then_reports_recovery_in_the_thread(sqlite_world: World, fake_slack):

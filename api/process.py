@@ -1,0 +1,49 @@
+"""Everything one API process runs: the champion holder, the prediction log and the metrics.
+
+Built and started by the app's lifespan (never at import), stopped at shutdown, when the log
+hands what it holds to its shipper process, which makes a last attempt to write it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.metrics import ApiMetrics
+from monitoring.registry.mlflow_registry import Registry
+from monitoring.serving.champion import ChampionHolder
+from monitoring.serving.prediction_log import PredictionLog
+from monitoring.settings import Settings
+
+
+@dataclass
+class ApiProcess:
+    settings: Settings
+    registry: Registry
+    holder: ChampionHolder
+    log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
+    metrics: ApiMetrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> ApiProcess:
+        registry = Registry(settings)
+        holder = ChampionHolder(registry, settings.model_name, settings.champion_alias,
+                                settings.alias_poll_seconds)
+        log = PredictionLog(settings.database_url, capacity=settings.log_buffer_rows,
+                            flush_rows=settings.log_flush_rows,
+                            flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
+        return cls(settings, registry, holder, log, ApiMetrics(holder, log))
+
+    def start(self) -> None:
+        """Load the champion (when there is one) and start the alias poller and the log's shipper process."""
+        if self.log is not None:
+            self.log.start()
+        self.holder.start()
+        if self.metrics.shared_state is not None:
+            self.metrics.shared_state.start()
+
+    def stop(self) -> None:
+        self.holder.stop()
+        if self.log is not None:
+            self.log.stop()
+        if self.metrics.shared_state is not None:
+            self.metrics.shared_state.stop()

@@ -1,0 +1,234 @@
+"""``vigil demo``: the whole system on one machine, on its embedded defaults, telling its story.
+
+It migrates the store, trains a first champion, starts the API, the Gradio page, the dashboard,
+the MLflow UI, Airflow standalone and the watchdog loop, then plays the story with simulated
+traffic: healthy traffic (the champion earns a healthy record), a bad version promoted (its
+offline evaluation was fooled by corrupted labels), the watchdog rolling it back, then drifting
+applicants (an alert, no rollback). It prints the URLs and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cli.supervisor import Service, Supervisor
+from monitoring.settings import Settings
+
+DEMO_ENV = {
+    "VIGIL_WINDOW_MINUTES": "1",  # windows fill the dashboard within minutes
+    "VIGIL_MIN_LABELS": "30",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
+
+
+ESSENTIAL = {"api", "watchdog"}  # without these there is no story to tell
+READY_TIMEOUT = {"airflow": 300.0}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    airflow: bool = True
+    story: bool = True
+    rate: float = 20.0
+    healthy_seconds: float = 90.0
+    bad_seconds: float = 120.0
+    drift_seconds: float = 120.0
+    ports: dict[str, int] | None = None
+
+
+def _vigil() -> list[str]:
+    return [sys.executable, "-m", "cli"]
+
+
+def services(settings: Settings, options: DemoOptions, root: Path) -> list[Service]:
+    ports = {"api": 8000, "gradio": 7860, "dashboard": 8501, "mlflow": 5000, "airflow": 8080,
+             **(options.ports or {})}
+    api = f"http://127.0.0.1:{ports['api']}"
+    shared_env = {**DEMO_ENV, "VIGIL_API_URL": api,
+                  "VIGIL_DASHBOARD_URL": f"http://127.0.0.1:{ports['dashboard']}"}
+    listed = [
+        Service("api", [*_vigil(), "serve", "--port", str(ports["api"])], url=f"{api}/docs",
+                ready_url=f"{api}/health/ready", env=shared_env),
+        Service("watchdog", [*_vigil(), "watch", "--interval", "2"], env=shared_env),
+        Service("gradio", [*_vigil(), "gradio", "--port", str(ports["gradio"]), "--api-url", api],
+                url=f"http://127.0.0.1:{ports['gradio']}", ready_url=f"http://127.0.0.1:{ports['gradio']}",
+                env=shared_env),
+        Service("dashboard", [*_vigil(), "dashboard", "--port", str(ports["dashboard"])],
+                url=f"http://127.0.0.1:{ports['dashboard']}",
+                ready_url=f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", env=shared_env),
+        Service("mlflow-ui", [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1",
+                              "--port", str(ports["mlflow"]), "--workers", "1", "--backend-store-uri", settings.mlflow_tracking_uri],
+                url=f"http://127.0.0.1:{ports['mlflow']}", ready_url=f"http://127.0.0.1:{ports['mlflow']}",
+                env=shared_env),
+    ]
+    if options.airflow:
+        airflow_home = (settings.var_dir / "airflow").resolve()
+        listed.append(Service(
+            "airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"],
+            url=f"http://127.0.0.1:{ports['airflow']}",
+            ready_url=f"http://127.0.0.1:{ports['airflow']}/api/v2/monitor/health",
+            env={**shared_env, **airflow_env(airflow_home, root / "dags", ports["airflow"])},
+        ))
+    else:
+        listed.append(Service("monitor-loop", ["/bin/sh", "-c",
+                                               f"while true; do {' '.join(_vigil())} monitor; sleep 30; done"],
+                              env=shared_env))
+    return listed
+
+
+def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
+    """Airflow standalone on SQLite, small on a small machine, no login in the demo."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags.resolve()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the demo unpauses all but training
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__PORT": str(port),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None] = print) -> int:
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.store.migrations import upgrade
+
+    root = Path(__file__).resolve().parent.parent
+    os.environ.update(DEMO_ENV)
+    say(f"==> store: {settings.database_url}   MLflow: {settings.mlflow_tracking_uri}")
+    upgrade(settings.database_url)
+    registry = Registry(settings)
+    champion = registry.alias_version(settings.model_name, settings.champion_alias)
+    if champion is None:
+        say("==> training a first champion")
+        _vigil_run(["train", "--rows", "20000"], say)
+        champion = registry.alias_version(settings.model_name, settings.champion_alias)
+    say(f"==> champion: {settings.model_name} version {champion} (models:/{settings.model_name}@{settings.champion_alias})")
+
+    supervisor = Supervisor(settings.var_dir / "logs")
+    try:
+        for service in services(settings, options, root):
+            supervisor.start(service)
+        for name in list(supervisor.running):
+            service = supervisor.running[name][0]
+            if not supervisor.wait_ready(name, READY_TIMEOUT.get(name, 180.0)):
+                say(f"!! {name} did not come up; last lines of {supervisor.log_dir / (name + '.log')}:")
+                say(supervisor.log_tail(name))
+                if name in ESSENTIAL:
+                    return 1
+                say(f"!! going on without {name}")
+                supervisor.stop(name)
+                continue
+            if service.url:
+                say(f"    {name:<10} {service.url}")
+        if "airflow" in supervisor.running:
+            threading.Thread(target=_unpause_dags, args=(supervisor.running["airflow"][0].env, say),
+                             daemon=True).start()
+        say(_login_help(settings))
+        if options.story:
+            _play_story(settings, options, supervisor, say)
+        say("==> running; Ctrl-C stops everything")
+        reported: set[str] = set()
+        while True:
+            for name, code in supervisor.exited():
+                if name not in reported:
+                    reported.add(name)
+                    say(f"!! {name} stopped (exit code {code}); see {supervisor.log_dir / (name + '.log')}")
+                    if name in ESSENTIAL:
+                        return 1
+            time.sleep(2)
+    except KeyboardInterrupt:
+        say("\n==> stopping")
+        return 0
+    finally:
+        supervisor.stop_all()
+        say("==> all demo processes stopped")
+
+
+# Training stays paused: a scheduled retrain in the middle of the story would change the champion.
+UNPAUSED_DAGS = ("vigil_monitoring", "vigil_watchdog", "vigil_batch_scoring")
+
+
+def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeout: float = 300.0) -> None:
+    """Unpause the demo's DAGs once Airflow has parsed them."""
+    import subprocess
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    waiting = list(UNPAUSED_DAGS)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for dag_id in list(waiting):
+            result = subprocess.run([airflow, "dags", "unpause", dag_id], env={**os.environ, **airflow_env},
+                                    capture_output=True, text=True, check=False)
+            if result.returncode == 0:
+                waiting.remove(dag_id)
+        if waiting:
+            time.sleep(10)
+    if waiting:
+        say(f"!! could not unpause {', '.join(waiting)} in Airflow; unpause them in its UI")
+    else:
+        say(f"    airflow: unpaused {', '.join(UNPAUSED_DAGS)} (vigil_training stays paused: trigger it in the UI)")
+
+
+def _login_help(settings: Settings) -> str:
+    token = "set VIGIL_OPERATOR_TOKEN to act" if settings.operator_token is None else "VIGIL_OPERATOR_TOKEN"
+    slack = "on" if settings.slack_enabled else "off (set VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_WEBHOOK_URL)"
+    return (f"==> dashboard operator login: {token}; Airflow: no login in the demo (all users are admins); "
+            f"Slack: {slack}")
+
+
+def _vigil_run(args: list[str], say: Callable[[str], None]) -> None:
+    import subprocess
+
+    result = subprocess.run([*_vigil(), *args], capture_output=True, text=True, check=False)
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.strip() and "WARNING" not in line:
+            say(f"    {line}")
+    if result.returncode != 0:
+        raise RuntimeError(f"vigil {' '.join(args)} failed")
+
+
+def _play_story(settings: Settings, options: DemoOptions, supervisor: Supervisor,
+                say: Callable[[str], None]) -> None:
+    from cli.simulate import simulate
+
+    api = supervisor.running["api"][0].env["VIGIL_API_URL"]
+
+    def progress(line: str) -> None:
+        say(f"    traffic: {line}")
+
+    say(f"==> act 1: healthy traffic for {options.healthy_seconds:.0f}s (the champion earns a healthy record)")
+    simulate(api, scenario="healthy", rate=options.rate, duration=options.healthy_seconds, seed=1,
+             progress=progress)
+    say("==> act 2: a new version trained on corrupted labels looks better offline and is promoted")
+    _vigil_run(["train", "--bad", "--seed", "7", "--rows", "20000"], say)
+    promoted_at = time.monotonic()
+    say(f"==> watching the watchdog: healthy traffic for up to {options.bad_seconds:.0f}s")
+    report = simulate(api, scenario="healthy", rate=options.rate, duration=options.bad_seconds, seed=2,
+                      progress=progress)
+    serving = _serving_version(api)
+    say(f"    the API now serves version {serving}; versions seen: {report.versions}; "
+        f"{time.monotonic() - promoted_at:.0f}s after the bad promotion")
+    say(f"==> act 3: applicants drift for {options.drift_seconds:.0f}s (drift alerts; no rollback)")
+    simulate(api, scenario="covariate_drift", rate=options.rate, duration=options.drift_seconds, seed=3,
+             progress=progress)
+    say("==> story done: see the dashboard's Overview, Registry (audit trail) and Alerts pages")
+
+
+def _serving_version(api: str) -> int | None:
+    try:
+        return httpx.get(f"{api}/model", timeout=5).json().get("version")
+    except (httpx.HTTPError, ValueError):
+        return None
+

@@ -1,0 +1,360 @@
+"""The ``vigil`` command line: one entry point for operators, scripts, the Makefile and Airflow.
+
+Each command parses its options, calls one function of ``monitoring`` and prints the outcome.
+Errors a user can fix (bad input, a version that does not exist) end with a one-line message
+and exit code 2; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from monitoring.settings import get_settings
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli:unknown"
+
+
+def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can fix into a clear message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from monitoring.registry.mlflow_registry import RegistryError
+        from monitoring.registry.promotion import PromotionError
+        from monitoring.training.datasets import DataError
+
+        try:
+            return func(*args, **kwargs)
+        except (DataError, PromotionError, RegistryError, ValueError) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  ... {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Vigil: keep models in production healthy, and take a bad one back before it hurts anyone."""
+
+
+@main.group()
+def db() -> None:
+    """Vigil's own store."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or update Vigil's tables (safe to run again)."""
+    from monitoring.store.migrations import head_revision, upgrade
+
+    settings = get_settings()
+    revision = upgrade(settings.database_url)
+    click.echo(f"store at revision {revision} (head {head_revision()})")
+
+
+@main.command()
+@click.option("--data", "data_path", default=None, help="a CSV file of your own (default: the demo generator)")
+@click.option("--target", default=None, help="target column of --data")
+@click.option("--rows", default=20_000, show_default=True, help="demo rows to generate")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--bad", is_flag=True, help="demo only: train on corrupted labels (a deliberately bad model)")
+@click.option("--model-name", default=None, help="registered model name (default: VIGIL_MODEL_NAME)")
+@click.option("--promote/--no-promote", default=None,
+              help="force or forbid promotion (default: promote only if it beats the champion)")
+@_user_errors
+def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
+    """Train a version, register it in MLflow, and promote it if it beats the champion."""
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train as run_training
+
+    settings = get_settings()
+    if data_path:
+        if not target:
+            raise datasets.DataError("--target is required with --data")
+        if bad:
+            raise datasets.DataError("--bad applies to the demo generator only")
+        _progress(f"reading {data_path}")
+        dataset, origin = datasets.load_csv(data_path, target), data_path
+    else:
+        _progress(f"generating {rows:,} demo rows (seed {seed}{', corrupted labels' if bad else ''})")
+        dataset = datasets.bad_training_set(rows, seed) if bad else datasets.generate(rows, seed)
+        origin = "demo-bad" if bad else "demo"
+    result = run_training(
+        dataset, registry=Registry(settings), store_url=settings.database_url,
+        model_name=model_name or settings.model_name, actor=_actor(), promote=promote, seed=seed,
+        data_origin=origin, progress=_progress,
+    )
+    state = f"now @{settings.champion_alias}" if result.promoted else "not promoted"
+    click.echo(f"{result.model_name} version {result.version}: {result.primary_metric}="
+               f"{result.metrics[result.primary_metric]:.4f}, {state} ({result.reason})")
+
+
+@main.command()
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def promote(version, reason, model_name) -> None:
+    """Make VERSION the champion."""
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.registry.promotion import promote as do_promote
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    event = do_promote(settings.database_url, Registry(settings), model_name=name, version=version,
+                       actor=_actor(), reason=reason)
+    click.echo(f"{name}: @{settings.champion_alias} moved from version {event.from_version} to {event.to_version}")
+
+
+@main.command()
+@click.option("--to", "to_version", type=int, default=None,
+              help="version to restore (default: the most recent former champion not marked bad)")
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def rollback(to_version, reason, model_name) -> None:
+    """Give the champion alias back to a former champion."""
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.registry.promotion import rollback as do_rollback
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    event = do_rollback(settings.database_url, Registry(settings), model_name=name, actor=_actor(),
+                        reason=reason, to_version=to_version)
+    click.echo(f"{name}: @{settings.champion_alias} rolled back from version {event.from_version} "
+               f"to {event.to_version}")
+
+
+@main.command()
+@click.option("--model-name", default=None)
+@_user_errors
+def versions(model_name) -> None:
+    """List registered versions with their metrics, aliases and health."""
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.store import history
+    from monitoring.store.engine import session_scope
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    with session_scope(settings.database_url) as session:
+        health = {v.version: v.state for v in history.versions_health(session, name)}
+    infos = Registry(settings).list_versions(name)
+    if not infos:
+        raise ValueError(f"no registered model named {name!r}")
+    for info in infos:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(info.metrics.items()) if k in {"accuracy", "f1", "roc_auc", "rmse", "mae"})
+        aliases = " ".join(f"@{a}" for a in info.aliases)
+        click.echo(f"v{info.version:<4} {health.get(info.version, 'unknown'):<9} {aliases:<12} {metrics}")
+
+
+@main.command()
+@click.option("--start", default=None, help="backfill from this UTC time (ISO 8601); with --end")
+@click.option("--end", default=None, help="backfill up to this UTC time (ISO 8601)")
+@click.option("--model-name", default=None, help="default: every model Vigil registered")
+@_user_errors
+def monitor(start, end, model_name) -> None:
+    """Compute the latest closed monitoring window once (or backfill the windows ending in --start..--end)."""
+    from datetime import UTC, datetime
+
+    from monitoring.metrics.window_pipeline import compute_windows
+    from monitoring.metrics.windows import latest_closed_window
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.store.engine import utcnow
+
+    def utc(text: str) -> datetime:
+        moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    settings = get_settings()
+    if (start is None) != (end is None):
+        raise ValueError("--start and --end go together")
+    if start is None:
+        latest = latest_closed_window(utcnow(), settings.window_minutes)
+        start_at, end_at = latest.start, latest.end
+    else:
+        start_at, end_at = utc(start), utc(end)
+    summary = compute_windows(settings.database_url, Registry(settings), settings, model_name=model_name,
+                              start=start_at, end=end_at)
+    click.echo(f"{len(summary.windows)} window(s) from {start_at.isoformat()} to {end_at.isoformat()}: "
+               f"{len(summary.served)} version-window(s) served, {summary.metric_rows} metric rows, "
+               f"{summary.drift_rows} drift rows, {len(summary.refreshed)} window(s) refreshed by late feedback")
+    for note in summary.notes:
+        _progress(note)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="one log line per request (Prometheus /metrics counts them either way)")
+def serve(host, port, workers, access_log) -> None:
+    """Serve the champion over HTTP (FastAPI; docs at /docs)."""
+    import uvicorn
+
+    from monitoring.store.migrations import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)  # once, before the workers start
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One /metrics for all workers: prometheus_client's multiprocess files, fresh for this server.
+        directory = settings.var_dir / "prometheus-multiproc"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log)
+
+
+@main.command()
+@click.option("--scenario", type=click.Choice(["healthy", "covariate_drift", "concept_drift"]),
+              default="healthy", show_default=True)
+@click.option("--rate", default=20.0, show_default=True, help="predictions per second")
+@click.option("--duration", default=60.0, show_default=True, help="seconds")
+@click.option("--label-delay", default=2.0, show_default=True, help="seconds until the true outcome is sent")
+@click.option("--label-share", default=1.0, show_default=True, help="share of predictions that get a label")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--api-url", default=None, help="default: VIGIL_API_URL")
+@_user_errors
+def simulate(scenario, rate, duration, label_delay, label_share, seed, api_url) -> None:
+    """Send realistic traffic and (later) its true outcomes to the API."""
+    from cli.simulate import simulate as run_simulation
+
+    url = api_url or get_settings().api_url
+    click.echo(f"sending {scenario} traffic to {url} at {rate}/s for {duration:.0f}s")
+    report = run_simulation(url, scenario=scenario, rate=rate, duration=duration, label_delay=label_delay,
+                            label_share=label_share, seed=seed, progress=_progress)
+    click.echo(report.line())
+    if report.answered == 0:
+        click.echo(f"error: the API answered no prediction ({report.last_error})", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True, help="interface to listen on")
+def dashboard(port, address) -> None:
+    """Run the Streamlit dashboard (headless, no usage statistics)."""
+    import os
+    from pathlib import Path
+
+    import app.dashboard
+
+    entry = Path(app.dashboard.__file__).with_name("main.py")
+    command = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless=true",
+               f"--server.port={port}", f"--server.address={address}",
+               "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
+    click.echo(f"dashboard on http://{address}:{port}", err=True)
+    os.execv(sys.executable, command)  # streamlit takes this process over: signals reach it directly
+
+
+@main.command()
+@click.option("--airflow/--no-airflow", default=True, show_default=True,
+              help="run Airflow standalone (off: a plain loop computes the monitoring windows)")
+@click.option("--story/--no-story", default=True, show_default=True,
+              help="play healthy traffic, a bad promotion and its rollback, then drift")
+@click.option("--rate", default=20.0, show_default=True, help="simulated predictions per second")
+def demo(airflow, story, rate) -> None:
+    """Run the whole system on this machine (embedded defaults) and tell its story."""
+    from cli.demo import DemoOptions, run_demo
+
+    sys.exit(run_demo(get_settings(), DemoOptions(airflow=airflow, story=story, rate=rate), say=click.echo))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
+@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--api-url", default=None, help="the prediction API it calls (default: VIGIL_API_URL)")
+@_user_errors
+def gradio(host, port, api_url) -> None:
+    """Run the Gradio page for end users (it asks the prediction API over HTTP)."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from app.gradio_page.page import serve as serve_page
+
+    settings = get_settings()
+    url = api_url or settings.api_url
+    click.echo(f"gradio page on http://{host}:{port} (answers from {url})", err=True)
+    serve_page(settings, host=host, port=port, api_url=url)
+
+
+@main.command()
+@click.option("--model-name", default=None, help="default: every model with a champion")
+@_user_errors
+def watchdog(model_name) -> None:
+    """Evaluate every champion once, act (roll back, alert), then deliver pending Slack messages."""
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.watchdog.loop import run_once
+
+    settings = get_settings()
+    for line in run_once(settings, Registry(settings), model_name=model_name, quiet=False):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds between evaluations")
+@click.option("--model-name", default=None, help="default: every model with a champion")
+@_user_errors
+def watch(interval, model_name) -> None:
+    """Run the watchdog in a loop for near-real-time protection (Ctrl-C stops it)."""
+    runs = 0
+    try:
+        from monitoring.registry.mlflow_registry import Registry
+        from monitoring.watchdog.loop import run_loop
+
+        settings = get_settings()
+        runs = run_loop(settings, Registry(settings), interval=interval, model_name=model_name,
+                        say=click.echo, started=lambda: click.echo(
+                            f"watching {model_name or 'every model with a champion'} every {interval:g}s "
+                            "(Ctrl-C stops)", err=True))
+    except KeyboardInterrupt:  # Ctrl-C before the loop took over the signal
+        pass
+    click.echo(f"watchdog stopped after {runs} evaluation(s)", err=True)
+
+
+@main.command()
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def freeze(reason, model_name) -> None:
+    """Stop automatic rollbacks of a model until an operator releases it."""
+    from monitoring.watchdog.evaluation import freeze as do_freeze
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    do_freeze(settings.database_url, name, _actor(), reason)
+    click.echo(f"{name}: automatic rollbacks frozen")
+
+
+@main.command()
+@click.option("--reason", required=True, help="why (recorded in the audit trail)")
+@click.option("--model-name", default=None)
+@_user_errors
+def release(reason, model_name) -> None:
+    """Allow automatic rollbacks of a model again (the day's budget starts over)."""
+    from monitoring.watchdog.evaluation import release as do_release
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    do_release(settings.database_url, name, _actor(), reason)
+    click.echo(f"{name}: automatic rollbacks released")

@@ -1,0 +1,248 @@
+"""The monitoring run: turn the prediction log and the feedback into per-window metrics and drift.
+
+For each window a run owns (see ``monitoring.metrics.windows``) and each model version that served in it:
+quality against the feedback (with the number of labelled predictions), latency p50/p95/p99,
+error rate, throughput and request count, the serving process's CPU and memory (latest window
+only, when the API answers), and data drift per feature against the version's reference data,
+with Evidently's HTML report on a bounded sample. Feedback that arrived during the run's interval
+for predictions of older windows re-computes those windows' quality (late labels count in the
+window of their PREDICTION). Every write is an upsert on the natural key: a re-run changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring import metric_names
+from monitoring.metrics import process_scrape
+from monitoring.metrics.references import Reference, load_reference
+from monitoring.metrics.windows import (
+    Window,
+    latest_closed_window,
+    normalise_label,
+    service_metrics,
+    window_containing,
+    windows_ending_in,
+)
+from monitoring.registry.mlflow_registry import Registry
+from monitoring.settings import Settings
+from monitoring.store import metric_windows, window_queries
+from monitoring.store.engine import get_engine, session_scope, utcnow
+from monitoring.training.datasets import infer_task
+
+log = logging.getLogger(__name__)
+
+MIN_DRIFT_ROWS = 30  # fewer current rows than this make a drift test say nothing
+
+
+@dataclass
+class MonitorSummary:
+    windows: list[Window] = field(default_factory=list)  # the windows this run owns
+    refreshed: list[tuple[str, Window]] = field(default_factory=list)  # late feedback: quality again
+    served: list[tuple[str, int, Window]] = field(default_factory=list)  # (model, version, window)
+    metric_rows: int = 0
+    drift_rows: int = 0
+    reports: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, message: str) -> None:
+        log.warning(message)
+        self.notes.append(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (an Airflow XCom, a CLI line)."""
+        return {
+            "windows": [[w.start.isoformat(), w.end.isoformat()] for w in self.windows],
+            "refreshed": [[name, w.start.isoformat(), w.end.isoformat()] for name, w in self.refreshed],
+            "served": [[name, version, w.start.isoformat()] for name, version, w in self.served],
+            "metric_rows": self.metric_rows,
+            "drift_rows": self.drift_rows,
+            "reports": list(self.reports),
+            "notes": list(self.notes),
+        }
+
+
+def compute_windows(
+    url: str,
+    registry: Registry,
+    settings: Settings,
+    *,
+    model_name: str | None = None,
+    start: datetime,
+    end: datetime,
+    reports: bool = True,
+    now: datetime | None = None,
+) -> MonitorSummary:
+    """Compute the windows ending in ``(start, end]`` for one model (default: every known model)."""
+    now = now or utcnow()
+    minutes = settings.window_minutes
+    summary = MonitorSummary(windows=windows_ending_in(start, end, minutes))
+    with get_engine(url).connect() as connection:
+        models = [model_name] if model_name else window_queries.known_models(connection)
+        # a grace of one window catches feedback committed just after the previous run looked
+        touched = window_queries.predictions_with_feedback_received(
+            connection, start - timedelta(minutes=minutes), end, model_name)
+    owned = set(summary.windows)
+    refresh = sorted({(name, window_containing(created, minutes)) for name, created in touched
+                      if name in models} - {(name, w) for name in models for w in owned},
+                     key=lambda item: (item[0], item[1].start))
+    summary.refreshed = [(name, w) for name, w in refresh if w.end <= end]
+    process = {}
+    if latest_closed_window(now, minutes) in owned:
+        process = process_scrape.scrape(settings.api_url)
+    context = _Context(url, registry, settings, now, reports, summary)
+    for window in summary.windows:
+        for name in models:
+            context.full_window(name, window, process if window == latest_closed_window(now, minutes) else {})
+    for name, window in summary.refreshed:
+        context.quality_only(name, window)
+    return summary
+
+
+@dataclass
+class _Context:
+    url: str
+    registry: Registry
+    settings: Settings
+    now: datetime
+    reports: bool
+    summary: MonitorSummary
+    references: dict[tuple[str, int], Reference | None] = field(default_factory=dict)
+
+    def full_window(self, model_name: str, window: Window, process: dict[str, float]) -> None:
+        with get_engine(self.url).connect() as connection:
+            served = window_queries.traffic(connection, window, model_name)
+            if not served:
+                return
+            labelled = window_queries.labelled(connection, window, model_name)
+            tasks = window_queries.version_tasks(connection, [model_name])
+        metric_rows: list[dict[str, Any]] = []
+        process_rows: list[dict[str, Any]] = []
+        drift_rows: list[dict[str, Any]] = []
+        for traffic in served:
+            self.summary.served.append((model_name, traffic.version, window))
+            metrics = service_metrics(window, traffic.requests, traffic.errors, traffic.percentiles,
+                                      traffic.latency_samples)
+            metrics |= _quality(tasks.get((model_name, traffic.version)),
+                                labelled[labelled["version"] == traffic.version])
+            metric_rows += self._rows(model_name, traffic.version, window, metrics)
+            process_rows += self._rows(model_name, traffic.version, window,
+                                       {name: (value, 1) for name, value in process.items()})
+            drift = self._drift(model_name, traffic.version, window)
+            if drift is not None:
+                share, rows = drift
+                drift_rows += rows
+                metric_rows += self._rows(model_name, traffic.version, window, {metric_names.DRIFT_SHARE: share})
+        with session_scope(self.url) as session:
+            metric_windows.upsert_metrics(session, metric_rows)
+            metric_windows.insert_metrics_if_absent(session, process_rows)
+            metric_windows.upsert_drift(session, drift_rows)
+        self.summary.metric_rows += len(metric_rows) + len(process_rows)
+        self.summary.drift_rows += len(drift_rows)
+
+    def quality_only(self, model_name: str, window: Window) -> None:
+        with get_engine(self.url).connect() as connection:
+            labelled = window_queries.labelled(connection, window, model_name)
+            tasks = window_queries.version_tasks(connection, [model_name])
+        rows = []
+        for version, group in labelled.groupby("version"):
+            rows += self._rows(model_name, int(version), window,
+                               _quality(tasks.get((model_name, int(version))), group))
+        with session_scope(self.url) as session:
+            metric_windows.upsert_metrics(session, rows)
+        self.summary.metric_rows += len(rows)
+
+    def _rows(self, model_name: str, version: int, window: Window,
+              metrics: dict[str, tuple[float | None, int]]) -> list[dict[str, Any]]:
+        return [metric_windows.metric_row(model_name=model_name, version=version,
+                                        window_start=window.start, window_end=window.end,
+                                        metric=name, value=value, sample_count=count,
+                                        computed_at=self.now)
+                for name, (value, count) in metrics.items()]
+
+    def _reference(self, model_name: str, version: int) -> Reference | None:
+        key = (model_name, version)
+        if key not in self.references:
+            self.references[key] = load_reference(self.url, self.registry,
+                                                  self.settings.var_dir / "references", model_name, version)
+        return self.references[key]
+
+    def _drift(self, model_name: str, version: int, window: Window):
+        from monitoring.metrics.drift import FeatureDriftConfig, compute_drift
+
+        reference = self._reference(model_name, version)
+        if reference is None:
+            self.summary.note(f"{model_name} v{version}: no reference data, drift skipped")
+            return None
+        with get_engine(self.url).connect() as connection:
+            current = window_queries.features(connection, window, model_name, version,
+                                              reference.numerical, reference.categorical)
+        if len(current) < MIN_DRIFT_ROWS:
+            self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: "
+                              f"{len(current)} predictions, fewer than {MIN_DRIFT_ROWS}: drift skipped")
+            return None
+        try:
+            result = compute_drift(reference.frame, current, reference.numerical, reference.categorical)
+        except ValueError as error:
+            self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: drift skipped ({error})")
+            return None
+        report_path = None
+        if self.reports:
+            methods = {f.feature: FeatureDriftConfig(method=f.method) for f in result.features
+                       if _method_fits(f.method, f.feature in reference.numerical)}
+            report_path = self._report(model_name, version, window, reference, current, methods)
+        rows = [{"model_name": model_name, "model_version": version, "window_start": window.start,
+                 "window_end": window.end, "feature": f.feature, "method": f.method,
+                 "score": float(f.score), "threshold": float(f.threshold), "drifted": bool(f.drifted),
+                 "reference_size": int(f.reference_size), "current_size": int(f.current_size),
+                 "report_path": report_path, "computed_at": self.now}
+                for f in result.features]
+        return (float(result.share_drifted), len(current)), rows
+
+    def _report(self, model_name, version, window, reference, current, methods) -> str | None:
+        from monitoring.metrics.evidently_report import save_drift_report
+
+        stamp = f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}"
+        path = (self.settings.var_dir / "reports" / model_name / f"v{version}" / f"{stamp}.html").resolve()
+        if not path.is_file():
+            try:
+                save_drift_report(reference.frame, current, reference.numerical, reference.categorical,
+                                  path, sample_rows=self.settings.drift_sample_rows, overrides=methods)
+            except Exception as error:  # noqa: BLE001 - a report is a nicety; the numbers still count
+                self.summary.note(f"{model_name} v{version}: Evidently report failed ({error})")
+                return None
+        self.summary.reports.append(str(path))
+        return str(path)
+
+
+def _method_fits(method: str, numerical: bool) -> bool:
+    from monitoring.metrics.drift import CATEGORICAL, METHOD_KINDS, NUMERICAL
+
+    return (NUMERICAL if numerical else CATEGORICAL) in METHOD_KINDS[method]
+
+
+def _quality(task: str | None, labelled: pd.DataFrame) -> dict[str, tuple[float | None, int]]:
+    """Quality metrics of the labelled predictions of one version, each with the label count."""
+    from monitoring.training.modeling import quality_metrics
+
+    count = len(labelled)
+    if count == 0:
+        return {}
+    if task is None:  # a version Vigil did not register: judge by the labels
+        numbers = pd.to_numeric(labelled["label"], errors="coerce")
+        task = infer_task(numbers) if numbers.notna().all() else "classification"
+    if task == "regression":
+        values = quality_metrics(task, pd.to_numeric(labelled["label"]),
+                                 pd.to_numeric(labelled["prediction"]))
+    else:
+        score = labelled["score"].to_numpy(dtype=float, na_value=np.nan)
+        values = quality_metrics(task, labelled["label"].map(normalise_label),
+                                 labelled["prediction"].map(normalise_label),
+                                 None if np.isnan(score).any() else score)
+    return {name: (value, count) for name, value in values.items()}

@@ -1,0 +1,123 @@
+"""Connections to Vigil's own store (SQLite embedded, PostgreSQL at scale): engines and sessions.
+
+The one module that creates SQLAlchemy engines. Engines are made on first use and cached per URL.
+On SQLite, transactions are started with an explicit BEGIN so that a lock taken by the first
+statement of a transaction really serialises writers (see ``lock_model``), and WAL lets readers
+go on while a writer works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitoring.store.tables import ModelControl
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every sqlite test
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL still never corrupts the file; a power cut may lose the last commits
+        # (an application crash loses nothing), and every commit skips an fsync.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # pragma: no cover
+        connection.exec_driver_sql("BEGIN")
+
+
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+def get_engine(url: str) -> Engine:
+    """The engine for ``url``, created on first use (never at import)."""
+    if url not in _engines:
+        if is_sqlite(url):
+            _prepare_sqlite_file(url)
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        _engines[url] = engine
+    return _engines[url]
+
+
+def get_session_factory(url: str) -> sessionmaker[Session]:
+    if url not in _factories:
+        _factories[url] = sessionmaker(get_engine(url), expire_on_commit=False)
+    return _factories[url]
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on any error."""
+    with get_session_factory(url).begin() as session:
+        yield session
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines (tests that drop databases, forks)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _factories.clear()
+
+
+def lock_model(session: Session, model_name: str) -> ModelControl:
+    """Take the per-model lock that every alias move and watchdog action holds until commit.
+
+    Must be the first statement of the transaction: on PostgreSQL it is ``SELECT ... FOR UPDATE``
+    on the model's control row; on SQLite the UPDATE takes the database's write lock, and a second
+    writer waits for it (busy timeout) instead of acting on a stale read.
+    """
+    now = utcnow()
+    if session.get_bind().dialect.name == "sqlite":
+        touched = session.execute(
+            update(ModelControl).where(ModelControl.model_name == model_name).values(updated_at=now)
+        ).rowcount
+        if not touched:
+            session.add(ModelControl(model_name=model_name, updated_at=now))
+            session.flush()
+        return session.scalars(select(ModelControl).where(ModelControl.model_name == model_name)).one()
+    _insert_control_if_missing(session, model_name, now)
+    return session.scalars(
+        select(ModelControl).where(ModelControl.model_name == model_name).with_for_update()
+    ).one()
+
+
+def _insert_control_if_missing(session: Session, model_name: str, now: datetime) -> None:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    session.execute(
+        pg_insert(ModelControl)
+        .values(model_name=model_name, frozen=False, consecutive_breaches=0,
+                detector_state={}, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["model_name"])
+    )

@@ -1,0 +1,136 @@
+"""Reads and writes of the registry history, version health and reference data in Vigil's store.
+
+Functions take the caller's session, so they join the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitoring.store.engine import utcnow
+from monitoring.store.tables import AccessLog, ReferenceData, RegistryEvent, VersionHealth
+
+EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback")
+HEALTH_STATES = ("unknown", "healthy", "degraded", "bad")
+
+
+def record_event(
+    session: Session,
+    *,
+    model_name: str,
+    kind: str,
+    actor: str,
+    reason: str = "",
+    alias: str | None = None,
+    from_version: int | None = None,
+    to_version: int | None = None,
+    evidence: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> RegistryEvent:
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"event kind must be one of {EVENT_KINDS}, not {kind!r}")
+    event = RegistryEvent(
+        model_name=model_name, alias=alias, from_version=from_version, to_version=to_version,
+        kind=kind, actor=actor, reason=reason, evidence=evidence or {}, created_at=now or utcnow(),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def alias_history(session: Session, model_name: str, alias: str) -> list[RegistryEvent]:
+    """Every move of the alias, oldest first."""
+    return list(session.scalars(
+        select(RegistryEvent)
+        .where(RegistryEvent.model_name == model_name, RegistryEvent.alias == alias)
+        .order_by(RegistryEvent.created_at, RegistryEvent.id)
+    ))
+
+
+def events(session: Session, model_name: str | None = None, limit: int = 500) -> list[RegistryEvent]:
+    """The most recent registry events, newest first."""
+    query = select(RegistryEvent).order_by(RegistryEvent.created_at.desc(), RegistryEvent.id.desc())
+    if model_name is not None:
+        query = query.where(RegistryEvent.model_name == model_name)
+    return list(session.scalars(query.limit(limit)))
+
+
+def upsert_version(
+    session: Session,
+    *,
+    model_name: str,
+    version: int,
+    registered_at: datetime | None = None,
+    run_id: str | None = None,
+    eval_metrics: dict[str, float] | None = None,
+    now: datetime | None = None,
+) -> VersionHealth:
+    """Make sure Vigil knows the version; its health starts as ``unknown``."""
+    row = session.get(VersionHealth, (model_name, version))
+    if row is None:
+        row = VersionHealth(model_name=model_name, version=version, state="unknown",
+                            since=now or utcnow(), evidence={})
+        session.add(row)
+    if registered_at is not None:
+        row.registered_at = registered_at
+    if run_id is not None:
+        row.run_id = run_id
+    if eval_metrics is not None:
+        row.eval_metrics = dict(eval_metrics)
+    session.flush()
+    return row
+
+
+def set_health(
+    session: Session,
+    *,
+    model_name: str,
+    version: int,
+    state: str,
+    evidence: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> VersionHealth:
+    if state not in HEALTH_STATES:
+        raise ValueError(f"health state must be one of {HEALTH_STATES}, not {state!r}")
+    row = upsert_version(session, model_name=model_name, version=version, now=now)
+    if row.state != state:
+        row.state = state
+        row.since = now or utcnow()
+    row.evidence = evidence or {}
+    session.flush()
+    return row
+
+
+def versions_health(session: Session, model_name: str) -> list[VersionHealth]:
+    return list(session.scalars(
+        select(VersionHealth).where(VersionHealth.model_name == model_name).order_by(VersionHealth.version)
+    ))
+
+
+def record_reference(session: Session, *, model_name: str, version: int, uri: str, rows: int) -> None:
+    row = session.get(ReferenceData, (model_name, version))
+    if row is None:
+        session.add(ReferenceData(model_name=model_name, version=version, uri=uri, rows=rows,
+                                  created_at=utcnow()))
+    else:
+        row.uri, row.rows = uri, rows
+    session.flush()
+
+
+def reference_for(session: Session, model_name: str, version: int) -> ReferenceData | None:
+    return session.get(ReferenceData, (model_name, version))
+
+
+def record_access(
+    session: Session, *, actor: str, action: str, allowed: bool, channel: str,
+    model_name: str | None = None, detail: str = "",
+) -> AccessLog:
+    row = AccessLog(actor=actor, action=action, model_name=model_name, allowed=allowed,
+                    detail=detail, channel=channel, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,205 @@
+"""Reads of the prediction log and the feedback for one monitoring window (SQLite and PostgreSQL).
+
+Only the columns a metric needs are read. On PostgreSQL the latency percentiles are aggregated in
+SQL (``percentile_cont``) and feature columns are extracted from the JSON in SQL and streamed with
+``COPY``, so a window of a million predictions never becomes a million Python objects.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Float, and_, case, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
+
+from monitoring.metrics.windows import PERCENTILES, Window, latency_percentiles
+from monitoring.store.tables import Feedback, Prediction, VersionHealth
+
+BATCH_SOURCE = "batch"
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What one model version served in one window."""
+
+    model_name: str
+    version: int
+    requests: int
+    errors: int
+    latency_samples: int
+    percentiles: dict[str, float] = field(default_factory=dict)
+
+
+def _in_window(window: Window, model_name: str | None):
+    condition = and_(Prediction.created_at >= window.start, Prediction.created_at < window.end)
+    if model_name is not None:
+        condition = and_(Prediction.model_name == model_name, condition)
+    return condition
+
+
+def traffic(connection: Connection, window: Window, model_name: str | None) -> list[Traffic]:
+    """Requests, errors and online latency percentiles of every version that served in the window."""
+    online = Prediction.source != BATCH_SOURCE
+    columns = [
+        Prediction.model_name,
+        Prediction.model_version,
+        func.count().label("requests"),
+        func.count().filter(Prediction.status == "error").label("errors"),
+        func.count().filter(online).label("latency_samples"),
+    ]
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:  # one sort for all three percentiles
+        quantiles = array([literal(q) for q in PERCENTILES.values()])
+        columns.append(func.percentile_cont(quantiles, type_=ARRAY(Float)).within_group(Prediction.latency_ms)
+                       .filter(online).label("percentiles"))
+    rows = connection.execute(
+        select(*columns).where(_in_window(window, model_name))
+        .group_by(Prediction.model_name, Prediction.model_version)
+        .order_by(Prediction.model_name, Prediction.model_version)
+    ).mappings().all()
+    if not postgres:
+        latencies = _online_latencies(connection, window, model_name)
+    result = []
+    for row in rows:
+        key = (row["model_name"], row["model_version"])
+        if postgres:
+            values = row["percentiles"] or []
+            percentiles = {name: float(v) for name, v in zip(PERCENTILES, values) if v is not None}
+        else:
+            percentiles = latency_percentiles(latencies.get(key, []))
+        result.append(Traffic(row["model_name"], int(row["model_version"]), int(row["requests"]),
+                              int(row["errors"]), int(row["latency_samples"]), percentiles))
+    return result
+
+
+def _online_latencies(connection: Connection, window: Window, model_name: str | None) -> dict:
+    rows = connection.execute(
+        select(Prediction.model_name, Prediction.model_version, Prediction.latency_ms)
+        .where(_in_window(window, model_name), Prediction.source != BATCH_SOURCE)
+    ).all()
+    grouped: dict[tuple[str, int], list[float]] = {}
+    for name, version, latency in rows:
+        grouped.setdefault((name, version), []).append(latency)
+    return grouped
+
+
+def labelled(connection: Connection, window: Window, model_name: str | None) -> pd.DataFrame:
+    """Successful predictions of the window that have feedback: model, version, prediction, score, label."""
+    query = (
+        select(Prediction.model_name, Prediction.model_version.label("version"),
+               Prediction.prediction, Prediction.score, Feedback.label)
+        .join(Feedback, Feedback.prediction_id == Prediction.id)
+        .where(_in_window(window, model_name), Prediction.status == "ok")
+    )
+    return pd.DataFrame(connection.execute(query).all(),
+                        columns=["model_name", "version", "prediction", "score", "label"])
+
+
+def predictions_with_feedback_received(
+    connection: Connection, received_from: datetime, received_to: datetime, model_name: str | None
+) -> list[tuple[str, datetime]]:
+    """(model, prediction time) of every prediction whose feedback arrived in the period."""
+    query = (
+        select(Prediction.model_name, Prediction.created_at)
+        .join(Feedback, Feedback.prediction_id == Prediction.id)
+        .where(Feedback.received_at >= received_from, Feedback.received_at < received_to)
+    )
+    if model_name is not None:
+        query = query.where(Prediction.model_name == model_name)
+    return [(name, created) for name, created in connection.execute(query).all()]
+
+
+def features(
+    connection: Connection, window: Window, model_name: str, version: int,
+    numerical: list[str], categorical: list[str],
+) -> pd.DataFrame:
+    """The input features of the version's successful predictions in the window, one column each.
+
+    Numerical values that are not JSON numbers become missing (drift ignores missing values),
+    so a stray string cannot fail the query.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    names = [*numerical, *categorical]
+    rows = [_in_window(window, model_name), Prediction.model_version == version, Prediction.status == "ok"]
+    if postgres:
+        # the column is json (text): parse each row once as jsonb, not once per feature access
+        # (OFFSET 0 keeps the planner from inlining the subquery, which would repeat the cast)
+        inner = select(cast(Prediction.features, JSONB).label("doc")).where(*rows).offset(0).subquery()
+        doc = inner.c.doc
+        columns = [case((func.jsonb_typeof(doc[name]) == "number", doc[name].as_float())).label(name)
+                   for name in numerical]
+        query = select(*columns, *[doc[name].as_string().label(name) for name in categorical])
+    else:
+        # SQLite's JSON_EXTRACT keeps each value's type; pandas turns non-numbers into missing
+        query = select(*[Prediction.features[name].as_string().label(name) for name in names]).where(*rows)
+    frame = None
+    if postgres and connection.dialect.driver == "psycopg2":
+        raw = select(Prediction.features).where(*rows)
+        frame = _copy_json_frame(connection, raw, numerical, categorical)
+    if frame is None:
+        frame = pd.DataFrame(connection.execute(query).all(), columns=names)
+        for name in numerical:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        for name in categorical:  # SQLite hands JSON numbers back as numbers
+            frame[name] = frame[name].map(lambda value: None if value is None else str(value))
+    for name in categorical:
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
+
+
+def _copy_json_frame(
+    connection: Connection, query, numerical: list[str], categorical: list[str]
+) -> pd.DataFrame | None:
+    """The JSON documents streamed with COPY as newline-delimited JSON, parsed by pyarrow in bulk.
+
+    None when a document does not fit the expected types (a string where a number belongs): the
+    caller then extracts value by value in SQL, which turns such values into missing ones.
+    """
+    import pyarrow as pa
+    from pyarrow import json as pa_json
+
+    compiled = query.compile(dialect=connection.dialect)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        sql = cursor.mogrify(compiled.string, compiled.params).decode()
+        buffer = io.BytesIO()
+        # CSV with control characters as delimiter and quote writes each document as it is, one per
+        # line (valid JSON holds no raw control characters, so nothing is ever quoted or escaped)
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')",
+                           buffer)
+    finally:
+        cursor.close()
+    names = [*numerical, *categorical]
+    if buffer.tell() == 0:
+        return pd.DataFrame({name: pd.Series(dtype=float if name in numerical else object) for name in names})
+    buffer.seek(0)
+    schema = pa.schema([(name, pa.float64()) for name in numerical] + [(name, pa.string()) for name in categorical])
+    try:
+        table = pa_json.read_json(buffer, parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"))
+    except pa.ArrowInvalid:
+        return None
+    return table.to_pandas()[names]
+
+
+def version_tasks(connection: Connection, model_names: list[str]) -> dict[tuple[str, int], str]:
+    """(model, version) -> "classification" or "regression", from the metrics it was registered with."""
+    rows = connection.execute(
+        select(VersionHealth.model_name, VersionHealth.version, VersionHealth.eval_metrics)
+        .where(VersionHealth.model_name.in_(model_names))
+    ).all()
+    tasks = {}
+    for name, version, metrics in rows:
+        if "rmse" in (metrics or {}) or "mae" in (metrics or {}):
+            tasks[(name, version)] = "regression"
+        elif metrics:
+            tasks[(name, version)] = "classification"
+    return tasks
+
+
+def known_models(connection: Connection) -> list[str]:
+    """Models Vigil has registered versions of (the monitoring run's default scope)."""
+    return list(connection.scalars(select(VersionHealth.model_name).distinct().order_by(VersionHealth.model_name)))

@@ -1,0 +1,144 @@
+"""Training a new version: fit, evaluate on a holdout, register in MLflow, promote if it is better.
+
+The champion is evaluated on the same holdout as the candidate, so "better" compares like with
+like. The training data's features are kept (a bounded sample) as the reference that drift is
+measured against.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitoring.registry.mlflow_registry import Registry, RegistryError, VersionInfo
+from monitoring.registry.promotion import move_alias_in
+from monitoring.store import history
+from monitoring.store.engine import lock_model, session_scope
+from monitoring.training import modeling
+from monitoring.training.datasets import TabularDataset
+
+REFERENCE_ROWS = 50_000
+REFERENCE_ARTIFACT = "reference"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_name: str
+    version: int
+    metrics: dict[str, float]
+    primary_metric: str
+    champion_before: int | None
+    champion_score: float | None
+    promoted: bool
+    reason: str
+
+
+def decide_promotion(
+    metric: str, candidate: float, champion: float | None, promote: bool | None
+) -> tuple[bool, str]:
+    """Whether the new version becomes champion, and why (``promote`` overrides the rule)."""
+    if promote is True:
+        return True, "promotion forced (--promote)"
+    if promote is False:
+        return False, "promotion disabled (--no-promote)"
+    if champion is None:
+        return True, "first version: no champion yet"
+    if modeling.is_better(metric, candidate, champion):
+        return True, f"{metric} {candidate:.4f} beats champion's {champion:.4f} on the same holdout"
+    return False, f"{metric} {candidate:.4f} does not beat champion's {champion:.4f} on the same holdout"
+
+
+def record_new_version(
+    session: Session,
+    info: VersionInfo,
+    *,
+    metrics: dict[str, float],
+    reference_rows: int,
+    actor: str,
+    reason: str,
+    evidence: dict[str, Any],
+) -> None:
+    """Tell Vigil's store about a newly registered version: its metrics, reference data, event.
+
+    The caller holds ``lock_model`` for the version's model.
+    """
+    history.upsert_version(session, model_name=info.model_name, version=info.version,
+                              registered_at=info.created_at, run_id=info.run_id, eval_metrics=metrics)
+    history.record_reference(session, model_name=info.model_name, version=info.version,
+                                uri=f"runs:/{info.run_id}/{REFERENCE_ARTIFACT}/reference.parquet",
+                                rows=reference_rows)
+    history.record_event(session, model_name=info.model_name, kind="train", actor=actor, reason=reason,
+                            to_version=info.version, evidence=evidence)
+
+
+def train(
+    dataset: TabularDataset,
+    *,
+    registry: Registry,
+    store_url: str,
+    model_name: str,
+    actor: str,
+    promote: bool | None = None,
+    seed: int = 0,
+    data_origin: str = "demo",
+    progress: Callable[[str], None] = lambda _message: None,
+) -> TrainResult:
+    task = dataset.task
+    metric = modeling.PRIMARY_METRIC[task]
+    progress(f"splitting {len(dataset.frame):,} rows (task: {task})")
+    train_frame, holdout = modeling.split(dataset, seed)
+
+    progress(f"fitting on {len(train_frame):,} rows")
+    model = modeling.build_pipeline(dataset).fit(train_frame[dataset.features], train_frame[dataset.target])
+    metrics = modeling.evaluate(model, task, holdout, dataset.features, dataset.target)
+    progress(f"holdout {metric}: {metrics[metric]:.4f}")
+
+    alias = registry.settings.champion_alias
+    champion_version = registry.alias_version(model_name, alias)
+    champion_score = None
+    if champion_version is not None:
+        progress(f"evaluating champion version {champion_version} on the same holdout")
+        champion = registry.load_model(model_name, champion_version)
+        try:
+            champion_score = modeling.evaluate(champion, task, holdout, dataset.features, dataset.target)[metric]
+        except (ValueError, KeyError) as error:
+            raise RegistryError(
+                f"champion version {champion_version} cannot score this data ({error}); "
+                "train under another model name or pass --promote to replace it"
+            ) from error
+
+    progress("logging the model to MLflow and registering a version")
+    with tempfile.TemporaryDirectory() as tmp:
+        reference_file = Path(tmp) / "reference.parquet"
+        reference = train_frame[dataset.features].sample(
+            n=min(REFERENCE_ROWS, len(train_frame)), random_state=seed)
+        reference.to_parquet(reference_file, index=False)
+        info = registry.log_and_register(
+            model=model, model_name=model_name, input_example=train_frame[dataset.features].head(5),
+            params={"task": task, "estimator": type(model[-1]).__name__, "rows": len(dataset.frame),
+                    "seed": seed, "data": data_origin, "target": dataset.target,
+                    "numeric": ",".join(dataset.numeric), "categorical": ",".join(dataset.categorical)},
+            metrics={**metrics, "train_rows": float(len(train_frame)), "holdout_rows": float(len(holdout))},
+            extra_artifacts={REFERENCE_ARTIFACT: reference_file},
+        )
+    promoted, reason = decide_promotion(metric, metrics[metric], champion_score, promote)
+    progress(f"registered {model_name} version {info.version}; {'promoting' if promoted else 'not promoting'}: {reason}")
+
+    with session_scope(store_url) as session:
+        lock_model(session, model_name)
+        record_new_version(session, info, metrics=metrics, reference_rows=len(reference), actor=actor,
+                           reason=reason,
+                           evidence={"metrics": metrics, "champion_version": champion_version,
+                                     "champion_score": champion_score, "primary_metric": metric})
+        if promoted:
+            move_alias_in(session, registry, model_name=model_name, to_version=info.version, actor=actor,
+                          reason=reason, kind="promote",
+                          evidence={"numbers": {metric: round(metrics[metric], 4),
+                                                "champion " + metric: champion_score}})
+    return TrainResult(model_name, info.version, metrics, metric, champion_version, champion_score,
+                       promoted, reason)

@@ -1,0 +1,257 @@
+"""The monitoring run against a real store: quality equals scikit-learn's, latency percentiles equal
+numpy's, late feedback lands in its prediction's window, and re-runs change nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+from sqlalchemy import select
+
+from monitoring import metric_names
+from monitoring.metrics.window_pipeline import compute_windows
+from monitoring.settings import Settings
+from monitoring.store import history
+from monitoring.store.engine import session_scope
+from monitoring.store.tables import DriftResult, Feedback, MetricWindow, Prediction
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # a window boundary (5-minute windows)
+MODEL = "loan-default-test"
+
+
+def _settings(tmp_path, **overrides) -> Settings:
+    return Settings(**{"var_dir": tmp_path / "var", "api_url": "http://127.0.0.1:9", **overrides})
+
+
+def _log(url, rows, version=1, model=MODEL, task="classification"):
+    """Predictions (and their feedback, where a row has a label) written straight to the store."""
+    with session_scope(url) as session:
+        history.upsert_version(session, model_name=model, version=version,
+                                  eval_metrics={"accuracy": 0.8} if task == "classification" else {"rmse": 1.0})
+        for row in rows:
+            session.add(Prediction(
+                id=row["id"], model_name=model, model_version=version, created_at=row["at"],
+                features={"age": 40}, prediction=row.get("prediction"), score=row.get("score"),
+                latency_ms=row.get("latency", 10.0), status=row.get("status", "ok"),
+                source=row.get("source", "api")))
+            if row.get("label") is not None:
+                session.add(Feedback(prediction_id=row["id"], model_name=model, label=row["label"],
+                                     received_at=row.get("label_at", row["at"] + timedelta(seconds=1))))
+
+
+def _classification_rows(n, start, seed, labelled_share=1.0, prefix="p"):
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    truth = (rng.random(n) < score).astype(int)
+    rows = []
+    for i in range(n):
+        rows.append({"id": f"{prefix}{seed}-{i}", "at": start + timedelta(seconds=float(rng.uniform(0, 299))),
+                     "prediction": str(int(score[i] > 0.5)), "score": float(score[i]),
+                     "label": str(truth[i]) if i < labelled_share * n else None,
+                     "latency": float(rng.lognormal(3, 0.5))})
+    return rows
+
+
+def _metrics(url, model=MODEL):
+    with session_scope(url) as session:
+        return {(r.model_version, r.window_start, r.metric): (r.value, r.sample_count)
+                for r in session.scalars(select(MetricWindow).where(MetricWindow.model_name == model))}
+
+
+def _dump(url):
+    with session_scope(url) as session:
+        metrics = sorted((r.model_name, r.model_version, r.window_start, r.metric, r.value,
+                          r.sample_count, r.computed_at) for r in session.scalars(select(MetricWindow)))
+        drift = sorted((r.model_name, r.model_version, r.window_start, r.feature, r.score, r.drifted,
+                        r.computed_at) for r in session.scalars(select(DriftResult)))
+    return metrics, drift
+
+
+def test_quality_metrics_equal_scikit_learns(sqlite_url, tmp_path):
+    rows = _classification_rows(300, T0, seed=1, labelled_share=0.7)
+    _log(sqlite_url, rows)
+
+    summary = compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL,
+                              start=T0, end=T0 + timedelta(minutes=5), reports=False)
+
+    labelled = [r for r in rows if r["label"] is not None]
+    truth = [r["label"] for r in labelled]
+    predicted = [r["prediction"] for r in labelled]
+    expected = {
+        metric_names.ACCURACY: skm.accuracy_score(truth, predicted),
+        metric_names.PRECISION: skm.precision_score(truth, predicted, pos_label="1"),
+        metric_names.RECALL: skm.recall_score(truth, predicted, pos_label="1"),
+        metric_names.F1: skm.f1_score(truth, predicted, pos_label="1"),
+        metric_names.ROC_AUC: skm.roc_auc_score([int(t) for t in truth], [r["score"] for r in labelled]),
+    }
+    stored = _metrics(sqlite_url)
+    assert summary.windows[0].start == T0 and summary.served == [(MODEL, 1, summary.windows[0])]
+    for name, value in expected.items():
+        assert stored[(1, T0, name)] == (pytest.approx(value, abs=1e-12), 210)
+    assert stored[(1, T0, metric_names.REQUESTS)] == (300.0, 300)
+    assert stored[(1, T0, metric_names.THROUGHPUT)][0] == pytest.approx(1.0)
+
+
+def test_regression_quality_is_mae_and_rmse(sqlite_url, tmp_path):
+    rng = np.random.default_rng(3)
+    truth, predicted = rng.normal(100, 10, 50), rng.normal(100, 10, 50)
+    rows = [{"id": f"r{i}", "at": T0 + timedelta(seconds=i), "prediction": str(predicted[i]),
+             "score": float(predicted[i]), "label": str(truth[i])} for i in range(50)]
+    _log(sqlite_url, rows, task="regression")
+
+    compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+                    end=T0 + timedelta(minutes=5), reports=False)
+
+    stored = _metrics(sqlite_url)
+    assert stored[(1, T0, metric_names.MAE)] == (pytest.approx(skm.mean_absolute_error(truth, predicted)), 50)
+    assert stored[(1, T0, metric_names.RMSE)][0] == pytest.approx(np.sqrt(skm.mean_squared_error(truth, predicted)))
+    assert (1, T0, metric_names.ACCURACY) not in stored
+
+
+def test_few_labels_carry_their_sample_count_and_unlabelled_windows_have_no_quality(sqlite_url, tmp_path):
+    _log(sqlite_url, _classification_rows(40, T0, seed=2, labelled_share=0.1))
+    _log(sqlite_url, _classification_rows(20, T0 + timedelta(minutes=5), seed=3, labelled_share=0.0))
+
+    compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+                    end=T0 + timedelta(minutes=10), reports=False)
+
+    stored = _metrics(sqlite_url)
+    assert stored[(1, T0, metric_names.ACCURACY)][1] == 4
+    assert stored[(1, T0, metric_names.REQUESTS)] == (40.0, 40)
+    second = T0 + timedelta(minutes=5)
+    assert stored[(1, second, metric_names.REQUESTS)] == (20.0, 20)
+    assert (1, second, metric_names.ACCURACY) not in stored
+
+
+def test_latency_percentiles_equal_numpys_and_ignore_batch_rows(store_url, tmp_path):
+    rows = _classification_rows(101, T0, seed=4, labelled_share=0.0)
+    rows[0]["status"] = "error"
+    batch = [{"id": f"b{i}", "at": T0 + timedelta(seconds=i / 2), "prediction": "0", "score": 0.1,
+              "latency": 0.001, "source": "batch"} for i in range(500)]
+    _log(store_url, rows + batch)
+
+    compute_windows(store_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+                    end=T0 + timedelta(minutes=5), reports=False)
+
+    stored = _metrics(store_url)
+    latencies = [r["latency"] for r in rows]
+    for name, q in ((metric_names.LATENCY_P50, 50), (metric_names.LATENCY_P95, 95), (metric_names.LATENCY_P99, 99)):
+        assert stored[(1, T0, name)] == (pytest.approx(np.percentile(latencies, q), rel=1e-9), 101)
+    assert stored[(1, T0, metric_names.REQUESTS)] == (601.0, 601)
+    assert stored[(1, T0, metric_names.ERROR_RATE)][0] == pytest.approx(1 / 601)
+
+
+def test_late_feedback_updates_the_window_of_its_prediction(sqlite_url, tmp_path):
+    settings = _settings(tmp_path)
+    rows = _classification_rows(100, T0, seed=5, labelled_share=0.0)
+    _log(sqlite_url, rows)
+    compute_windows(sqlite_url, None, settings, model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
+                    reports=False)
+    assert (1, T0, metric_names.ACCURACY) not in _metrics(sqlite_url)
+
+    arrival = T0 + timedelta(minutes=21)  # feedback arrives four windows later
+    with session_scope(sqlite_url) as session:
+        for row in rows[:60]:
+            session.add(Feedback(prediction_id=row["id"], model_name=MODEL, label=row["prediction"],
+                                 received_at=arrival))
+    summary = compute_windows(sqlite_url, None, settings, model_name=MODEL, start=T0 + timedelta(minutes=20),
+                              end=T0 + timedelta(minutes=25), reports=False)
+
+    assert [(name, w.start) for name, w in summary.refreshed] == [(MODEL, T0)]
+    stored = _metrics(sqlite_url)
+    assert stored[(1, T0, metric_names.ACCURACY)] == (1.0, 60)
+    assert not [key for key in stored if key[1] != T0]
+
+
+def test_rerunning_a_window_changes_nothing(store_url, tmp_path):
+    _log(store_url, _classification_rows(120, T0, seed=6, labelled_share=0.5))
+    _log(store_url, _classification_rows(30, T0, seed=7, labelled_share=0.5, prefix="v2-"), version=2)
+    settings = _settings(tmp_path)
+
+    compute_windows(store_url, None, settings, model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
+                    reports=False, now=T0 + timedelta(minutes=6))
+    first = _dump(store_url)
+    compute_windows(store_url, None, settings, model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
+                    reports=False, now=T0 + timedelta(minutes=9))
+
+    assert _dump(store_url) == first
+    assert {key[0] for key in _metrics(store_url)} == {1, 2}
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    body = (b"# TYPE vigil_process_cpu_percent gauge\nvigil_process_cpu_percent{pid=\"1\"} 12.5\n"
+            b"vigil_process_cpu_percent{pid=\"2\"} 7.5\n"
+            b"# TYPE vigil_process_memory_mb gauge\nvigil_process_memory_mb{pid=\"1\"} 256.0\n")
+
+    def do_GET(self):
+        self.send_response(200 if self.path == "/metrics" else 404)
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_process_metrics_come_from_the_api_for_the_latest_window_only(sqlite_url, tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _MetricsHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = _settings(tmp_path, api_url=f"http://127.0.0.1:{server.server_port}")
+        _log(sqlite_url, _classification_rows(10, T0, seed=8, labelled_share=0.0))
+        _log(sqlite_url, _classification_rows(10, T0 + timedelta(minutes=5), seed=9, labelled_share=0.0))
+        compute_windows(sqlite_url, None, settings, model_name=MODEL, start=T0 - timedelta(minutes=5),
+                        end=T0 + timedelta(minutes=10), reports=False, now=T0 + timedelta(minutes=11))
+    finally:
+        server.shutdown()
+        server.server_close()
+    stored = _metrics(sqlite_url)
+    latest = T0 + timedelta(minutes=5)
+    assert stored[(1, latest, metric_names.CPU_PERCENT)] == (20.0, 1)
+    assert stored[(1, latest, metric_names.MEMORY_MB)] == (256.0, 1)
+    assert (1, T0, metric_names.CPU_PERCENT) not in stored
+
+
+def test_unreachable_api_skips_process_metrics(sqlite_url, tmp_path):
+    _log(sqlite_url, _classification_rows(10, T0, seed=10, labelled_share=0.0))
+    compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+                    end=T0 + timedelta(minutes=5), reports=False, now=T0 + timedelta(minutes=6))
+    stored = _metrics(sqlite_url)
+    assert (1, T0, metric_names.REQUESTS) in stored and (1, T0, metric_names.CPU_PERCENT) not in stored
+
+
+@pytest.mark.slow
+def test_drift_against_the_versions_reference_with_an_evidently_report(settings, model_name):
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
+
+    registry = Registry(settings)
+    url = settings.database_url
+    result = train(datasets.generate(2000, 0), registry=registry, store_url=url, model_name=model_name,
+                   actor="test")
+    drifted = datasets.generate_features(400, 1, "covariate_drift")
+    with session_scope(url) as session:
+        for i, features in enumerate(drifted.to_dict("records")):
+            session.add(Prediction(id=f"d{i}", model_name=model_name, model_version=result.version,
+                                   created_at=T0 + timedelta(seconds=i / 2), features=features,
+                                   prediction="0", score=0.2, latency_ms=5.0, status="ok", source="api"))
+
+    summary = compute_windows(url, registry, settings, model_name=model_name, start=T0,
+                              end=T0 + timedelta(minutes=5))
+
+    with session_scope(url) as session:
+        drift = {r.feature: r for r in session.scalars(select(DriftResult))}
+    assert set(drift) == set(datasets.NUMERIC + datasets.CATEGORICAL)
+    assert drift["credit_score"].drifted and drift["age"].drifted
+    assert not drift["region"].drifted
+    assert drift["age"].reference_size == 1500 and drift["age"].current_size == 400
+    share = _metrics(url, model_name)[(result.version, T0, metric_names.DRIFT_SHARE)]
+    assert share == (pytest.approx(sum(r.drifted for r in drift.values()) / len(drift)), 400)
+    report = drift["age"].report_path
+    assert summary.reports == [report]
+    assert "<html" in Path(report).read_text()[:2000].lower()

@@ -1,0 +1,30 @@
+"""What the dashboard says a move would do, before it is done (pure parts; the full preview with
+a real MLflow store is exercised by tests/app/test_dashboard_pages.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring.alerts.messages import render_plain
+from monitoring.registry.move_preview import _problems, move_payload
+
+
+@pytest.mark.parametrize(("kind", "current", "target", "reason", "expected"), [
+    ("manual_rollback", 3, 1, "slow", []),
+    ("manual_rollback", 3, None, "slow", ["no former champion to roll back to: choose a version"]),
+    ("promote", 3, None, "better", ["choose a version to promote"]),
+    ("promote", 3, 3, "again", ["version 3 already holds the alias"]),
+    ("promote", 1, 2, "x", ["version 2 is marked bad"]),
+    ("manual_rollback", 3, 1, "  ", ["a reason is required"]),
+])
+def test_problems_are_the_refusals_promotion_would_give(kind, current, target, reason, expected):
+    assert _problems(kind, current, target, {1: "healthy", 2: "bad", 3: "healthy"}, reason) == expected
+
+
+def test_slack_text_names_the_move_the_versions_the_operator_and_the_reason():
+    payload = move_payload("loans", "manual_rollback", 3, 1, "dashboard:alice", "p95 doubled",
+                           "http://127.0.0.1:8501")
+    text = render_plain(payload, model_name="loans", kind="manual_rollback")
+    assert text.splitlines()[0] == ":warning: [WARNING] loans: loans: rolled back by an operator to version 1"
+    assert "from version: 3" in text and "to version: 1" in text
+    assert "by: dashboard:alice" in text and "reason: p95 doubled" in text
