@@ -41,6 +41,7 @@ system-deps:
 
 test: install system-deps
 	@$(BIN)/python -m tests.preflight
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Local quick run: everything but the slow end-to-end tests (CI always runs those).
@@ -52,7 +53,8 @@ demo: install
 	$(BIN)/vigil demo
 
 lint: install
-	$(BIN)/ruff check monitoring api app dags tests benchmarks
+	$(BIN)/ruff check monitoring cli api app dags tests benchmarks migrations
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

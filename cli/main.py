@@ -8,11 +8,13 @@ and exit code 2; nothing is half-written.
 from __future__ import annotations
 
 import getpass
+import importlib.util
 import os
 import shutil
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -248,18 +250,22 @@ def simulate(scenario, rate, duration, label_delay, label_share, seed, api_url) 
         sys.exit(1)
 
 
+def _dashboard_entry() -> Path:
+    """The dashboard's Streamlit script, found by module name: the launcher does not import adapters."""
+    spec = importlib.util.find_spec("app.dashboard")
+    if spec is None or not spec.submodule_search_locations:
+        raise click.ClickException("the dashboard package (app.dashboard) is not installed")
+    return Path(spec.submodule_search_locations[0]) / "main.py"
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="127.0.0.1", show_default=True, help="interface to listen on")
 def dashboard(port, address) -> None:
     """Run the Streamlit dashboard (headless, no usage statistics)."""
     import os
-    from pathlib import Path
 
-    import app.dashboard
-
-    entry = Path(app.dashboard.__file__).with_name("main.py")
-    command = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless=true",
+    command = [sys.executable, "-m", "streamlit", "run", str(_dashboard_entry()), "--server.headless=true",
                f"--server.port={port}", f"--server.address={address}",
                "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
     click.echo(f"dashboard on http://{address}:{port}", err=True)
@@ -288,13 +294,9 @@ def gradio(host, port, api_url) -> None:
     """Run the Gradio page for end users (it asks the prediction API over HTTP)."""
     import os
 
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from app.gradio_page.page import serve as serve_page
-
-    settings = get_settings()
-    url = api_url or settings.api_url
-    click.echo(f"gradio page on http://{host}:{port} (answers from {url})", err=True)
-    serve_page(settings, host=host, port=port, api_url=url)
+    url = api_url or get_settings().api_url
+    command = [sys.executable, "-m", "app.gradio_page", "--host", host, "--port", str(port), "--api-url", url]
+    os.execv(sys.executable, command)  # the page takes this process over: signals reach it directly
 
 
 @main.command()

@@ -74,3 +74,33 @@ def test_bad_input_exits_non_zero_with_a_clear_message(settings, tmp_path, monke
     assert "Traceback" not in result.stderr
     assert _event_count(settings.database_url) == 0  # nothing half-written
     assert not Path(tmp_path / "mlruns").exists()
+
+
+def test_dashboard_command_starts_the_streamlit_dashboard(run, tmp_path) -> None:
+    """``vigil dashboard`` finds the dashboard by module name and serves it until stopped."""
+    from tests.net import free_port, wait_until_healthy
+
+    port = free_port()
+    process = subprocess.Popen([*VIGIL, "dashboard", "--port", str(port)], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/_stcore/health", what="vigil dashboard",
+                           timeout=90, alive=lambda: process.poll() is None)
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert f"dashboard on http://127.0.0.1:{port}" in stderr
+
+
+def test_gradio_command_on_a_taken_port_says_so(run) -> None:
+    """``vigil gradio`` runs the page as its own module; a port in use is a one-line error, exit 2."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("gradio", "--port", str(port), "--api-url", "http://127.0.0.1:9")
+    assert result.returncode == 2, result.stderr
+    assert "error: the Gradio page cannot listen on 127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
