@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
+from monitoring.alerts.pipeline_failures import dag_default_args
 
 
 @dag(
@@ -18,8 +18,7 @@ from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
     catchup=False,
     max_active_runs=1,
     tags=["vigil"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1),
-                  "on_failure_callback": task_failed, "on_success_callback": task_succeeded},
+    default_args=dag_default_args(retries=2, retry_delay=timedelta(minutes=1)),
 )
 def vigil_monitoring():
     @task

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
+from monitoring.alerts.pipeline_failures import dag_default_args
 
 
 @dag(
@@ -21,8 +21,7 @@ from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
     params={"data_path": Param(None, type=["null", "string"]),
             "target": Param(None, type=["null", "string"]),
             "rows": Param(20000, type="integer", minimum=200)},
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
-                  "on_failure_callback": task_failed, "on_success_callback": task_succeeded},
+    default_args=dag_default_args(retries=2, retry_delay=timedelta(minutes=5)),
 )
 def vigil_training():
     @task

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
+from monitoring.alerts.pipeline_failures import dag_default_args
 
 
 @dag(
@@ -14,8 +14,7 @@ from monitoring.alerts.pipeline_failures import task_failed, task_succeeded
     catchup=False,
     max_active_runs=1,
     tags=["vigil"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=15),
-                  "on_failure_callback": task_failed, "on_success_callback": task_succeeded},
+    default_args=dag_default_args(retries=1, retry_delay=timedelta(seconds=15)),
 )
 def vigil_watchdog():
     @task

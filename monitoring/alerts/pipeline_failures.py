@@ -9,6 +9,7 @@ library is imported at module level: DAG files import this while being parsed.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -65,3 +66,9 @@ def task_succeeded(context: Any) -> None:
         resolve_alert(session, key=alert_key(ti.dag_id, ti.task_id),
                       facts={"DAG": ti.dag_id, "task": ti.task_id, "run": ti.run_id},
                       text="The task succeeded again.")
+
+
+def dag_default_args(*, retries: int, retry_delay: timedelta) -> dict[str, Any]:
+    """The ``default_args`` every Vigil DAG shares: its retries, and the on-call callbacks per task."""
+    return {"retries": retries, "retry_delay": retry_delay,
+            "on_failure_callback": task_failed, "on_success_callback": task_succeeded}
