@@ -20,22 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import String, cast, or_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitoring.registry.mlflow_registry import Registry, RegistryError
 from monitoring.settings import Settings
-from monitoring.store.engine import get_engine, utcnow
+from monitoring.store.engine import utcnow
 from monitoring.store.feedback import label_text
-from monitoring.store.tables import Prediction
+from monitoring.store.prediction_rows import upsert_batch_predictions
 from monitoring.training import datasets
 from monitoring.training.datasets import DataError
 from monitoring.training.modeling import positive_score
 
 SOURCE = "batch"
 _ID_NAMESPACE = uuid.UUID("6f1c5e0a-8d1b-4b7e-9a57-3c1f2f8e4b10")
-_UPDATED = ("model_version", "features", "prediction", "score")
-_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -148,18 +144,4 @@ def _log(url: str, name: str, version: int, ids: list[str], features: pd.DataFra
          "score": score, "latency_ms": latency_ms, "status": "ok", "error": None, "source": SOURCE}
         for pid, record, label, score in zip(ids, records, output["prediction"], output["score"])
     ]
-    engine = get_engine(url)
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    with engine.begin() as connection:
-        for start in range(0, len(rows), _CHUNK):
-            statement = insert(Prediction).values(rows[start:start + _CHUNK])
-            excluded = statement.excluded
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=["id"],
-                set_={column: excluded[column] for column in _UPDATED},
-                where=or_(*[getattr(Prediction, c).is_distinct_from(excluded[c]) for c in _UPDATED
-                            if c != "features"],
-                          # JSON has no equality operator on PostgreSQL: compare its text
-                          cast(Prediction.features, String) != cast(excluded.features, String)),
-            ))
-
+    upsert_batch_predictions(url, rows)

@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from monitoring.store.engine import is_sqlite
+from monitoring.store.dialect import is_sqlite
 from monitoring.store.prediction_rows import LogRow, encode_rows, insert_ignoring_duplicates
 
 log = logging.getLogger("vigil.log_shipper")

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitoring.settings import get_settings
+from monitoring.store.dialect import insert_ignore
 from monitoring.store.engine import utcnow
 from monitoring.store.outbox import SEVERITIES, enqueue
 from monitoring.store.tables import Alert, OutboxMessage
@@ -51,17 +51,13 @@ def raise_alert(
     now = now or utcnow()
     details = {"facts": dict(facts), "text": text}
 
-    insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(Alert)
-    created = session.execute(
-        insert.values(
-            alert_key=key, model_name=model_name, kind=kind, severity=severity, state="firing",
-            title=title, details=details, opened_at=now, updated_at=now, last_notified_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["alert_key"])
-        .returning(Alert.id)
-    ).scalar_one_or_none()
+    created = insert_ignore(session, Alert, [{
+        "alert_key": key, "model_name": model_name, "kind": kind, "severity": severity,
+        "state": "firing", "title": title, "details": details, "opened_at": now, "updated_at": now,
+        "last_notified_at": now,
+    }], key=["alert_key"], returning=Alert.id)
     alert = _locked(session, key)
-    if created is None:
+    if not created:
         if alert.model_name != model_name:
             raise ValueError(f"alert {key!r} belongs to model {alert.model_name!r}, not {model_name!r}")
         was_firing = alert.state == "firing"
@@ -165,7 +161,3 @@ def _locked(session: Session, key: str) -> Alert:
 def _check_key(key: str) -> None:
     if not key or len(key) > KEY_CHARS:
         raise ValueError(f"alert key must be 1-{KEY_CHARS} characters, not {key!r}")
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name

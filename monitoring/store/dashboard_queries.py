@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Integer, and_, cast, func, literal_column, se
 
 from monitoring import metric_names
 from monitoring.alerts.messages import render_plain
+from monitoring.store.dialect import is_postgres
 from monitoring.store.engine import get_engine, utcnow
 from monitoring.store.tables import (
     AccessLog,
@@ -55,7 +56,7 @@ def _bucket(column, connection: Connection, seconds: int):
     slower over hundreds of thousands of rows), and enough memory for the aggregation to hash in
     memory instead of sorting on disk (for this transaction only).
     """
-    if connection.dialect.name == "postgresql":
+    if is_postgres(connection):
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{AGGREGATE_WORK_MEM}'")
         return literal_column(f"floor(date_part('epoch', {column.name}) / {seconds}) * {seconds}")
     return literal_column(f"(cast(strftime('%s', {column.name}) as integer) / {seconds}) * {seconds}")

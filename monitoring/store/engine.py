@@ -17,15 +17,15 @@ from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitoring.store.dialect import insert_ignore, is_postgres, is_sqlite
 from monitoring.store.tables import ModelControl
+
+__all__ = ["Session", "dispose_engines", "get_engine", "get_session_factory", "is_sqlite",
+           "lock_model", "session_scope", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -98,7 +98,7 @@ def lock_model(session: Session, model_name: str) -> ModelControl:
     writer waits for it (busy timeout) instead of acting on a stale read.
     """
     now = utcnow()
-    if session.get_bind().dialect.name == "sqlite":
+    if not is_postgres(session):
         touched = session.execute(
             update(ModelControl).where(ModelControl.model_name == model_name).values(updated_at=now)
         ).rowcount
@@ -113,11 +113,6 @@ def lock_model(session: Session, model_name: str) -> ModelControl:
 
 
 def _insert_control_if_missing(session: Session, model_name: str, now: datetime) -> None:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    session.execute(
-        pg_insert(ModelControl)
-        .values(model_name=model_name, frozen=False, consecutive_breaches=0,
-                detector_state={}, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["model_name"])
-    )
+    insert_ignore(session, ModelControl, [{"model_name": model_name, "frozen": False,
+                                           "consecutive_breaches": 0, "detector_state": {},
+                                           "updated_at": now}], key=["model_name"])

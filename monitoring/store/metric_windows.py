@@ -1,6 +1,6 @@
 """Writes of monitoring results: upserts of ``metric_windows`` and ``drift_results`` on their keys.
 
-``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL dialects) on the natural key, and
+``INSERT ... ON CONFLICT DO UPDATE`` (``monitoring.store.dialect.upsert``) on the natural key, and
 only when a value really changed: re-running a window leaves every row, ``computed_at``
 included, as it was.
 """
@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitoring.store.dialect import insert_ignore, upsert
 from monitoring.store.tables import DriftResult, MetricWindow
 
 METRIC_KEY = ("model_name", "model_version", "window_start", "window_end", "metric")
@@ -23,11 +22,6 @@ DRIFT_KEY = ("model_name", "model_version", "window_start", "window_end", "featu
 _METRIC_VALUES = ("value", "sample_count")
 _DRIFT_VALUES = ("method", "score", "threshold", "drifted", "reference_size", "current_size",
                  "report_path")
-_CHUNK = 500
-
-
-def _insert(session: Session, table):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _finite(value: float | None) -> float | None:
@@ -45,28 +39,17 @@ def metric_row(
 
 def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update metric rows on (model, version, window, metric)."""
-    _upsert(session, MetricWindow, rows, METRIC_KEY, _METRIC_VALUES)
+    upsert(session, MetricWindow, rows, key=METRIC_KEY, set_columns=(*_METRIC_VALUES, "computed_at"),
+           changed_columns=_METRIC_VALUES)
 
 
 def insert_metrics_if_absent(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert metric rows whose key is new; keep existing ones (a point-in-time observation)."""
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(_insert(session, MetricWindow).values(list(rows[start:start + _CHUNK]))
-                        .on_conflict_do_nothing(index_elements=list(METRIC_KEY)))
+    insert_ignore(session, MetricWindow, rows, key=METRIC_KEY)
 
 
 def upsert_drift(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update drift rows on (model, version, window, feature)."""
-    _upsert(session, DriftResult, rows, DRIFT_KEY, _DRIFT_VALUES)
+    upsert(session, DriftResult, rows, key=DRIFT_KEY, set_columns=(*_DRIFT_VALUES, "computed_at"),
+           changed_columns=_DRIFT_VALUES)
 
-
-def _upsert(session: Session, table, rows, key, values) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        statement = _insert(session, table).values(list(rows[start:start + _CHUNK]))
-        excluded = statement.excluded
-        changed = or_(*[getattr(table, name).is_distinct_from(excluded[name]) for name in values])
-        session.execute(statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={name: excluded[name] for name in (*values, "computed_at")},
-            where=changed,
-        ))

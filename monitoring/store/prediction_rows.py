@@ -2,7 +2,8 @@
 
 Ids are time-ordered UUIDs made where the prediction is answered. Rows are encoded once, store-
 ready, and inserted in multi-row statements that skip an id already stored, so a batch whose
-commit was lost in transit can be sent again safely.
+commit was lost in transit can be sent again safely. Batch scoring's rows, whose ids come from
+their data interval, are upserted instead (``upsert_batch_predictions``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from monitoring.labels import label_text
+from monitoring.store.dialect import driver_placeholders, upsert
 from monitoring.store.engine import get_engine
-from monitoring.store.feedback import label_text
+from monitoring.store.tables import Prediction
 
 _LOW_62 = (1 << 62) - 1
 
@@ -63,9 +66,7 @@ def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
     thousand rows instead of one per row.
     """
     engine = get_engine(url)
-    postgres = engine.dialect.name == "postgresql"
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    json_mark = f"CAST({mark} AS JSON)" if postgres else mark
+    mark, json_mark = driver_placeholders(engine)
     values = f"({', '.join(json_mark if c == 'features' else mark for c in COLUMNS)})"
     with engine.begin() as connection:
         for start in range(0, len(rows), STATEMENT_ROWS):
@@ -75,6 +76,22 @@ def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
                 f"ON CONFLICT (id) DO NOTHING",
                 tuple(itertools.chain.from_iterable(chunk)),
             )
+
+
+
+BATCH_UPDATED = ("model_version", "features", "prediction", "score")
+BATCH_STATEMENT_ROWS = 1000
+
+
+def upsert_batch_predictions(url: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Write batch-scored rows (dicts by column) in one transaction, keyed on their id.
+
+    A row already stored keeps its time and latency; its version, features, prediction and score
+    are rewritten only when they changed, so re-running an interval changes nothing.
+    """
+    with get_engine(url).begin() as connection:
+        upsert(connection, Prediction, rows, key=["id"], set_columns=BATCH_UPDATED,
+               changed_columns=BATCH_UPDATED, chunk=BATCH_STATEMENT_ROWS)
 
 
 _second_text: tuple[int, str] = (-1, "")  # the last whole second formatted, swapped in one assignment

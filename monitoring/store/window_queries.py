@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Float, and_, case, cast, func, literal, selec
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 
 from monitoring.metrics.windows import PERCENTILES, Window, latency_percentiles
+from monitoring.store.dialect import is_postgres
 from monitoring.store.tables import Feedback, Prediction, VersionHealth
 
 BATCH_SOURCE = "batch"
@@ -50,7 +51,7 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
         func.count().filter(Prediction.status == "error").label("errors"),
         func.count().filter(online).label("latency_samples"),
     ]
-    postgres = connection.dialect.name == "postgresql"
+    postgres = is_postgres(connection)
     if postgres:  # one sort for all three percentiles
         quantiles = array([literal(q) for q in PERCENTILES.values()])
         columns.append(func.percentile_cont(quantiles, type_=ARRAY(Float)).within_group(Prediction.latency_ms)
@@ -121,7 +122,7 @@ def features(
     Numerical values that are not JSON numbers become missing (drift ignores missing values),
     so a stray string cannot fail the query.
     """
-    postgres = connection.dialect.name == "postgresql"
+    postgres = is_postgres(connection)
     names = [*numerical, *categorical]
     rows = [_in_window(window, model_name), Prediction.model_version == version, Prediction.status == "ok"]
     if postgres:
