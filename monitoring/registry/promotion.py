@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.registry.rollback_target import choose_rollback_target
 from monitoring.store import history, outbox
-from monitoring.store.engine import lock_model, session_scope, utcnow
+from monitoring.store.engine import (
+    Session,
+    lock_model,
+    session_scope,
+    undo_if_not_committed,
+    utcnow,
+)
 from monitoring.store.tables import RegistryEvent
 
 KIND_TITLES = {
@@ -74,24 +77,13 @@ def move_alias_in(
 def _restore_alias_if_not_committed(
     session: Session, registry: Registry, model_name: str, alias: str, previous: int | None
 ) -> None:
-    armed = True
-
-    def _disarm(_session: Session) -> None:
-        nonlocal armed
-        armed = False
-
-    def _restore(_session: Session, _transaction: Any) -> None:
-        nonlocal armed
-        if not armed:
-            return
-        armed = False
+    def restore() -> None:
         if previous is None:
             registry.delete_alias(model_name, alias)
         else:
             registry.set_alias(model_name, alias, previous)
 
-    event.listen(session, "after_commit", _disarm, once=True)
-    event.listen(session, "after_soft_rollback", _restore, once=True)
+    undo_if_not_committed(session, restore)
 
 
 def promote(

@@ -8,10 +8,11 @@ go on while a writer works.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
@@ -21,7 +22,7 @@ from monitoring.store.dialect import insert_ignore, is_postgres, is_sqlite
 from monitoring.store.tables import ModelControl
 
 __all__ = ["Session", "dispose_engines", "get_engine", "get_session_factory", "is_sqlite",
-           "lock_model", "session_scope", "utcnow"]
+           "lock_model", "session_scope", "undo_if_not_committed", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -80,6 +81,28 @@ def session_scope(url: str) -> Iterator[Session]:
     """A session in one transaction: committed on success, rolled back on any error."""
     with get_session_factory(url).begin() as session:
         yield session
+
+
+def undo_if_not_committed(session: Session, undo: Callable[[], None]) -> None:
+    """Call ``undo`` once if the session's transaction rolls back instead of committing.
+
+    For work outside the database done inside a transaction (an MLflow alias move): it is put
+    back when the transaction that records it fails.
+    """
+    armed = True
+
+    def _disarm(_session: Session) -> None:
+        nonlocal armed
+        armed = False
+
+    def _undo(_session: Session, _transaction: Any) -> None:
+        nonlocal armed
+        if armed:
+            armed = False
+            undo()
+
+    event.listen(session, "after_commit", _disarm, once=True)
+    event.listen(session, "after_soft_rollback", _undo, once=True)
 
 
 def dispose_engines() -> None:

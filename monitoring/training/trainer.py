@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from monitoring.registry.mlflow_registry import Registry, RegistryError, VersionInfo
 from monitoring.registry.promotion import move_alias_in
 from monitoring.store import history
-from monitoring.store.engine import lock_model, session_scope
+from monitoring.store.engine import Session, lock_model, session_scope
 from monitoring.training import modeling
 from monitoring.training.datasets import TabularDataset
 
@@ -98,40 +96,21 @@ def train(
     metrics = modeling.evaluate(model, task, holdout, dataset.features, dataset.target)
     progress(f"holdout {metric}: {metrics[metric]:.4f}")
 
-    alias = registry.settings.champion_alias
-    champion_version = registry.alias_version(model_name, alias)
+    champion_version = registry.alias_version(model_name, registry.settings.champion_alias)
     champion_score = None
     if champion_version is not None:
         progress(f"evaluating champion version {champion_version} on the same holdout")
-        champion = registry.load_model(model_name, champion_version)
-        try:
-            champion_score = modeling.evaluate(champion, task, holdout, dataset.features, dataset.target)[metric]
-        except (ValueError, KeyError) as error:
-            raise RegistryError(
-                f"champion version {champion_version} cannot score this data ({error}); "
-                "train under another model name or pass --promote to replace it"
-            ) from error
+        champion_score = _champion_score(registry, model_name, champion_version, dataset, holdout)
 
     progress("logging the model to MLflow and registering a version")
-    with tempfile.TemporaryDirectory() as tmp:
-        reference_file = Path(tmp) / "reference.parquet"
-        reference = train_frame[dataset.features].sample(
-            n=min(REFERENCE_ROWS, len(train_frame)), random_state=seed)
-        reference.to_parquet(reference_file, index=False)
-        info = registry.log_and_register(
-            model=model, model_name=model_name, input_example=train_frame[dataset.features].head(5),
-            params={"task": task, "estimator": type(model[-1]).__name__, "rows": len(dataset.frame),
-                    "seed": seed, "data": data_origin, "target": dataset.target,
-                    "numeric": ",".join(dataset.numeric), "categorical": ",".join(dataset.categorical)},
-            metrics={**metrics, "train_rows": float(len(train_frame)), "holdout_rows": float(len(holdout))},
-            extra_artifacts={REFERENCE_ARTIFACT: reference_file},
-        )
+    info, reference_rows = _register(registry, model, model_name, dataset, train_frame, holdout,
+                                     metrics, seed=seed, data_origin=data_origin)
     promoted, reason = decide_promotion(metric, metrics[metric], champion_score, promote)
     progress(f"registered {model_name} version {info.version}; {'promoting' if promoted else 'not promoting'}: {reason}")
 
     with session_scope(store_url) as session:
         lock_model(session, model_name)
-        record_new_version(session, info, metrics=metrics, reference_rows=len(reference), actor=actor,
+        record_new_version(session, info, metrics=metrics, reference_rows=reference_rows, actor=actor,
                            reason=reason,
                            evidence={"metrics": metrics, "champion_version": champion_version,
                                      "champion_score": champion_score, "primary_metric": metric})
@@ -142,3 +121,39 @@ def train(
                                                 "champion " + metric: champion_score}})
     return TrainResult(model_name, info.version, metrics, metric, champion_version, champion_score,
                        promoted, reason)
+
+
+def _champion_score(registry: Registry, model_name: str, version: int, dataset: TabularDataset,
+                    holdout: Any) -> float:
+    """The champion's primary metric on the candidate's holdout."""
+    champion = registry.load_model(model_name, version)
+    try:
+        return modeling.evaluate(champion, dataset.task, holdout, dataset.features,
+                                 dataset.target)[modeling.PRIMARY_METRIC[dataset.task]]
+    except (ValueError, KeyError) as error:
+        raise RegistryError(
+            f"champion version {version} cannot score this data ({error}); "
+            "train under another model name or pass --promote to replace it"
+        ) from error
+
+
+def _register(registry: Registry, model: Any, model_name: str, dataset: TabularDataset,
+              train_frame: Any, holdout: Any, metrics: dict[str, float], *, seed: int,
+              data_origin: str) -> tuple[VersionInfo, int]:
+    """Log the fitted model with its reference sample and register it: the version, the sample's rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        reference_file = Path(tmp) / "reference.parquet"
+        reference = train_frame[dataset.features].sample(
+            n=min(REFERENCE_ROWS, len(train_frame)), random_state=seed)
+        reference.to_parquet(reference_file, index=False)
+        info = registry.log_and_register(
+            model=model, model_name=model_name, input_example=train_frame[dataset.features].head(5),
+            params={"task": dataset.task, "estimator": type(model[-1]).__name__,
+                    "rows": len(dataset.frame), "seed": seed, "data": data_origin,
+                    "target": dataset.target, "numeric": ",".join(dataset.numeric),
+                    "categorical": ",".join(dataset.categorical)},
+            metrics={**metrics, "train_rows": float(len(train_frame)),
+                     "holdout_rows": float(len(holdout))},
+            extra_artifacts={REFERENCE_ARTIFACT: reference_file},
+        )
+    return info, len(reference)
