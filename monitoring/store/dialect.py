@@ -41,8 +41,13 @@ def _insert(executor: Executor, table: Table):
 
 
 def insert_ignore(
-    executor: Executor, table: Any, rows: Sequence[dict[str, Any]], *, key: Sequence[str],
-    returning: Column | None = None, chunk: int = CHUNK,
+    executor: Executor,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    returning: Column | None = None,
+    chunk: int = CHUNK,
 ) -> list[Any]:
     """Insert the rows whose ``key`` is new; rows whose key exists are left as they are.
 
@@ -50,8 +55,11 @@ def insert_ignore(
     """
     inserted: list[Any] = []
     for start in range(0, len(rows), chunk):
-        statement = _insert(executor, table_of(table)).values(list(rows[start:start + chunk])) \
+        statement = (
+            _insert(executor, table_of(table))
+            .values(list(rows[start : start + chunk]))
             .on_conflict_do_nothing(index_elements=list(key))
+        )
         if returning is None:
             executor.execute(statement)
         else:
@@ -60,8 +68,14 @@ def insert_ignore(
 
 
 def upsert(
-    executor: Executor, table: Any, rows: Sequence[dict[str, Any]], *, key: Sequence[str],
-    set_columns: Sequence[str], changed_columns: Sequence[str] | None = None, chunk: int = CHUNK,
+    executor: Executor,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    set_columns: Sequence[str],
+    changed_columns: Sequence[str] | None = None,
+    chunk: int = CHUNK,
 ) -> None:
     """Insert the rows; a row whose ``key`` exists takes the new row's ``set_columns``.
 
@@ -71,14 +85,18 @@ def upsert(
     """
     target = table_of(table)
     for start in range(0, len(rows), chunk):
-        statement = _insert(executor, target).values(list(rows[start:start + chunk]))
+        statement = _insert(executor, target).values(list(rows[start : start + chunk]))
         excluded = statement.excluded
         where = None
         if changed_columns is not None:
             where = or_(*[_differs(target.c[name], excluded[name]) for name in changed_columns])
-        executor.execute(statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: excluded[name] for name in set_columns}, where=where,
-        ))
+        executor.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(key),
+                set_={name: excluded[name] for name in set_columns},
+                where=where,
+            )
+        )
 
 
 def _differs(stored: Column, new: Any):
@@ -88,6 +106,6 @@ def _differs(stored: Column, new: Any):
 
 
 def driver_placeholders(engine: Engine) -> tuple[str, str]:
-    """The driver's parameter mark for raw SQL, and the mark for a JSON value (cast on PostgreSQL)."""
+    """The driver's parameter mark for raw SQL, and the one for a JSON value (PostgreSQL casts)."""
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     return mark, f"CAST({mark} AS JSON)" if is_postgres(engine) else mark

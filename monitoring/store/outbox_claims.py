@@ -66,8 +66,12 @@ def claim(url: str, *, now: datetime, limit: int, lease: timedelta) -> list[tupl
                 claimed.append((message_id, alert_id))
                 claimed_ids.add(message_id)
         if claimed_ids:
-            _write(session, update(OutboxMessage).where(OutboxMessage.id.in_(claimed_ids))
-                   .values(next_attempt_at=now + lease))
+            _write(
+                session,
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(claimed_ids))
+                .values(next_attempt_at=now + lease),
+            )
         return claimed
 
 
@@ -75,8 +79,9 @@ def _undelivered_by_alert(session: Session, alert_ids: set[int]) -> dict[int, li
     found: dict[int, list[int]] = {}
     if alert_ids:
         for row in session.execute(
-            select(OutboxMessage.id, OutboxMessage.alert_id)
-            .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.alert_id.in_(alert_ids))
+            select(OutboxMessage.id, OutboxMessage.alert_id).where(
+                OutboxMessage.delivered_at.is_(None), OutboxMessage.alert_id.in_(alert_ids)
+            )
         ):
             found.setdefault(row.alert_id, []).append(row.id)
     return found
@@ -85,8 +90,10 @@ def _undelivered_by_alert(session: Session, alert_ids: set[int]) -> dict[int, li
 def _take_sqlite_write_lock(session: Session) -> None:
     # A write as the first statement makes SQLite take its write lock now, so a second
     # deliverer waits here instead of reading the same due rows (see monitoring.store.engine).
-    _write(session, update(OutboxMessage).where(OutboxMessage.id == -1)
-           .values(attempts=OutboxMessage.attempts))
+    _write(
+        session,
+        update(OutboxMessage).where(OutboxMessage.id == -1).values(attempts=OutboxMessage.attempts),
+    )
 
 
 def _write(session: Session, statement):
@@ -99,19 +106,27 @@ def pending_message(url: str, message_id: int) -> PendingMessage:
         message = session.get(OutboxMessage, message_id)
         alert = session.get(Alert, message.alert_id) if message.alert_id is not None else None
         return PendingMessage(
-            id=message.id, alert_id=message.alert_id, model_name=message.model_name,
-            kind=message.kind, payload=message.payload,
+            id=message.id,
+            alert_id=message.alert_id,
+            model_name=message.model_name,
+            kind=message.kind,
+            payload=message.payload,
             slack_channel=alert.slack_channel if alert else None,
             slack_thread_ts=alert.slack_thread_ts if alert else None,
         )
 
 
-def mark_delivered(url: str, message: PendingMessage, *, now: datetime, channel: str | None,
-                   ts: str | None) -> None:
+def mark_delivered(
+    url: str, message: PendingMessage, *, now: datetime, channel: str | None, ts: str | None
+) -> None:
     """The row is delivered; a "firing" message (or the alert's first one) opens its thread."""
     with session_scope(url) as session:
-        _write(session, update(OutboxMessage).where(OutboxMessage.id == message.id)
-               .values(delivered_at=now, last_error=None))
+        _write(
+            session,
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id)
+            .values(delivered_at=now, last_error=None),
+        )
         if message.alert_id is not None and ts:
             opens_thread = update(Alert).where(Alert.id == message.alert_id)
             if message.kind != "firing":
@@ -119,40 +134,58 @@ def mark_delivered(url: str, message: PendingMessage, *, now: datetime, channel:
             _write(session, opens_thread.values(slack_channel=channel, slack_thread_ts=ts))
 
 
-def record_failure(url: str, message_id: int, error: str,
-                   retry_at: Callable[[int], datetime]) -> datetime:
+def record_failure(
+    url: str, message_id: int, error: str, retry_at: Callable[[int], datetime]
+) -> datetime:
     """Count a failed attempt and keep its error; schedule the retry at ``retry_at(attempts)``."""
     with session_scope(url) as session:
         attempts = _write(
-            session, update(OutboxMessage).where(OutboxMessage.id == message_id)
+            session,
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
             .values(attempts=OutboxMessage.attempts + 1, last_error=error)
-            .returning(OutboxMessage.attempts)
+            .returning(OutboxMessage.attempts),
         ).scalar_one()
         when = retry_at(attempts)
-        _write(session, update(OutboxMessage).where(OutboxMessage.id == message_id)
-               .values(next_attempt_at=when))
+        _write(
+            session,
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(next_attempt_at=when),
+        )
         return when
 
 
 def defer_queue(url: str, claimed_rest: list[int], *, until: datetime) -> None:
     """Every waiting message (and the rest of a claimed batch) retries at ``until``, not before."""
     with session_scope(url) as session:
-        _write(session, update(OutboxMessage)
-               .where(OutboxMessage.delivered_at.is_(None),
-                      or_(OutboxMessage.next_attempt_at < until, OutboxMessage.id.in_(claimed_rest)))
-               .values(next_attempt_at=until))
+        _write(
+            session,
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.delivered_at.is_(None),
+                or_(OutboxMessage.next_attempt_at < until, OutboxMessage.id.in_(claimed_rest)),
+            )
+            .values(next_attempt_at=until),
+        )
 
 
 def release(url: str, message_ids: list[int], *, at: datetime) -> None:
     """Give claimed rows back, due at ``at``."""
     with session_scope(url) as session:
-        _write(session, update(OutboxMessage).where(OutboxMessage.id.in_(message_ids))
-               .values(next_attempt_at=at))
+        _write(
+            session,
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids))
+            .values(next_attempt_at=at),
+        )
 
 
 def count_pending(url: str) -> int:
     """Undelivered rows in the outbox."""
     with session_scope(url) as session:
         return session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.delivered_at.is_(None))
         )
