@@ -1,0 +1,201 @@
+"""What the watchdog reads from the store: a champion's raw evidence since it took over.
+
+The watchdog judges the prediction log and the feedback themselves, not the metric windows, so
+it sees a bad version within a minute. Each function reads in the caller's session (the
+watchdog holds the model's lock) and returns plain values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from monitoring.store.tables import AccessLog, DriftResult, Feedback, Prediction, RegistryEvent
+
+
+class Label(NamedTuple):
+    """A label received for one of the champion's predictions, in the order received."""
+
+    received_at: datetime
+    prediction_id: str
+    prediction: str | None
+    label: str
+
+
+class Served(NamedTuple):
+    """One prediction as the latency / error-rate detectors see it."""
+
+    created_at: datetime
+    latency_ms: float
+    status: str
+
+
+class LabelledInput(NamedTuple):
+    """A labelled prediction with its input features (to score another version on)."""
+
+    features: dict[str, Any]
+    prediction: str | None
+    label: str
+
+
+def models_with_alias_history(session: Session, alias: str) -> list[str]:
+    """Models whose ``alias`` Vigil has ever moved."""
+    return list(
+        session.scalars(
+            select(RegistryEvent.model_name)
+            .where(RegistryEvent.alias == alias)
+            .distinct()
+            .order_by(RegistryEvent.model_name)
+        )
+    )
+
+
+def took_over_at(session: Session, name: str, alias: str, version: int) -> datetime | None:
+    """When the alias last moved to ``version`` (None: never by Vigil)."""
+    return session.scalars(
+        select(RegistryEvent.created_at)
+        .where(
+            RegistryEvent.model_name == name,
+            RegistryEvent.alias == alias,
+            RegistryEvent.to_version == version,
+        )
+        .order_by(RegistryEvent.created_at.desc(), RegistryEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def labels_after(
+    session: Session, name: str, version: int, since: datetime, cursor: tuple[datetime, str] | None
+) -> list[Label]:
+    """Labels of the version's predictions made since ``since``, received after ``cursor``
+    (a received time and a prediction id), in the order received."""
+    query = (
+        select(Feedback.received_at, Feedback.prediction_id, Prediction.prediction, Feedback.label)
+        .join(Prediction, Prediction.id == Feedback.prediction_id)
+        .where(
+            Prediction.model_name == name,
+            Prediction.model_version == version,
+            Prediction.created_at >= since,
+        )
+        .order_by(Feedback.received_at, Feedback.prediction_id)
+    )
+    if cursor:
+        after, prediction_id = cursor
+        query = query.where(
+            or_(
+                Feedback.received_at > after,
+                and_(Feedback.received_at == after, Feedback.prediction_id > prediction_id),
+            )
+        )
+    return [Label(*row) for row in session.execute(query)]
+
+
+def served_between(
+    session: Session,
+    name: str,
+    version: int,
+    *,
+    after: datetime,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> list[Served]:
+    """The version's first ``limit`` predictions made after ``after`` (and at or after
+    ``since``), up to ``until``, oldest first."""
+    return [
+        Served(*row)
+        for row in session.execute(
+            select(Prediction.created_at, Prediction.latency_ms, Prediction.status)
+            .where(
+                Prediction.model_name == name,
+                Prediction.model_version == version,
+                Prediction.created_at > after,
+                Prediction.created_at >= since,
+                Prediction.created_at <= until,
+            )
+            .order_by(Prediction.created_at)
+            .limit(limit)
+        )
+    ]
+
+
+def latest_drift_flags(
+    session: Session, name: str, version: int, since: datetime
+) -> list[bool] | None:
+    """Each feature's drifted flag in the version's newest drift window ending since ``since``
+    (None: no such window)."""
+    latest = session.scalars(
+        select(func.max(DriftResult.window_end)).where(
+            DriftResult.model_name == name,
+            DriftResult.model_version == version,
+            DriftResult.window_end >= since,
+        )
+    ).first()
+    if latest is None:
+        return None
+    return [
+        bool(flag)
+        for flag in session.scalars(
+            select(DriftResult.drifted).where(
+                DriftResult.model_name == name,
+                DriftResult.model_version == version,
+                DriftResult.window_end == latest,
+            )
+        )
+    ]
+
+
+def last_release_at(session: Session, name: str) -> datetime | None:
+    """When an operator last released the model's automatic rollbacks."""
+    return session.scalars(
+        select(func.max(AccessLog.created_at)).where(
+            AccessLog.model_name == name, AccessLog.action == "release", AccessLog.allowed.is_(True)
+        )
+    ).first()
+
+
+def automatic_rollbacks_after(session: Session, name: str, after: datetime) -> int:
+    return session.scalars(
+        select(func.count())
+        .select_from(RegistryEvent)
+        .where(
+            RegistryEvent.model_name == name,
+            RegistryEvent.kind == "auto_rollback",
+            RegistryEvent.created_at > after,
+        )
+    ).one()
+
+
+def newest_labelled_inputs(
+    session: Session, name: str, version: int, since: datetime, limit: int
+) -> list[LabelledInput]:
+    """The version's ``limit`` most recently labelled predictions made since ``since``."""
+    return [
+        LabelledInput(*row)
+        for row in session.execute(
+            select(Prediction.features, Prediction.prediction, Feedback.label)
+            .join(Feedback, Feedback.prediction_id == Prediction.id)
+            .where(
+                Prediction.model_name == name,
+                Prediction.model_version == version,
+                Prediction.created_at >= since,
+            )
+            .order_by(Feedback.received_at.desc())
+            .limit(limit)
+        )
+    ]
+
+
+def newest_inputs(session: Session, name: str, limit: int) -> list[dict[str, Any]]:
+    """Input features of the model's ``limit`` newest successful predictions (any version)."""
+    return list(
+        session.scalars(
+            select(Prediction.features)
+            .where(Prediction.model_name == name, Prediction.status == "ok")
+            .order_by(Prediction.created_at.desc())
+            .limit(limit)
+        )
+    )
