@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from monitoring import metric_names
+from monitoring.labels import label_text
 from monitoring.metrics import process_scrape
 from monitoring.metrics.references import Reference, load_reference
 from monitoring.metrics.windows import (
     Window,
     latest_closed_window,
-    normalise_label,
     service_metrics,
     window_containing,
     windows_ending_in,
@@ -242,7 +242,7 @@ def _quality(task: str | None, labelled: pd.DataFrame) -> dict[str, tuple[float 
                                  pd.to_numeric(labelled["prediction"]))
     else:
         score = labelled["score"].to_numpy(dtype=float, na_value=np.nan)
-        values = quality_metrics(task, labelled["label"].map(normalise_label),
-                                 labelled["prediction"].map(normalise_label),
+        values = quality_metrics(task, labelled["label"].map(label_text),
+                                 labelled["prediction"].map(label_text),
                                  None if np.isnan(score).any() else score)
     return {name: (value, count) for name, value in values.items()}

@@ -95,16 +95,3 @@ def service_metrics(
         metrics[name] = (value, latency_samples)
     return metrics
 
-
-def normalise_label(value) -> str | None:
-    """One text form for a label, so "1", "1.0" and 1 compare equal; None stays None."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text.lower() if text.lower() in {"true", "false"} else text
-    if number.is_integer():
-        return str(int(number))
-    return text

@@ -9,7 +9,6 @@ import pytest
 from monitoring.metrics.windows import (
     Window,
     latest_closed_window,
-    normalise_label,
     window_containing,
     windows_ending_in,
 )
@@ -41,9 +40,3 @@ def test_bad_intervals_are_refused():
         windows_ending_in(T, T, 5)
     with pytest.raises(ValueError, match="positive"):
         window_containing(T, 0)
-
-
-@pytest.mark.parametrize("raw, text", [("1", "1"), (1, "1"), ("1.0", "1"), (0.0, "0"), ("0.5", "0.5"),
-                                       ("yes", "yes"), ("True", "true"), (None, None)])
-def test_labels_have_one_text_form(raw, text):
-    assert normalise_label(raw) == text

@@ -1,4 +1,4 @@
-"""Feedback labels: one spelling for labels and predictions, upserted on the prediction id."""
+"""Feedback labels: stored in the one spelling of ``monitoring.labels``, upserted on the prediction id."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from monitoring.store.engine import session_scope
-from monitoring.store.feedback import label_text, record_feedback
+from monitoring.store.feedback import record_feedback
 from monitoring.store.tables import Feedback
-
-
-@pytest.mark.parametrize(("value", "text"), [
-    (1, "1"), (1.0, "1"), (0.0, "0"), (2.5, "2.5"), ("yes", "yes"), (True, "1"), (False, "0"), (-3, "-3"),
-])
-def test_labels_and_predictions_share_one_spelling(value, text):
-    assert label_text(value) == text
 
 
 def test_upsert_keeps_the_latest_label(store_url):
@@ -27,3 +20,17 @@ def test_upsert_keeps_the_latest_label(store_url):
         rows = {f.prediction_id: (f.label, f.model_name) for f in session.scalars(select(Feedback))}
         assert session.get(Feedback, "a").received_at >= first_time
     assert rows == {"a": ("0", "m2"), "b": ("no", "m")}
+
+
+def test_labels_are_stored_in_the_one_spelling(store_url):
+    assert record_feedback(store_url, {"t": True, "s": "true", "f": 1.0, "y": " yes"}, "m") == 4
+    with session_scope(store_url) as session:
+        rows = {f.prediction_id: f.label for f in session.scalars(select(Feedback))}
+    assert rows == {"t": "1", "s": "1", "f": "1", "y": "yes"}
+
+
+def test_a_missing_label_is_refused_and_nothing_is_written(store_url):
+    with pytest.raises(ValueError, match="no label for prediction ids \\['b'\\]"):
+        record_feedback(store_url, {"a": 1, "b": None}, "m")
+    with session_scope(store_url) as session:
+        assert session.scalars(select(Feedback)).all() == []
