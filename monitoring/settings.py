@@ -3,20 +3,59 @@
 The defaults give the embedded mode: Vigil's store and MLflow both in SQLite files under
 ``./var/``. ``VIGIL_DATABASE_URL`` and ``MLFLOW_TRACKING_URI`` switch to PostgreSQL and an MLflow
 server. Secrets are ``SecretStr`` so they never show up in a repr or a log line.
+
+``settings.watchdog`` is the watchdog's policy: every threshold its rules use (and the dashboard
+shows), read from the same flat variables (``VIGIL_MIN_LABELS``, ``VIGIL_DRIFT_SHARE``, ...).
+The pure rules in ``monitoring.watchdog`` take this object itself; there is no second copy.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# an empty variable means "not set" (docker-compose passes optional secrets as ""); a keyword
+# that is no setting is refused, so a misspelt or moved threshold cannot be ignored silently
+_FROM_ENVIRONMENT = SettingsConfigDict(env_prefix="VIGIL_", extra="forbid", env_ignore_empty=True)
+
+
+class WatchdogPolicy(BaseSettings):
+    """Every threshold the watchdog uses, each from its own ``VIGIL_`` variable."""
+
+    model_config = SettingsConfigDict(**_FROM_ENVIRONMENT, frozen=True)
+
+    min_labels: int = Field(30, ge=1)
+    quality_abs_drop: float = Field(0.10, gt=0)
+    quality_rel_drop: float = Field(0.15, gt=0)
+    sprt_alpha: float = Field(1e-5, gt=0, lt=0.5)  # per-test false-alarm probability
+    sprt_beta: float = Field(0.01, gt=0, lt=0.5)  # per-test chance of missing a full-margin drop
+    latency_p95_slo_ms: float = Field(250.0, gt=0)
+    latency_p99_slo_ms: float = Field(500.0, gt=0)
+    error_rate_limit: float = Field(0.05, gt=0)
+    min_requests: int = Field(100, ge=1)  # predictions per latency/error-rate window (a p99 needs ~100)
+    consecutive_breaches: int = Field(3, ge=1)
+    clear_fraction: float = Field(0.8, gt=0, le=1)  # a breach clears below this share of the limit
+    cooldown_minutes: int = Field(30, ge=0)
+    max_auto_rollbacks_per_day: int = Field(2, ge=1)
+    bake_minutes: int = Field(10, ge=0)
+    # the dataset drifts when this share of its features does (Evidently's default, half)
+    drift_share: float = Field(0.5, gt=0, le=1)
+
+    @property
+    def cooldown(self) -> timedelta:
+        return timedelta(minutes=self.cooldown_minutes)
+
+    @property
+    def bake(self) -> timedelta:
+        return timedelta(minutes=self.bake_minutes)
+
 
 class Settings(BaseSettings):
-    # an empty variable means "not set" (docker-compose passes optional secrets as "")
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore", env_ignore_empty=True)
+    model_config = _FROM_ENVIRONMENT
 
     # Where things live
     var_dir: Path = Path("var")
@@ -48,17 +87,8 @@ class Settings(BaseSettings):
     window_minutes: int = 5
     drift_sample_rows: int = 5_000
 
-    # Watchdog
-    min_labels: int = 30
-    quality_abs_drop: float = 0.10
-    quality_rel_drop: float = 0.15
-    latency_p95_slo_ms: float = 250.0
-    latency_p99_slo_ms: float = 500.0
-    error_rate_limit: float = 0.05
-    consecutive_breaches: int = 3
-    cooldown_minutes: int = 30
-    max_auto_rollbacks_per_day: int = 2
-    bake_minutes: int = 10
+    # Watchdog: its own section, read from the environment when the settings are
+    watchdog: WatchdogPolicy = Field(default_factory=WatchdogPolicy)
 
     # Slack: off unless a bot token or an incoming webhook is set
     slack_bot_token: SecretStr | None = None

@@ -291,10 +291,13 @@ def _settings_env_names() -> set[str]:
     from monitoring.settings import Settings
 
     names = set()
-    for field_name, field in Settings.model_fields.items():
-        names.add(f"VIGIL_{field_name.upper()}")
-        if isinstance(field.validation_alias, AliasChoices):
-            names.update(str(choice) for choice in field.validation_alias.choices)
+    sections = [Settings, *(field.default_factory for field in Settings.model_fields.values()
+                            if isinstance(field.default_factory, type))]  # settings.watchdog
+    for section in sections:
+        for field_name, field in section.model_fields.items():
+            names.add(f"VIGIL_{field_name.upper()}")
+            if isinstance(field.validation_alias, AliasChoices):
+                names.update(str(choice) for choice in field.validation_alias.choices)
     return names
 
 

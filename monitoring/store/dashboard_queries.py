@@ -31,7 +31,6 @@ from monitoring.store.tables import (
     VersionHealth,
 )
 
-DATASET_DRIFT_SHARE = 0.5  # Evidently's default: the dataset drifts when half its features do
 BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400)
 MAX_POINTS = 800
 SERVICE_CHARTS = (metric_names.LATENCY_P50, metric_names.LATENCY_P95, metric_names.LATENCY_P99, metric_names.THROUGHPUT, metric_names.ERROR_RATE, metric_names.CPU_PERCENT,
@@ -417,8 +416,8 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
         baseline = evals.get(metric)
         quality_limit = None
         if baseline is not None:
-            quality_limit = (baseline + settings.quality_abs_drop if metric in metric_names.LOWER_IS_BETTER
-                             else baseline - settings.quality_abs_drop)
+            quality_limit = (baseline + settings.watchdog.quality_abs_drop if metric in metric_names.LOWER_IS_BETTER
+                             else baseline - settings.watchdog.quality_abs_drop)
         quality = value(metric, "weighted")
         rollbacks = automatic_rollbacks(url, name, now=now)
         rows.append({
@@ -428,12 +427,12 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
             "as_of": until, "quality_metric": metric, "quality": quality, "quality_limit": quality_limit,
             "quality_state": judge(quality, quality_limit, lower_is_better=metric in metric_names.LOWER_IS_BETTER),
             "labelled": int(recent.at[metric, "samples"]) if metric in recent.index else 0,
-            "latency_p95_ms": value(metric_names.LATENCY_P95), "latency_p95_limit": settings.latency_p95_slo_ms,
-            "latency_state": judge(value(metric_names.LATENCY_P95), settings.latency_p95_slo_ms, lower_is_better=True),
-            "error_rate": value(metric_names.ERROR_RATE), "error_rate_limit": settings.error_rate_limit,
-            "error_state": judge(value(metric_names.ERROR_RATE), settings.error_rate_limit, lower_is_better=True),
-            "drift_share": value(metric_names.DRIFT_SHARE), "drift_share_limit": DATASET_DRIFT_SHARE,
-            "drift_state": judge(value(metric_names.DRIFT_SHARE), DATASET_DRIFT_SHARE, lower_is_better=True),
+            "latency_p95_ms": value(metric_names.LATENCY_P95), "latency_p95_limit": settings.watchdog.latency_p95_slo_ms,
+            "latency_state": judge(value(metric_names.LATENCY_P95), settings.watchdog.latency_p95_slo_ms, lower_is_better=True),
+            "error_rate": value(metric_names.ERROR_RATE), "error_rate_limit": settings.watchdog.error_rate_limit,
+            "error_state": judge(value(metric_names.ERROR_RATE), settings.watchdog.error_rate_limit, lower_is_better=True),
+            "drift_share": value(metric_names.DRIFT_SHARE), "drift_share_limit": settings.watchdog.drift_share,
+            "drift_state": judge(value(metric_names.DRIFT_SHARE), settings.watchdog.drift_share, lower_is_better=True),
             "throughput_rps": value(metric_names.THROUGHPUT),
             "open_alerts": firing.get(name, 0),
             "auto_rollbacks_30d": len(rollbacks),

@@ -61,7 +61,7 @@ def evaluate_and_act(
     now: datetime | None = None,
 ) -> list[Outcome]:
     """Evaluate the champion of ``model_name`` (default: every model with a champion) and act."""
-    policy = d.Policy.from_settings(settings)
+    policy = settings.watchdog
     names = [model_name] if model_name else watched_models(url, settings.champion_alias)
     outcomes = []
     for name in names:

@@ -1,8 +1,11 @@
-"""Settings from the environment: an empty variable counts as not set."""
+"""Settings from the environment: an empty variable counts as not set; the watchdog's section too."""
 
 from __future__ import annotations
 
-from monitoring.settings import Settings
+import pytest
+from pydantic import ValidationError
+
+from monitoring.settings import Settings, WatchdogPolicy
 
 
 def test_an_empty_secret_variable_leaves_slack_off(monkeypatch):
@@ -20,3 +23,27 @@ def test_a_set_variable_is_read(monkeypatch):
     settings = Settings()
     assert settings.slack_enabled is True
     assert settings.mlflow_tracking_uri == "http://mlflow:5000"
+
+
+def test_the_watchdog_thresholds_keep_their_flat_variable_names(monkeypatch):
+    monkeypatch.setenv("VIGIL_MIN_LABELS", "12")
+    monkeypatch.setenv("VIGIL_QUALITY_ABS_DROP", "0.2")
+    monkeypatch.setenv("VIGIL_MAX_AUTO_ROLLBACKS_PER_DAY", "5")
+    monkeypatch.setenv("VIGIL_DRIFT_SHARE", "0.3")
+    monkeypatch.setenv("VIGIL_LATENCY_P95_SLO_MS", "")  # empty: the default
+    watchdog = Settings().watchdog
+    assert (watchdog.min_labels, watchdog.quality_abs_drop) == (12, 0.2)
+    assert (watchdog.max_auto_rollbacks_per_day, watchdog.drift_share) == (5, 0.3)
+    assert watchdog.latency_p95_slo_ms == 250.0
+
+
+def test_a_bad_threshold_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv("VIGIL_DRIFT_SHARE", "1.5")
+    with pytest.raises(ValidationError, match="drift_share"):
+        Settings()
+
+
+def test_a_threshold_given_at_the_top_level_is_refused_not_ignored():
+    with pytest.raises(ValidationError, match="min_labels"):
+        Settings(min_labels=50)
+    assert Settings(watchdog=WatchdogPolicy(min_labels=50)).watchdog.min_labels == 50

@@ -45,7 +45,7 @@ def over_time() -> None:
     st.plotly_chart(charts.drift_heatmap(matrix, title="Drifted windows per feature"), key="drift_heatmap")
     share = common.series(url, view.model_name, (metric_names.DRIFT_SHARE,), view.start, view.end)
     figure = charts.combined(share, {metric_names.DRIFT_SHARE: "share of drifted features"},
-                             title="Share of drifted features", y_title="share", limit=dashboard_queries.DATASET_DRIFT_SHARE)
+                             title="Share of drifted features", y_title="share", limit=get_settings().watchdog.drift_share)
     st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), view.start, view.end),
                     key="drift_share")
 

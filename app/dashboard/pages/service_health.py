@@ -25,7 +25,7 @@ def service() -> None:
         st.plotly_chart(charts.add_moves(figure, moves, view.start, view.end), key=key)
 
     show(charts.combined(frame, {metric_names.LATENCY_P50: "p50", metric_names.LATENCY_P95: "p95", metric_names.LATENCY_P99: "p99"},
-                         title="Latency", y_title="ms", limit=settings.latency_p95_slo_ms), "latency")
+                         title="Latency", y_title="ms", limit=settings.watchdog.latency_p95_slo_ms), "latency")
     left, right = st.columns(2)
     with left:
         show(charts.combined(frame, {metric_names.THROUGHPUT: "requests/s"}, title="Throughput", y_title="req/s"),
@@ -34,7 +34,7 @@ def service() -> None:
                              y_title="%"), "cpu")
     with right:
         show(charts.combined(frame, {metric_names.ERROR_RATE: "error rate"}, title="Error rate", y_title="share",
-                             limit=settings.error_rate_limit), "errors")
+                             limit=settings.watchdog.error_rate_limit), "errors")
         show(charts.combined(frame, {metric_names.MEMORY_MB: "resident memory"}, title="Memory of the serving process",
                              y_title="MB"), "memory")
 

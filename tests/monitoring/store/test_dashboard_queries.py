@@ -90,3 +90,16 @@ def test_overview_reads_the_seeded_story(store_url):
     assert row["quality_state"] == "ok" and row["quality_limit"] == pytest.approx(0.879 - 0.10)
     assert row["labelled"] > 0 and row["latency_state"] == "ok"
     assert dashboard_queries.model_names(store_url) == ["alpha"]
+
+
+def test_overview_judges_against_the_watchdog_settings(store_url, monkeypatch):
+    from monitoring.settings import Settings
+
+    monkeypatch.setenv("VIGIL_QUALITY_ABS_DROP", "0.2")
+    monkeypatch.setenv("VIGIL_DRIFT_SHARE", "0.01")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    seed(store_url, SeedSpec(models=("beta",), days=1, end=now))
+    row = dashboard_queries.overview(store_url, Settings(), now=now).iloc[0]
+    assert row["quality_limit"] == pytest.approx(0.879 - 0.2)
+    assert row["drift_share_limit"] == 0.01
+    assert 0.01 < row["drift_share"] < 0.5 and row["drift_state"] == "breach"  # ok at the default

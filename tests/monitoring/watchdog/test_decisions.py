@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitoring.settings import Settings, WatchdogPolicy
 from monitoring.watchdog.decisions import (
     DATA_PROBLEM,
     DEGRADED,
@@ -22,36 +23,26 @@ from monitoring.watchdog.decisions import (
     VERSION_PROBLEM,
     Attribution,
     Guard,
-    Policy,
-    SprtState,
-    StreakState,
     attribute,
     bake_verdict,
-    baseline_accuracy,
     decide,
     earns_health,
-    error_rate_test,
-    is_error,
     judge_drift,
     judge_quality,
     judge_streak,
+)
+from monitoring.watchdog.sequential_test import (
+    SprtState,
+    baseline_accuracy,
+    error_rate_test,
     quality_margin,
     sprt_bounds,
     sprt_update,
-    streak_update,
-    summarise_service,
 )
+from monitoring.watchdog.streaks import StreakState, streak_update, summarise_service
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-POLICY = Policy()
-
-
-@pytest.mark.parametrize(("prediction", "label", "expected"), [
-    ("1", "1", False), ("0", "1", True), ("1", "1.0", False), (" yes", "yes", False),
-    ("yes", "no", True), (None, "1", True), ("2.5", "2.50", False),
-])
-def test_is_error(prediction, label, expected):
-    assert is_error(prediction, label) is expected
+POLICY = WatchdogPolicy()
 
 
 @pytest.mark.parametrize(("eval_metrics", "record", "expected"), [
@@ -279,12 +270,20 @@ def test_bake_verdict(quality, minutes, verdict):
 ])
 def test_policy_rejects_nonsense(bad):
     with pytest.raises(ValueError):
-        Policy(**bad)
+        WatchdogPolicy(**bad)
 
 
-def test_policy_from_settings_uses_the_vigil_settings():
-    from monitoring.settings import Settings
-
-    policy = Policy.from_settings(Settings(min_labels=50, cooldown_minutes=7, bake_minutes=3))
-    assert policy.min_labels == 50
+def test_the_policy_is_the_settings_watchdog_section(monkeypatch):
+    monkeypatch.setenv("VIGIL_MIN_LABELS", "50")
+    monkeypatch.setenv("VIGIL_COOLDOWN_MINUTES", "7")
+    monkeypatch.setenv("VIGIL_BAKE_MINUTES", "3")
+    monkeypatch.setenv("VIGIL_DRIFT_SHARE", "0.25")
+    policy = Settings().watchdog
+    assert isinstance(policy, WatchdogPolicy)
+    assert policy.min_labels == 50 and policy.drift_share == 0.25
     assert policy.cooldown == timedelta(minutes=7) and policy.bake == timedelta(minutes=3)
+    # the rules read the same object: 40 labels are now too few to judge
+    state = SprtState(labels=40, errors=2, accepted_h0=1)
+    assert judge_quality(state, error_rate_test(0.82, policy), policy).status == INCONCLUSIVE
+    assert judge_quality(state, error_rate_test(0.82, POLICY), POLICY).status == OK
+    assert judge_drift(1, 4, policy).status == DEGRADED and judge_drift(1, 4, POLICY).status == OK

@@ -237,7 +237,8 @@ def test_cooldown_blocks_a_second_rollback(sqlite_world: World):
 
 def test_budget_freezes_after_k_rollbacks_until_an_operator_releases(sqlite_world: World):
     world = sqlite_world
-    world.settings = world.settings.model_copy(update={"max_auto_rollbacks_per_day": 1, "cooldown_minutes": 0})
+    policy = world.settings.watchdog.model_copy(update={"max_auto_rollbacks_per_day": 1, "cooldown_minutes": 0})
+    world.settings = world.settings.model_copy(update={"watchdog": policy})
     good = world.add("good", health="healthy")
     bad = world.add("bad")
     world.serve(bad, 200, seed=22)
