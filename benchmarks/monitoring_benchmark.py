@@ -129,7 +129,7 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
                         MODEL, 1, reference.numerical, reference.categorical)
     quality = timed("quality", parts, _quality, "classification", labelled)
     drift = timed("drift (14 features)", parts, compute_drift, reference.frame, current, reference.numerical,
-                  reference.categorical)
+                  reference.categorical, drift_share=settings.watchdog.drift_share)
     now = utcnow()
     metrics = service_metrics(window, traffic[0].requests, traffic[0].errors, traffic[0].percentiles,
                               traffic[0].latency_samples) | quality

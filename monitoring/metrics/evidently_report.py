@@ -44,8 +44,11 @@ def evidently_verdicts(
     categorical: Sequence[str],
     overrides: Mapping[str, FeatureDriftConfig] | None = None,
 ) -> dict[str, tuple[str, float, bool]]:
-    """Evidently's DataDriftPreset on the full data: feature -> (method, score, drifted)."""
-    snapshot = _run(reference, current, numerical, categorical, overrides, drift_share=0.5)
+    """Evidently's DataDriftPreset on the full data: feature -> (method, score, drifted).
+
+    Per-feature verdicts do not depend on the dataset's drift share, so Evidently keeps its own.
+    """
+    snapshot = _run(reference, current, numerical, categorical, overrides, drift_share=None)
     result = snapshot.dict()
     scores = {}
     for metric in result["metrics"]:
@@ -71,12 +74,14 @@ def save_drift_report(
     sample_rows: int = 5000,
     seed: int = 0,
     overrides: Mapping[str, FeatureDriftConfig] | None = None,
-    drift_share: float = 0.5,
+    *,
+    drift_share: float,
 ) -> Path:
     """Write Evidently's HTML drift report on at most `sample_rows` random rows of each side.
 
     A sample of at most 1000 reference rows makes Evidently pick the small-sample tests (KS,
     chi-square); pass the methods Vigil chose on the full data as `overrides` to keep them.
+    `drift_share` is the share of drifted features from which the report calls the dataset drifted.
     """
     if sample_rows < 1:
         raise ValueError(f"sample_rows must be at least 1, got {sample_rows}")
@@ -103,15 +108,16 @@ def _run(
     numerical: Sequence[str],
     categorical: Sequence[str],
     overrides: Mapping[str, FeatureDriftConfig] | None,
-    drift_share: float,
+    drift_share: float | None,
 ):
     overrides = overrides or {}
     definition = DataDefinition(
         numerical_columns=list(numerical), categorical_columns=list(categorical)
     )
+    share = {} if drift_share is None else {"drift_share": drift_share}
     preset = DataDriftPreset(
         columns=[*numerical, *categorical],
-        drift_share=drift_share,
+        **share,
         per_column_method={f: c.method for f, c in overrides.items() if c.method is not None}
         or None,
         per_column_threshold={

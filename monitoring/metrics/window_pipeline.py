@@ -188,7 +188,8 @@ class _Context:
                               f"{len(current)} predictions, fewer than {MIN_DRIFT_ROWS}: drift skipped")
             return None
         try:
-            result = compute_drift(reference.frame, current, reference.numerical, reference.categorical)
+            result = compute_drift(reference.frame, current, reference.numerical, reference.categorical,
+                                   drift_share=self.settings.watchdog.drift_share)
         except ValueError as error:
             self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: drift skipped ({error})")
             return None
@@ -213,7 +214,8 @@ class _Context:
         if not path.is_file():
             try:
                 save_drift_report(reference.frame, current, reference.numerical, reference.categorical,
-                                  path, sample_rows=self.settings.drift_sample_rows, overrides=methods)
+                                  path, sample_rows=self.settings.drift_sample_rows, overrides=methods,
+                                  drift_share=self.settings.watchdog.drift_share)
             except Exception as error:  # noqa: BLE001 - a report is a nicety; the numbers still count
                 self.summary.note(f"{model_name} v{version}: Evidently report failed ({error})")
                 return None

@@ -52,6 +52,7 @@ def make_frame(rows: int, shift: float, seed: int) -> pd.DataFrame:
     )
 
 
+HALF = 0.5  # the dataset drift share these tests use (Evidently's default)
 SMALL_SAMPLE_METHODS = ["ks", "ks", "ks", "z", "chisquare", "ks", "chisquare", "z", "chisquare"]
 LARGE_SAMPLE_METHODS = (
     ["wasserstein"] * 3 + ["jensenshannon"] * 2 + ["wasserstein"] + ["jensenshannon"] * 3
@@ -66,7 +67,7 @@ def evidently_report():
 
 
 def assert_same_as_evidently(evidently_report, reference, current, overrides=None):
-    ours = compute_drift(reference, current, NUMERIC, CATEGORIES, overrides)
+    ours = compute_drift(reference, current, NUMERIC, CATEGORIES, overrides, drift_share=HALF)
     theirs = evidently_report.evidently_verdicts(reference, current, NUMERIC, CATEGORIES, overrides)
     assert [f.feature for f in ours.features] == NUMERIC + CATEGORIES
     for feature in ours.features:
@@ -79,7 +80,7 @@ def assert_same_as_evidently(evidently_report, reference, current, overrides=Non
         assert feature.score == pytest.approx(score, rel=1e-6, abs=1e-12), feature.feature
     evidently_share = sum(drifted for _, _, drifted in theirs.values()) / len(theirs)
     assert ours.share_drifted == pytest.approx(evidently_share)
-    assert ours.dataset_drifted == (evidently_share >= 0.5)
+    assert ours.dataset_drifted == (evidently_share >= HALF)
     return ours
 
 
@@ -156,7 +157,7 @@ def test_wasserstein_score_is_scipys(reference_rows, current_rows, values):
     else:
         reference = pd.DataFrame({"x": rng.normal(0, 2, reference_rows)})
         current = pd.DataFrame({"x": rng.normal(0.3, 2, current_rows)})
-    (feature,) = compute_drift(reference, current, ["x"], []).features
+    (feature,) = compute_drift(reference, current, ["x"], [], drift_share=HALF).features
     expected = stats.wasserstein_distance(reference.x, current.x) / np.std(reference.x)
     assert feature.method == "wasserstein"
     assert feature.score == pytest.approx(expected, rel=1e-9)
@@ -176,6 +177,7 @@ def test_wasserstein_score_is_scipys_on_any_sample(reference, current):
         ["x"],
         [],
         {"x": FeatureDriftConfig(method="wasserstein")},
+        drift_share=HALF,
     ).features
     expected = stats.wasserstein_distance(reference, current) / max(np.std(reference), 0.001)
     assert feature.score == pytest.approx(expected, rel=1e-9, abs=1e-9)
@@ -186,7 +188,7 @@ def test_ks_p_value_on_large_samples_is_scipys():
     reference = pd.DataFrame({"x": rng.normal(0, 1, 20_000).round(2)})  # with ties
     current = pd.DataFrame({"x": rng.normal(0.02, 1, 15_000).round(2)})
     (feature,) = compute_drift(
-        reference, current, ["x"], [], {"x": FeatureDriftConfig(method="ks")}
+        reference, current, ["x"], [], {"x": FeatureDriftConfig(method="ks")}, drift_share=HALF
     ).features
     assert feature.score == pytest.approx(stats.ks_2samp(reference.x, current.x).pvalue, rel=1e-9)
     assert 0.001 < feature.score < 0.99  # neither end, where any p-value would pass
@@ -194,10 +196,11 @@ def test_ks_p_value_on_large_samples_is_scipys():
 
 def test_a_threshold_override_changes_the_verdict():
     reference, current = make_frame(3000, 0.0, seed=1), make_frame(3000, 0.2, seed=2)
-    default = compute_drift(reference, current, ["normal"], [])
+    default = compute_drift(reference, current, ["normal"], [], drift_share=HALF)
     assert default.features[0].drifted
     lenient = compute_drift(
-        reference, current, ["normal"], [], {"normal": FeatureDriftConfig(threshold=0.5)}
+        reference, current, ["normal"], [], {"normal": FeatureDriftConfig(threshold=0.5)},
+        drift_share=HALF,
     )
     assert lenient.features[0].score == default.features[0].score
     assert not lenient.features[0].drifted
@@ -210,7 +213,7 @@ def test_missing_and_infinite_values_are_dropped_per_column():
     current = pd.DataFrame(
         {"x": [np.nan, 1.5, 2.5, -np.inf, 3.5, 9.0], "c": ["a", None, "b", "b", np.nan, "e"]}
     )
-    result = compute_drift(reference, current, ["x"], ["c"])
+    result = compute_drift(reference, current, ["x"], ["c"], drift_share=HALF)
     x, c = result.features
     assert (x.reference_size, x.current_size) == (6, 4)
     assert (c.reference_size, c.current_size) == (7, 4)
@@ -220,14 +223,14 @@ def test_missing_and_infinite_values_are_dropped_per_column():
 def test_a_category_new_in_current_drifts_with_chi_square():
     reference = pd.DataFrame({"c": ["a", "b"] * 100})
     current = pd.DataFrame({"c": ["a", "b"] * 99 + ["new", "new"]})
-    (feature,) = compute_drift(reference, current, [], ["c"]).features
+    (feature,) = compute_drift(reference, current, [], ["c"], drift_share=HALF).features
     assert (feature.method, feature.score, feature.drifted) == ("chisquare", 0.0, True)
 
 
 def test_dataset_drifts_when_the_share_of_drifted_features_reaches_drift_share():
     reference = pd.DataFrame({"a": np.arange(500.0), "b": np.arange(500.0)})
     current = pd.DataFrame({"a": np.arange(500.0) + 400, "b": np.arange(500.0)})
-    half = compute_drift(reference, current, ["a", "b"], [])
+    half = compute_drift(reference, current, ["a", "b"], [], drift_share=HALF)
     assert half.drifted_features == ["a"]
     assert half.share_drifted == 0.5
     assert half.dataset_drifted
@@ -291,7 +294,7 @@ def with_arguments(**arguments):
 )
 def test_bad_input_is_a_clear_value_error(change, message):
     reference, current, arguments = change(make_frame(50, 0.0, seed=1), make_frame(50, 0.0, seed=2))
-    arguments = {"numerical": ["normal"], "categorical": ["colour"], **arguments}
+    arguments = {"numerical": ["normal"], "categorical": ["colour"], "drift_share": HALF, **arguments}
     with pytest.raises(ValueError, match=message):
         compute_drift(reference, current, **arguments)
 
@@ -299,7 +302,7 @@ def test_bad_input_is_a_clear_value_error(change, message):
 def test_feature_lists_must_not_be_strings():
     frame = make_frame(50, 0.0, seed=1)
     with pytest.raises(TypeError, match="list of column names"):
-        compute_drift(frame, frame, "normal", [])
+        compute_drift(frame, frame, "normal", [], drift_share=HALF)
 
 
 @pytest.mark.parametrize(
@@ -325,6 +328,7 @@ def test_drift_report_is_html_on_a_bounded_sample(evidently_report, tmp_path):
         ["colour"],
         tmp_path / "reports" / "drift.html",
         sample_rows=500,
+        drift_share=HALF,
     )
     html = path.read_text()
     assert path.parent.name == "reports"
@@ -346,6 +350,7 @@ def test_drift_report_keeps_the_methods_it_is_given(evidently_report, tmp_path):
         tmp_path / "drift.html",
         sample_rows=500,
         overrides={"normal": FeatureDriftConfig(method="wasserstein")},
+        drift_share=HALF,
     )
     html = path.read_text()
     assert "Wasserstein distance (normed)" in html
@@ -362,7 +367,8 @@ def test_drift_report_keeps_the_methods_it_is_given(evidently_report, tmp_path):
 )
 def test_drift_report_refuses_bad_input(evidently_report, tmp_path, change, message):
     frame = make_frame(50, 0.0, seed=1)
-    arguments = {"numerical": ["normal"], "categorical": ["colour"], "sample_rows": 10, **change}
+    arguments = {"numerical": ["normal"], "categorical": ["colour"], "sample_rows": 10,
+                 "drift_share": HALF, **change}
     with pytest.raises(ValueError, match=message):
         evidently_report.save_drift_report(frame, frame, path=tmp_path / "drift.html", **arguments)
     assert not (tmp_path / "drift.html").exists()
