@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from cli.demo_seed import SeedSpec, seed
 from monitoring import metric_names
 from monitoring.settings import get_settings, reset_settings
-from monitoring.store import dashboard_queries
+from monitoring.store import dashboard_queries, dashboard_summaries
 from monitoring.store.engine import dispose_engines, get_engine, utcnow
 from monitoring.store.migrations import upgrade
 from monitoring.store.tables import MetricWindow
@@ -96,7 +96,7 @@ def page_queries(url: str, model: str) -> dict[str, dict[str, Callable[[], objec
     newest_drift = dashboard_queries.drift_windows(url, model, limit=1)["window_start"].iloc[0]
     alert_ids = [int(i) for i in dashboard_queries.alerts(url, model)["id"]]
     return {
-        "overview": {"overview (3 models)": lambda: dashboard_queries.overview(url, settings)},
+        "overview": {"overview (3 models)": lambda: dashboard_summaries.overview(url, settings)},
         "quality": {"quality series 30 d": lambda: dashboard_queries.series(url, model, metric_names.QUALITY, start, end),
                     "alias moves": lambda: dashboard_queries.registry_events(url, model, alias_only=True)},
         "service": {"service+process series 30 d": lambda: dashboard_queries.series(url, model, dashboard_queries.SERVICE_CHARTS, start, end),
@@ -106,7 +106,7 @@ def page_queries(url: str, model: str) -> dict[str, dict[str, Callable[[], objec
                   "drift windows": lambda: dashboard_queries.drift_windows(url, model),
                   "one drift window": lambda: dashboard_queries.drift_window(url, model, newest_drift)},
         "registry": {"versions": lambda: dashboard_queries.versions(url, model),
-                     "production record": lambda: dashboard_queries.production_record(
+                     "production record": lambda: dashboard_summaries.production_record(
                          dashboard_queries.registry_events(url, model, alias_only=True), end),
                      "production quality per version": lambda: dashboard_queries.version_quality(url, model, metric_names.ACCURACY),
                      "audit trail": lambda: dashboard_queries.registry_events(url, model),

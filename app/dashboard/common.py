@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.dashboard import auth
 from monitoring.settings import get_settings
-from monitoring.store import dashboard_queries
+from monitoring.store import dashboard_queries, dashboard_summaries
 from monitoring.store.engine import utcnow
 
 REFRESH = "30s"
@@ -53,7 +53,7 @@ def model_names(url: str) -> list[str]:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def overview(url: str, now: datetime) -> pd.DataFrame:
-    return dashboard_queries.overview(url, get_settings(), now=now)
+    return dashboard_summaries.overview(url, get_settings(), now=now)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -12,7 +12,7 @@ from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.move_preview import preview_move
 from monitoring.registry.promotion import PromotionError, promote, rollback
 from monitoring.settings import get_settings
-from monitoring.store import dashboard_queries
+from monitoring.store import dashboard_queries, dashboard_summaries
 
 PREVIEW_KEY = "vigil_move_preview"
 ACTIONS = {"Roll back": "manual_rollback", "Promote": "promote"}
@@ -35,8 +35,8 @@ def version_table(model_name: str) -> pd.DataFrame:
     url = common.store_url()
     record = dashboard_queries.versions(url, model_name)
     moves = dashboard_queries.registry_events(url, model_name, alias_only=True)
-    table = record.merge(dashboard_queries.production_record(moves, common.now_minute()), on="version", how="outer")
-    metric = dashboard_queries.primary_metric(next((e for e in record["eval_metrics"] if e), {}) if not record.empty else {})
+    table = record.merge(dashboard_summaries.production_record(moves, common.now_minute()), on="version", how="outer")
+    metric = dashboard_summaries.primary_metric(next((e for e in record["eval_metrics"] if e), {}) if not record.empty else {})
     table = table.merge(dashboard_queries.version_quality(url, model_name, metric), on="version", how="left")
     mlflow = _mlflow_versions(model_name)
     if mlflow is not None and not mlflow.empty:

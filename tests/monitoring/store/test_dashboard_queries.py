@@ -9,7 +9,7 @@ import pytest
 
 from cli.demo_seed import ChampionSpan, SeedSpec, seed, seed_windows
 from monitoring import metric_names
-from monitoring.store import dashboard_queries
+from monitoring.store import dashboard_queries, dashboard_summaries
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ def test_bucket_keeps_a_series_within_the_point_budget(span, expected):
     (None, 0.75, False, "no data"), (0.8, None, False, "no data"), (float("nan"), 1.0, True, "no data"),
 ])
 def test_judge_against_a_limit(value, limit, lower, expected):
-    assert dashboard_queries.judge(value, limit, lower_is_better=lower) == expected
+    assert dashboard_summaries.judge(value, limit, lower_is_better=lower) == expected
 
 
 def _moves(*rows):
@@ -42,7 +42,7 @@ def _moves(*rows):
 
 def test_production_record_counts_each_tenure_until_now():
     moves = _moves((0, None, 1), (10, 1, 2), (12, 2, 1), (20, 1, 3))
-    record = dashboard_queries.production_record(moves.iloc[::-1], now=T0 + timedelta(hours=30)).set_index("version")
+    record = dashboard_summaries.production_record(moves.iloc[::-1], now=T0 + timedelta(hours=30)).set_index("version")
     assert record.loc[1, "times_champion"] == 2 and record.loc[1, "hours_champion"] == pytest.approx(18)
     assert record.loc[2, "hours_champion"] == pytest.approx(2)
     assert record.loc[3, "hours_champion"] == pytest.approx(10)
@@ -56,7 +56,7 @@ def test_time_to_recover_is_from_the_first_degradation_alert_of_the_day_before()
                                "reason": "r"}])
     alerts = pd.DataFrame({"opened_at": [T0 - timedelta(minutes=45), T0 - timedelta(minutes=10),
                                          T0 - timedelta(days=2)]})
-    result = dashboard_queries.time_to_recover(rollbacks, alerts)
+    result = dashboard_summaries.time_to_recover(rollbacks, alerts)
     assert result["minutes_to_recover"].iloc[0] == pytest.approx(45)
     assert pd.isna(result["minutes_to_recover"].iloc[1])  # no alert in the 24 h before it
 
@@ -84,7 +84,7 @@ def test_overview_reads_the_seeded_story(store_url):
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     seed(store_url, SeedSpec(models=("alpha",), days=1, end=now))
-    row = dashboard_queries.overview(store_url, Settings(), now=now).iloc[0]
+    row = dashboard_summaries.overview(store_url, Settings(), now=now).iloc[0]
     assert (row["model"], row["champion"], row["health"], row["open_alerts"]) == ("alpha", 3, "healthy", 1)
     assert row["auto_rollbacks_30d"] == 1
     assert row["quality_state"] == "ok" and row["quality_limit"] == pytest.approx(0.879 - 0.10)
@@ -99,7 +99,7 @@ def test_overview_judges_against_the_watchdog_settings(store_url, monkeypatch):
     monkeypatch.setenv("VIGIL_DRIFT_SHARE", "0.01")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     seed(store_url, SeedSpec(models=("beta",), days=1, end=now))
-    row = dashboard_queries.overview(store_url, Settings(), now=now).iloc[0]
+    row = dashboard_summaries.overview(store_url, Settings(), now=now).iloc[0]
     assert row["quality_limit"] == pytest.approx(0.879 - 0.2)
     assert row["drift_share_limit"] == 0.01
     assert 0.01 < row["drift_share"] < 0.5 and row["drift_state"] == "breach"  # ok at the default
