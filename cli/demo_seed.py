@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, insert
 
 from monitoring import metric_names
-from monitoring.store import history, outbox
-from monitoring.store.engine import get_engine, session_scope, utcnow
-from monitoring.store.tables import Alert, DriftResult, MetricWindow, ModelControl, Prediction
+from monitoring.store import history, seeding
+from monitoring.store.bulk_load import bulk_append, text_times
+from monitoring.store.engine import Session, session_scope, utcnow
+from monitoring.store.tables import DriftResult, MetricWindow, Prediction
 from monitoring.training.datasets import CATEGORICAL, NUMERIC, generate_features
 
 DRIFTING_FEATURES = ("credit_score", "age", "purpose")
 PREDICTION_CHUNK = 250_000
-_INSERT_BATCH = 20_000
+PREDICTION_COLUMNS = ["id", "model_name", "model_version", "created_at", "features", "prediction",
+                      "score", "latency_ms", "status", "error", "source"]
 
 
 @dataclass(frozen=True)
@@ -95,65 +96,68 @@ def story(model_name: str, end: datetime, days: float, summary: SeedSummary, url
         ChampionSpan(1, rolled_back, promoted_3, 0.86),
         ChampionSpan(3, promoted_3, end, 0.88),
     ]
-    evals = {1: {"accuracy": 0.861, "f1": 0.71, "roc_auc": 0.91},
-             2: {"accuracy": 0.874, "f1": 0.73, "roc_auc": 0.92},
-             3: {"accuracy": 0.879, "f1": 0.74, "roc_auc": 0.93}}
     registered = {1: start - timedelta(hours=1), 2: promoted_2 - timedelta(minutes=5),
                   3: promoted_3 - timedelta(minutes=5)}
+    moves = [
+        (start, None, 1, "promote", "cli:demo", "first version: no champion yet", {}),
+        (promoted_2, 1, 2, "promote", "dashboard:alice", "accuracy 0.874 beats 0.861 on the same holdout", {}),
+        (rolled_back, 2, 1, "auto_rollback", "watchdog",
+         "accuracy fell below the champion's baseline for 3 consecutive windows",
+         {"numbers": {"accuracy": 0.68, "baseline accuracy": 0.874, "labelled samples": 412}}),
+        (promoted_3, 1, 3, "promote", "dashboard:alice", "accuracy 0.879 beats 0.861 on the same holdout", {}),
+    ]
     with session_scope(url) as session:
-        session.merge(ModelControl(model_name=model_name, frozen=False, consecutive_breaches=0,
-                                   detector_state={}, updated_at=end))
-        for version, when in registered.items():
-            history.upsert_version(session, model_name=model_name, version=version, registered_at=when,
-                                      run_id=f"demo-run-{version}", eval_metrics=evals[version], now=when)
-            history.record_event(session, model_name=model_name, kind="train", actor="cli:demo",
-                                    reason="scheduled retraining", to_version=version,
-                                    evidence={"metrics": evals[version]}, now=when)
-        moves = [
-            (start, None, 1, "promote", "cli:demo", "first version: no champion yet", {}),
-            (promoted_2, 1, 2, "promote", "dashboard:alice", "accuracy 0.874 beats 0.861 on the same holdout", {}),
-            (rolled_back, 2, 1, "auto_rollback", "watchdog",
-             "accuracy fell below the champion's baseline for 3 consecutive windows",
-             {"numbers": {"accuracy": 0.68, "baseline accuracy": 0.874, "labelled samples": 412}}),
-            (promoted_3, 1, 3, "promote", "dashboard:alice", "accuracy 0.879 beats 0.861 on the same holdout", {}),
-        ]
-        for when, before, after, kind, actor, reason, evidence in moves:
-            history.record_event(session, model_name=model_name, kind=kind, actor=actor, reason=reason,
-                                    alias="champion", from_version=before, to_version=after,
-                                    evidence=evidence, now=when)
+        seeding.reset_control(session, model_name, end)
+        _story_versions(session, model_name, registered, moves)
         for version, state, since in ((1, "healthy", promoted_2), (2, "bad", rolled_back),
                                       (3, "healthy", promoted_3 + timedelta(hours=2))):
             history.set_health(session, model_name=model_name, version=version, state=state,
                                   evidence={"windows": 30, "source": "demo"}, now=since)
-        alerts = [
-            (f"{model_name}:degradation:2", "degradation", "critical", "accuracy degraded on version 2",
-             degraded_2 + timedelta(minutes=20), rolled_back + timedelta(minutes=15),
-             {"version": 2, "accuracy": 0.68, "baseline": 0.874}),
-            (f"{model_name}:rollback:2", "rollback", "warning", "rolled back automatically to version 1",
-             rolled_back, rolled_back + timedelta(minutes=15), {"from version": 2, "to version": 1}),
-            (f"{model_name}:drift", "drift", "warning", f"{len(DRIFTING_FEATURES)} features drifted",
-             end - timedelta(days=days / 10) + timedelta(hours=1), None,
-             {"drifted features": ", ".join(DRIFTING_FEATURES), "drift share": 0.21}),
-        ]
-        for key, kind, severity, title, opened, resolved, facts in alerts:
-            alert = Alert(alert_key=key, model_name=model_name, kind=kind, severity=severity,
-                          state="resolved" if resolved else "firing", title=title,
-                          details={"facts": facts, "text": ""}, opened_at=opened,
-                          updated_at=resolved or opened, resolved_at=resolved, last_notified_at=opened,
-                          slack_channel="#vigil-oncall", slack_thread_ts=f"{opened.timestamp():.6f}")
-            session.add(alert)
-            session.flush()
-            messages = [("firing", severity, title, facts, opened)]
-            if resolved:
-                messages.append(("resolved", "info", f"{title}: resolved", {"version now": 1}, resolved))
-            for message_kind, message_severity, message_title, message_facts, when in messages:
-                row = outbox.enqueue(session, model_name=model_name, kind=message_kind,
-                                     severity=message_severity, title=message_title, facts=message_facts,
-                                     alert_id=alert.id, now=when)
-                row.delivered_at, row.attempts = when + timedelta(seconds=2), 1
+        alerts = _story_alerts(session, model_name, degraded_2, rolled_back,
+                               drift_opened=end - timedelta(days=days / 10) + timedelta(hours=1))
         summary.add("registry_events", len(registered) + len(moves))
-        summary.add("alerts", len(alerts))
+        summary.add("alerts", alerts)
     return spans
+
+
+_EVALS = {1: {"accuracy": 0.861, "f1": 0.71, "roc_auc": 0.91},
+          2: {"accuracy": 0.874, "f1": 0.73, "roc_auc": 0.92},
+          3: {"accuracy": 0.879, "f1": 0.74, "roc_auc": 0.93}}
+
+
+def _story_versions(session: Session, model_name: str, registered: dict[int, datetime],
+                    moves: list[tuple]) -> None:
+    """Each version's registration and training event, then the champion alias's moves."""
+    for version, when in registered.items():
+        history.upsert_version(session, model_name=model_name, version=version, registered_at=when,
+                               run_id=f"demo-run-{version}", eval_metrics=_EVALS[version], now=when)
+        history.record_event(session, model_name=model_name, kind="train", actor="cli:demo",
+                             reason="scheduled retraining", to_version=version,
+                             evidence={"metrics": _EVALS[version]}, now=when)
+    for when, before, after, kind, actor, reason, evidence in moves:
+        history.record_event(session, model_name=model_name, kind=kind, actor=actor, reason=reason,
+                             alias="champion", from_version=before, to_version=after,
+                             evidence=evidence, now=when)
+
+
+def _story_alerts(session: Session, model_name: str, degraded_2: datetime, rolled_back: datetime,
+                  drift_opened: datetime) -> int:
+    """The degradation and rollback alerts (resolved) and the drift alert (firing); how many."""
+    alerts = [
+        (f"{model_name}:degradation:2", "degradation", "critical", "accuracy degraded on version 2",
+         degraded_2 + timedelta(minutes=20), rolled_back + timedelta(minutes=15),
+         {"version": 2, "accuracy": 0.68, "baseline": 0.874}),
+        (f"{model_name}:rollback:2", "rollback", "warning", "rolled back automatically to version 1",
+         rolled_back, rolled_back + timedelta(minutes=15), {"from version": 2, "to version": 1}),
+        (f"{model_name}:drift", "drift", "warning", f"{len(DRIFTING_FEATURES)} features drifted",
+         drift_opened, None,
+         {"drifted features": ", ".join(DRIFTING_FEATURES), "drift share": 0.21}),
+    ]
+    for key, kind, severity, title, opened, resolved, facts in alerts:
+        seeding.past_alert(session, key=key, model_name=model_name, kind=kind, severity=severity,
+                           title=title, facts=facts, opened=opened, resolved=resolved,
+                           resolved_facts={"version now": 1})
+    return len(alerts)
 
 
 def seed_windows(
@@ -163,13 +167,12 @@ def seed_windows(
 ) -> None:
     """Metric windows (quality, service, process, drift share) and per-feature drift for the spans."""
     rng = np.random.default_rng(seed)
-    engine = get_engine(url)
     summary = summary if summary is not None else SeedSummary()
     for span in spans:
         windows = _metric_frame(model_name, span, window_minutes, drift_from, rng)
-        summary.add("metric_windows", _write(engine, MetricWindow.__table__, windows))
+        summary.add("metric_windows", _write(url, MetricWindow, windows))
         drift = _drift_frame(model_name, span, drift_every_minutes, drift_from, rng)
-        summary.add("drift_results", _write(engine, DriftResult.__table__, drift))
+        summary.add("drift_results", _write(url, DriftResult, drift))
 
 
 def _starts(span: ChampionSpan, minutes: int) -> pd.DatetimeIndex:
@@ -251,9 +254,6 @@ def seed_predictions(
     step_ns = (end - start) / total / pd.Timedelta(nanoseconds=1)
     boundaries = pd.DatetimeIndex([s.end for s in spans])
     versions = np.array([str(s.version) for s in spans], dtype=object)
-    engine = get_engine(url)
-    columns = ["id", "model_name", "model_version", "created_at", "features", "prediction", "score",
-               "latency_ms", "status", "error", "source"]
     written = 0
     for first in range(0, total, PREDICTION_CHUNK):
         count = min(PREDICTION_CHUNK, total - first)
@@ -266,15 +266,13 @@ def seed_predictions(
             "model_version": served,
             "created_at": created,
         })
-        if engine.dialect.name == "postgresql":
-            lines = (frame["id"].to_numpy(object) + f",{_csv(model_name)}," + served + ","
-                     + _text_times(frame)["created_at"].to_numpy(object) + ","
-                     + tails["csv"].to_numpy(object)[rng.integers(0, len(tails), count)])
-            _copy_text(engine, Prediction.__tablename__, columns, "\n".join(lines) + "\n")
-        else:
-            picked = tails.iloc[rng.integers(0, len(tails), count)].reset_index(drop=True)
-            _write(engine, Prediction.__table__,
-                   frame.assign(model_version=served.astype(int), **picked.drop(columns="csv")))
+        picks = rng.integers(0, len(tails), count)
+        bulk_append(url, Prediction, columns=PREDICTION_COLUMNS,
+                    frame=lambda frame=frame, served=served, picks=picks: frame.assign(
+                        model_version=served.astype(int),
+                        **tails.iloc[picks].reset_index(drop=True).drop(columns="csv")),
+                    csv_text=lambda frame=frame, served=served, picks=picks: _csv_lines(
+                        frame, served, model_name, tails["csv"].to_numpy(object)[picks]))
         written += count
         progress(f"{model_name}: {written:,} / {total:,} predictions")
     if summary is not None:
@@ -307,58 +305,19 @@ def _csv(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _write(engine: Engine, table, frame: pd.DataFrame) -> int:
+def _csv_lines(frame: pd.DataFrame, served: np.ndarray, model_name: str, tails: np.ndarray) -> str:
+    """COPY-ready CSV of the chunk: id, model, version and time, then the pre-rendered tails."""
+    lines = (frame["id"].to_numpy(object) + f",{_csv(model_name)}," + served + ","
+             + text_times(frame)["created_at"].to_numpy(object) + "," + tails)
+    return "\n".join(lines) + "\n"
+
+
+def _write(url: str, table, frame: pd.DataFrame) -> int:
     """Append ``frame`` to ``table``: COPY on PostgreSQL, batched INSERTs elsewhere."""
     if frame.empty:
         return 0
-    if engine.dialect.name == "postgresql":
-        _copy(engine, table.name, list(frame.columns), frame)
-    else:
-        with engine.begin() as connection:
-            for batch in _batches(frame):
-                connection.execute(insert(table), batch)
+    bulk_append(url, table, frame)
     return len(frame)
-
-
-def _batches(frame: pd.DataFrame) -> Iterator[list[dict]]:
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    for record in records:
-        for key, value in record.items():
-            if isinstance(value, pd.Timestamp):
-                record[key] = value.to_pydatetime()
-            elif isinstance(value, np.generic):
-                record[key] = value.item()
-    for first in range(0, len(records), _INSERT_BATCH):
-        yield records[first:first + _INSERT_BATCH]
-
-
-def _text_times(frame: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps as ISO text in UTC: pandas formats tz-aware times row by row, numpy at once."""
-    times = {column: np.char.add(np.datetime_as_string(frame[column].dt.tz_convert("UTC")
-                                                       .dt.tz_localize(None).to_numpy(), unit="us"), "Z")
-             for column in frame.columns if isinstance(frame[column].dtype, pd.DatetimeTZDtype)}
-    return frame.assign(**times)
-
-
-def _copy(engine: Engine, table: str, columns: list[str], frame: pd.DataFrame) -> None:
-    buffer = io.StringIO()
-    _text_times(frame).to_csv(buffer, index=False, header=False)
-    _copy_text(engine, table, columns, buffer.getvalue())
-
-
-def _copy_text(engine: Engine, table: str, columns: list[str], csv_text: str) -> None:
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        if hasattr(cursor, "copy_expert"):  # psycopg2
-            cursor.copy_expert(statement, io.StringIO(csv_text))
-        else:  # psycopg 3
-            with cursor.copy(statement) as copy:
-                copy.write(csv_text)
-        connection.commit()
-    finally:
-        connection.close()
 
 
 def main(argv: list[str] | None = None) -> None:
