@@ -13,12 +13,11 @@ import logging
 from fastapi import APIRouter, Header, HTTPException
 
 from api.dependencies import ApiProcessDep
-from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
 from api.process import ApiProcess
+from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
 from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.promotion import PromotionError, promote, rollback
 from monitoring.store import history
-from monitoring.store.engine import session_scope
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -68,9 +67,9 @@ def _authorize(service: ApiProcess, authorization: str | None, actor: str, actio
 
 def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> None:
     try:
-        with session_scope(service.settings.database_url) as session:
-            history.record_access(session, actor=actor, action=action, allowed=False, channel="api",
-                                     model_name=service.holder.model_name, detail=why)
+        history.record_attempt(service.settings.database_url, actor=actor, action=action,
+                               allowed=False, channel="api", model_name=service.holder.model_name,
+                               detail=why)
     except Exception:  # noqa: BLE001 - refuse anyway; say that the refusal could not be recorded
         log.error("refused %s by %s (%s) could not be recorded: store unreachable", action, actor, why)
 

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from api.dependencies import ApiProcessDep, SettingsDep
 from api.schemas import Liveness, ModelInfo, Readiness
 from monitoring.store import history
-from monitoring.store.engine import get_engine, session_scope
+from monitoring.store.engine import is_reachable
 
 router = APIRouter()
 
@@ -38,11 +38,9 @@ def model_info(service: ApiProcessDep, settings: SettingsDep) -> ModelInfo:
 def _champion_since(url: str, model_name: str, alias: str, version: int):
     """When the alias last moved to ``version`` (None when the store is down or has no record)."""
     try:
-        with session_scope(url) as session:
-            moves = [e for e in history.alias_history(session, model_name, alias) if e.to_version == version]
+        return history.champion_since(url, model_name, alias, version)
     except Exception:  # noqa: BLE001 - model info must answer while the store is down
         return None
-    return moves[-1].created_at if moves else None
 
 
 @router.get("/health", summary="Liveness: the process answers", response_model=Liveness)
@@ -57,22 +55,13 @@ def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
     problems = []
     if champion is None:
         problems.append(f"no model loaded ({service.holder.stats.last_error or 'the alias points at nothing'})")
-    store_ok = _store_reachable(settings.database_url)
+    store_ok = is_reachable(settings.database_url)
     if not store_ok:
         problems.append("the store is unreachable (predictions are buffered, feedback is refused)")
     answer = Readiness(ready=not problems, model_loaded=champion is not None,
                        model_version=champion.version if champion else None,
                        store_reachable=store_ok, problems=problems)
     return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
-
-
-def _store_reachable(url: str) -> bool:
-    try:
-        with get_engine(url).connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
-        return False
-    return True
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process",

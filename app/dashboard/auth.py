@@ -20,7 +20,6 @@ from pydantic import SecretStr
 
 from monitoring.settings import get_settings
 from monitoring.store import history
-from monitoring.store.engine import session_scope
 
 OPERATOR_KEY = "vigil_operator"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -34,9 +33,8 @@ def token_matches(given: str, expected: SecretStr | None) -> bool:
 
 
 def record(actor: str, action: str, *, allowed: bool, model_name: str | None = None, detail: str = "") -> None:
-    with session_scope(get_settings().database_url) as session:
-        history.record_access(session, actor=actor, action=action, allowed=allowed, channel="dashboard",
-                                 model_name=model_name, detail=detail)
+    history.record_attempt(get_settings().database_url, actor=actor, action=action, allowed=allowed,
+                           channel="dashboard", model_name=model_name, detail=detail)
 
 
 def _secret(section: str) -> dict:

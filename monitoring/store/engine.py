@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitoring.store.dialect import insert_ignore, is_postgres, is_sqlite
 from monitoring.store.tables import ModelControl
 
-__all__ = ["Session", "dispose_engines", "get_engine", "get_session_factory", "is_sqlite",
-           "lock_model", "session_scope", "undo_if_not_committed", "utcnow"]
+__all__ = ["Session", "dispose_engines", "get_engine", "get_session_factory", "is_reachable",
+           "is_sqlite", "lock_model", "session_scope", "undo_if_not_committed", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -103,6 +103,16 @@ def undo_if_not_committed(session: Session, undo: Callable[[], None]) -> None:
 
     event.listen(session, "after_commit", _disarm, once=True)
     event.listen(session, "after_soft_rollback", _undo, once=True)
+
+
+def is_reachable(url: str) -> bool:
+    """Whether the store answers a trivial query now (any failure means it does not)."""
+    try:
+        with get_engine(url).connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+    return True
 
 
 def dispose_engines() -> None:

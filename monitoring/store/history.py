@@ -1,6 +1,8 @@
 """Reads and writes of the registry history, version health and reference data in Vigil's store.
 
-Functions take the caller's session, so they join the caller's transaction.
+Functions take the caller's session, so they join the caller's transaction; the few that take
+the store's URL instead (``record_attempt``, ``champion_since``) run in a transaction of their own,
+for adapters that write or read one row and do nothing else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitoring.store.engine import utcnow
+from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import AccessLog, ReferenceData, RegistryEvent, VersionHealth
 
 EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback")
@@ -134,3 +136,20 @@ def record_access(
     session.add(row)
     session.flush()
     return row
+
+
+def record_attempt(
+    url: str, *, actor: str, action: str, allowed: bool, channel: str,
+    model_name: str | None = None, detail: str = "",
+) -> None:
+    """An operator action asked for (allowed or refused), in the access log, in its own transaction."""
+    with session_scope(url) as session:
+        record_access(session, actor=actor, action=action, allowed=allowed, channel=channel,
+                      model_name=model_name, detail=detail)
+
+
+def champion_since(url: str, model_name: str, alias: str, version: int) -> datetime | None:
+    """When the alias last moved to ``version`` by Vigil's history (None: no such move)."""
+    with session_scope(url) as session:
+        moves = [e for e in alias_history(session, model_name, alias) if e.to_version == version]
+    return moves[-1].created_at if moves else None
