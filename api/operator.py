@@ -33,8 +33,8 @@ def promote_version(body: PromoteRequest, service: ApiProcessDep,
                     authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
     actor = f"api:{body.operator}"
     _authorize(service, authorization, actor, "promote")
-    return _moved(service, actor, lambda registry, url: promote(
-        url, registry, model_name=service.holder.model_name, version=body.version, actor=actor,
+    return _moved(service, actor, lambda runtime: promote(
+        runtime, model_name=service.holder.model_name, version=body.version, actor=actor,
         reason=body.reason, channel="api"))
 
 
@@ -44,8 +44,8 @@ def rollback_version(body: RollbackRequest, service: ApiProcessDep,
                      authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
     actor = f"api:{body.operator}"
     _authorize(service, authorization, actor, "rollback")
-    return _moved(service, actor, lambda registry, url: rollback(
-        url, registry, model_name=service.holder.model_name, actor=actor, reason=body.reason,
+    return _moved(service, actor, lambda runtime: rollback(
+        runtime, model_name=service.holder.model_name, actor=actor, reason=body.reason,
         to_version=body.to_version, channel="api"))
 
 
@@ -67,7 +67,7 @@ def _authorize(service: ApiProcess, authorization: str | None, actor: str, actio
 
 def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> None:
     try:
-        history.record_attempt(service.settings.database_url, actor=actor, action=action,
+        history.record_attempt(service.runtime.store_url, actor=actor, action=action,
                                allowed=False, channel="api", model_name=service.holder.model_name,
                                detail=why)
     except Exception:  # noqa: BLE001 - refuse anyway; say that the refusal could not be recorded
@@ -76,7 +76,7 @@ def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> N
 
 def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
     try:
-        event = move(service.registry, service.settings.database_url)
+        event = move(service.runtime)
     except RegistryError as error:
         raise HTTPException(404, str(error)) from None
     except PromotionError as error:

@@ -16,8 +16,8 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from api.dependencies import ApiProcessDep
-from api.schemas import ErrorDetail, PredictBatch, PredictOne
 from api.process import ApiProcess
+from api.schemas import ErrorDetail, PredictBatch, PredictOne
 from monitoring.serving.champion import Champion
 from monitoring.serving.input_schema import InputError
 from monitoring.store.engine import utcnow

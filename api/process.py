@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.metrics import ApiMetrics
-from monitoring.registry.mlflow_registry import Registry
+from monitoring.runtime import Runtime
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.prediction_log import PredictionLog
 from monitoring.settings import Settings
@@ -17,21 +17,24 @@ from monitoring.settings import Settings
 
 @dataclass
 class ApiProcess:
-    settings: Settings
-    registry: Registry
+    runtime: Runtime
     holder: ChampionHolder
     log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
     metrics: ApiMetrics
 
     @classmethod
     def build(cls, settings: Settings) -> ApiProcess:
-        registry = Registry(settings)
-        holder = ChampionHolder(registry, settings.model_name, settings.champion_alias,
+        runtime = Runtime(settings)
+        holder = ChampionHolder(runtime.registry, settings.model_name, settings.champion_alias,
                                 settings.alias_poll_seconds)
         log = PredictionLog(settings.database_url, capacity=settings.log_buffer_rows,
                             flush_rows=settings.log_flush_rows,
                             flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
-        return cls(settings, registry, holder, log, ApiMetrics(holder, log))
+        return cls(runtime, holder, log, ApiMetrics(holder, log))
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
     def start(self) -> None:
         """Load the champion (when there is one) and start the alias poller and the log's shipper process."""

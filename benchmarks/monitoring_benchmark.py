@@ -116,11 +116,12 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
     from monitoring.metrics.references import load_reference
     from monitoring.metrics.window_pipeline import _quality
     from monitoring.metrics.windows import Window, service_metrics
+    from monitoring.runtime import Runtime
     from monitoring.store import metric_windows, window_queries
     from monitoring.store.engine import get_engine, session_scope, utcnow
 
     window = Window(WINDOW, WINDOW + timedelta(minutes=5))
-    reference = load_reference(url, registry, settings.var_dir / "references", MODEL, 1)
+    reference = load_reference(Runtime(settings, registry), MODEL, 1)
     parts: dict[str, float] = {}
     with get_engine(url).connect() as connection:
         traffic = timed("latency (SQL aggregate)", parts, window_queries.traffic, connection, window, MODEL)
@@ -186,6 +187,7 @@ def main() -> int:
 
     from monitoring.metrics.window_pipeline import compute_windows
     from monitoring.registry.mlflow_registry import Registry
+    from monitoring.runtime import Runtime
     from monitoring.settings import Settings
     from monitoring.store.engine import dispose_engines
     from monitoring.store.migrations import upgrade
@@ -217,7 +219,7 @@ def main() -> int:
             print("\ncompute_windows end to end (the window already computed once: upserts change nothing):")
             for reports in (False, True):
                 started = time.perf_counter()
-                summary = compute_windows(url, registry, settings, model_name=MODEL, start=WINDOW,
+                summary = compute_windows(Runtime(settings, registry), model_name=MODEL, start=WINDOW,
                                           end=WINDOW + timedelta(minutes=5), reports=reports,
                                           now=WINDOW + timedelta(hours=1))
                 label = "with Evidently report" if reports else "without report"

@@ -248,41 +248,42 @@ def _one_trial(settings, registry, traffic: Traffic, number: int, good: int, lab
 # -- part 2: long healthy runs on the decision functions --------------------------------------------
 
 def healthy_runs(evaluations: int, seed: int = 0) -> list[str]:
-    from monitoring.watchdog import decisions as d
+    from monitoring.settings import WatchdogPolicy
+    from monitoring.watchdog import decisions
 
-    policy = d.Policy()
+    policy = WatchdogPolicy()
     baseline = 0.81
-    margin = d.quality_margin(baseline, policy)
+    margin = decisions.quality_margin(baseline, policy)
     rng = np.random.default_rng(seed)
     lines = []
     for cadence, labels_per_eval in (("every 2 s at 20 labels/s", 40), ("every 60 s at 20 labels/s", 1200)):
         for production_accuracy in (baseline, baseline - 0.02):
-            quality, test = d.SprtState(), d.error_rate_test(baseline, policy)
-            streaks = {"p95": d.StreakState(), "p99": d.StreakState(), "errors": d.StreakState()}
+            quality, test = decisions.SprtState(), decisions.error_rate_test(baseline, policy)
+            streaks = {"p95": decisions.StreakState(), "p99": decisions.StreakState(), "errors": decisions.StreakState()}
             sprt_rollbacks = service_rollbacks = 0
             window_trips, window_run, window_buffer = 0, 0, np.zeros(0, dtype=bool)
             for _ in range(evaluations):
                 errors = rng.random(labels_per_eval) > production_accuracy
                 before = quality.trips
-                quality = d.sprt_update(quality, errors, test)
+                quality = decisions.sprt_update(quality, errors, test)
                 if quality.trips > before:
                     sprt_rollbacks += 1
-                    quality, test = d.SprtState(), d.error_rate_test(baseline, policy)  # a new tenure
-                elif d.earns_health("unknown", quality, False, policy) and test.p0 == 1 - baseline:
+                    quality, test = decisions.SprtState(), decisions.error_rate_test(baseline, policy)  # a new tenure
+                elif decisions.earns_health("unknown", quality, False, policy) and test.p0 == 1 - baseline:
                     # as the service does: the healthy record joins the baseline (the lower one counts)
-                    test = d.error_rate_test(min(baseline, quality.accuracy), policy)
+                    test = decisions.error_rate_test(min(baseline, quality.accuracy), policy)
                 latencies = rng.lognormal(np.log(15), 0.5, 100)
                 failed = rng.random(100) < 0.005
-                numbers = d.summarise_service(latencies.tolist(), failed.tolist())
+                numbers = decisions.summarise_service(latencies.tolist(), failed.tolist())
                 tripped = False
                 for key, value, limit in (("p95", numbers.latency_p95_ms, policy.latency_p95_slo_ms),
                                           ("p99", numbers.latency_p99_ms, policy.latency_p99_slo_ms),
                                           ("errors", numbers.error_rate, policy.error_rate_limit)):
-                    streaks[key] = d.streak_update(streaks[key], value, limit, numbers.requests, policy)
+                    streaks[key] = decisions.streak_update(streaks[key], value, limit, numbers.requests, policy)
                     tripped |= streaks[key].breaching
                 if tripped:
                     service_rollbacks += 1
-                    streaks = {k: d.StreakState() for k in streaks}
+                    streaks = {k: decisions.StreakState() for k in streaks}
                 # the baseline rule: 3 consecutive 30-label windows below baseline - margin
                 window_buffer = np.concatenate([window_buffer, errors])
                 whole = len(window_buffer) // 30 * 30
@@ -298,18 +299,19 @@ def healthy_runs(evaluations: int, seed: int = 0) -> list[str]:
 
 
 def labels_to_detect(bad_accuracy: float, trials: int = 2000, seed: int = 1) -> tuple[list[int], list[int]]:
-    from monitoring.watchdog import decisions as d
+    from monitoring.settings import WatchdogPolicy
+    from monitoring.watchdog import decisions
 
-    policy = d.Policy()
+    policy = WatchdogPolicy()
     baseline = 0.81
-    test = d.error_rate_test(baseline, policy)
+    test = decisions.error_rate_test(baseline, policy)
     rng = np.random.default_rng(seed)
     sprt, window = [], []
     for _ in range(trials):
         errors = rng.random(5000) > bad_accuracy
-        state = d.SprtState()
+        state = decisions.SprtState()
         for count, error in enumerate(errors, start=1):
-            state = d.sprt_update(state, [error], test)
+            state = decisions.sprt_update(state, [error], test)
             if state.breaching and count >= policy.min_labels:
                 sprt.append(count)
                 break
@@ -333,10 +335,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
-    from monitoring.watchdog import decisions as d
+    from monitoring.settings import WatchdogPolicy
+    from monitoring.watchdog import decisions
 
-    policy = d.Policy()
-    test = d.error_rate_test(0.81, policy)
+    policy = WatchdogPolicy()
+    test = decisions.error_rate_test(0.81, policy)
     print(f"SPRT: p0={test.p0:.3f} vs p1={test.p1:.3f}, alpha={policy.sprt_alpha:g}, beta={policy.sprt_beta:g}, "
           f"bounds [{test.lower:.2f}, {test.upper:.2f}], min labels {policy.min_labels}")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from cli.supervisor import Service, Supervisor
+from monitoring.runtime import Runtime
 from monitoring.settings import Settings
 
 DEMO_ENV = {
@@ -101,14 +102,13 @@ def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None] = print) -> int:
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.store.migrations import upgrade
 
     root = Path(__file__).resolve().parent.parent
     os.environ.update(DEMO_ENV)
     say(f"==> store: {settings.database_url}   MLflow: {settings.mlflow_tracking_uri}")
     upgrade(settings.database_url)
-    registry = Registry(settings)
+    registry = Runtime(settings).registry
     champion = registry.alias_version(settings.model_name, settings.champion_alias)
     if champion is None:
         say("==> training a first champion")

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from monitoring.runtime import Runtime
 from monitoring.settings import get_settings
 
 
@@ -83,11 +84,11 @@ def db_upgrade() -> None:
 @_user_errors
 def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
     """Train a version, register it in MLflow, and promote it if it beats the champion."""
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.training import datasets
     from monitoring.training.trainer import train as run_training
 
-    settings = get_settings()
+    runtime = Runtime.from_environment()
+    settings = runtime.settings
     if data_path:
         if not target:
             raise datasets.DataError("--target is required with --data")
@@ -100,7 +101,7 @@ def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
         dataset = datasets.bad_training_set(rows, seed) if bad else datasets.generate(rows, seed)
         origin = "demo-bad" if bad else "demo"
     result = run_training(
-        dataset, registry=Registry(settings), store_url=settings.database_url,
+        dataset, registry=runtime.registry, store_url=runtime.store_url,
         model_name=model_name or settings.model_name, actor=_actor(), promote=promote, seed=seed,
         data_origin=origin, progress=_progress,
     )
@@ -116,12 +117,11 @@ def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
 @_user_errors
 def promote(version, reason, model_name) -> None:
     """Make VERSION the champion."""
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.registry.promotion import promote as do_promote
 
     settings = get_settings()
     name = model_name or settings.model_name
-    event = do_promote(settings.database_url, Registry(settings), model_name=name, version=version,
+    event = do_promote(Runtime(settings), model_name=name, version=version,
                        actor=_actor(), reason=reason)
     click.echo(f"{name}: @{settings.champion_alias} moved from version {event.from_version} to {event.to_version}")
 
@@ -134,12 +134,11 @@ def promote(version, reason, model_name) -> None:
 @_user_errors
 def rollback(to_version, reason, model_name) -> None:
     """Give the champion alias back to a former champion."""
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.registry.promotion import rollback as do_rollback
 
     settings = get_settings()
     name = model_name or settings.model_name
-    event = do_rollback(settings.database_url, Registry(settings), model_name=name, actor=_actor(),
+    event = do_rollback(Runtime(settings), model_name=name, actor=_actor(),
                         reason=reason, to_version=to_version)
     click.echo(f"{name}: @{settings.champion_alias} rolled back from version {event.from_version} "
                f"to {event.to_version}")
@@ -150,15 +149,13 @@ def rollback(to_version, reason, model_name) -> None:
 @_user_errors
 def versions(model_name) -> None:
     """List registered versions with their metrics, aliases and health."""
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.store import history
-    from monitoring.store.engine import session_scope
 
     settings = get_settings()
     name = model_name or settings.model_name
-    with session_scope(settings.database_url) as session:
-        health = {v.version: v.state for v in history.versions_health(session, name)}
-    infos = Registry(settings).list_versions(name)
+    runtime = Runtime(settings)
+    health = history.health_states(runtime.store_url, name)
+    infos = runtime.registry.list_versions(name)
     if not infos:
         raise ValueError(f"no registered model named {name!r}")
     for info in infos:
@@ -178,7 +175,6 @@ def monitor(start, end, model_name) -> None:
 
     from monitoring.metrics.window_pipeline import compute_windows
     from monitoring.metrics.windows import latest_closed_window
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.store.engine import utcnow
 
     def utc(text: str) -> datetime:
@@ -193,7 +189,7 @@ def monitor(start, end, model_name) -> None:
         start_at, end_at = latest.start, latest.end
     else:
         start_at, end_at = utc(start), utc(end)
-    summary = compute_windows(settings.database_url, Registry(settings), settings, model_name=model_name,
+    summary = compute_windows(Runtime(settings), model_name=model_name,
                               start=start_at, end=end_at)
     click.echo(f"{len(summary.windows)} window(s) from {start_at.isoformat()} to {end_at.isoformat()}: "
                f"{len(summary.served)} version-window(s) served, {summary.metric_rows} metric rows, "
@@ -304,11 +300,10 @@ def gradio(host, port, api_url) -> None:
 @_user_errors
 def watchdog(model_name) -> None:
     """Evaluate every champion once, act (roll back, alert), then deliver pending Slack messages."""
-    from monitoring.registry.mlflow_registry import Registry
     from monitoring.watchdog.loop import run_once
 
     settings = get_settings()
-    for line in run_once(settings, Registry(settings), model_name=model_name, quiet=False):
+    for line in run_once(Runtime(settings), model_name=model_name, quiet=False):
         click.echo(line)
 
 
@@ -325,7 +320,9 @@ def watch(interval, model_name) -> None:
         from monitoring.watchdog.loop import run_loop
 
         settings = get_settings()
-        runs = run_loop(settings, Registry(settings), interval=interval, model_name=model_name,
+        # MLflow's client is made (and imported) before "watching" is said, not in the first run
+        runtime = Runtime(settings, Registry(settings))
+        runs = run_loop(runtime, interval=interval, model_name=model_name,
                         say=click.echo, started=lambda: click.echo(
                             f"watching {model_name or 'every model with a champion'} every {interval:g}s "
                             "(Ctrl-C stops)", err=True))

@@ -1,4 +1,4 @@
-"""The functions Airflow tasks call: one per task, settings and registry from the environment.
+"""The functions Airflow tasks call: one per task, each building its runtime from the environment.
 
 Each takes the task's data interval (and small JSON-able inputs) and returns small JSON-able
 results for XCom, so the DAG files stay declarations. Heavy libraries are imported by the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from monitoring.runtime import Runtime
 from monitoring.settings import get_settings
 
 
@@ -18,20 +19,13 @@ def _utc(moment: datetime) -> datetime:
     return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
 
 
-def _context():
-    from monitoring.registry.mlflow_registry import Registry
-
-    settings = get_settings()
-    return settings.database_url, Registry(settings), settings
-
-
 # -- monitoring ------------------------------------------------------------------------------
 def monitor_interval(start: datetime, end: datetime) -> dict[str, Any]:
     """Compute every window ending in the interval (and refresh windows with late feedback)."""
     from monitoring.metrics.window_pipeline import compute_windows
 
-    url, registry, settings = _context()
-    return compute_windows(url, registry, settings, start=_utc(start), end=_utc(end)).as_dict()
+    runtime = Runtime.from_environment()
+    return compute_windows(runtime, start=_utc(start), end=_utc(end)).as_dict()
 
 
 # -- batch scoring ---------------------------------------------------------------------------
@@ -40,8 +34,8 @@ def score_interval(start: datetime, end: datetime, input_path: str | None = None
     """Score the interval's batch (a file, or demo records seeded by the interval) with the champion."""
     from monitoring.serving.batch import score_batch
 
-    url, registry, settings = _context()
-    return score_batch(url, registry, settings, interval_start=_utc(start), interval_end=_utc(end),
+    runtime = Runtime.from_environment()
+    return score_batch(runtime, interval_start=_utc(start), interval_end=_utc(end),
                        input_path=input_path, output_path=output_path, demo_rows=rows).as_dict()
 
 
@@ -50,8 +44,8 @@ def watchdog_once(now: datetime | None = None) -> list[str]:
     """Evaluate every champion and act (roll back, alert) once; one line per model."""
     from monitoring.watchdog.evaluation import evaluate_and_act
 
-    url, registry, settings = _context()
-    outcomes = evaluate_and_act(url, registry, settings, now=_utc(now) if now else None)
+    runtime = Runtime.from_environment()
+    outcomes = evaluate_and_act(runtime, now=_utc(now) if now else None)
     return [str(outcome) for outcome in outcomes]
 
 
@@ -68,8 +62,8 @@ def training_ingest(start: datetime, end: datetime, data_path: str | None = None
 def training_validate(ingested: dict[str, Any]) -> dict[str, Any]:
     from monitoring.training import pipeline
 
-    url, registry, settings = _context()
-    return pipeline.validate(url, registry, settings, model_name=settings.model_name,
+    runtime = Runtime.from_environment()
+    return pipeline.validate(runtime, model_name=runtime.settings.model_name,
                                       ingested=ingested)
 
 
@@ -83,16 +77,16 @@ def training_train(validated: dict[str, Any]) -> dict[str, Any]:
 def training_evaluate(trained: dict[str, Any]) -> dict[str, Any]:
     from monitoring.training import pipeline
 
-    _, registry, settings = _context()
-    return pipeline.evaluate(registry, settings, model_name=settings.model_name, trained=trained)
+    runtime = Runtime.from_environment()
+    return pipeline.evaluate(runtime, model_name=runtime.settings.model_name, trained=trained)
 
 
 def training_register(start: datetime, end: datetime, trained: dict[str, Any],
                       evaluation: dict[str, Any]) -> dict[str, Any]:
     from monitoring.training import pipeline
 
-    url, registry, settings = _context()
-    return pipeline.register(url, registry, settings, model_name=settings.model_name,
+    runtime = Runtime.from_environment()
+    return pipeline.register(runtime, model_name=runtime.settings.model_name,
                                       interval_start=_utc(start), interval_end=_utc(end), trained=trained,
                                       evaluation=evaluation)
 
@@ -100,6 +94,6 @@ def training_register(start: datetime, end: datetime, trained: dict[str, Any],
 def training_promote(registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     from monitoring.training import pipeline
 
-    url, registry, settings = _context()
-    return pipeline.promote_if_better(url, registry, settings, model_name=settings.model_name,
+    runtime = Runtime.from_environment()
+    return pipeline.promote_if_better(runtime, model_name=runtime.settings.model_name,
                                                registered=registered, evaluation=evaluation)

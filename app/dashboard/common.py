@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import auth
+from monitoring.runtime import Runtime
 from monitoring.settings import get_settings
 from monitoring.store import dashboard_queries, dashboard_summaries
 from monitoring.store.engine import utcnow
@@ -29,16 +30,24 @@ class View:
     end: datetime
 
 
+def runtime() -> Runtime:
+    """The settings, the store and the registry, as the operator's actions take them."""
+    settings = get_settings()
+    return Runtime(settings, _registry(settings.mlflow_tracking_uri))
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(tracking_uri: str):
+    """One MLflow registry client per tracking URI, made on first use inside a script run."""
+    return Runtime(get_settings()).registry
+
+
 def store_url() -> str:
     return get_settings().database_url
 
 
-@st.cache_resource(show_spinner=False)
 def registry():
-    """The MLflow registry wrapper (created on first use inside a script run)."""
-    from monitoring.registry.mlflow_registry import Registry
-
-    return Registry(get_settings())
+    return runtime().registry
 
 
 def now_minute() -> datetime:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from app.gradio_page.form import Hint
+from monitoring.runtime import Runtime
 from monitoring.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class ReferenceHints:
     """Hints per (model, version), read once from the store and MLflow and then kept."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
+        self.runtime = Runtime(settings)
         self._cache: dict[tuple[str, int], dict[str, Hint]] = {}
         self._lock = threading.Lock()
 
@@ -62,11 +63,9 @@ class ReferenceHints:
 
     def _read(self, model_name: str, version: int) -> dict[str, Hint] | None:
         from monitoring.metrics.references import load_reference
-        from monitoring.registry.mlflow_registry import Registry
 
         try:
-            reference = load_reference(self.settings.database_url, Registry(self.settings),
-                                       self.settings.var_dir / "references", model_name, version)
+            reference = load_reference(self.runtime, model_name, version)
         except Exception as error:  # noqa: BLE001 - hints are optional; the form works without them
             log.warning("no form hints for %s version %s: %s", model_name, version, type(error).__name__)
             return None

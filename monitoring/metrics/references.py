@@ -5,11 +5,10 @@ MLflow once and cached under ``<var_dir>/references/``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from monitoring.registry.mlflow_registry import Registry
+from monitoring.runtime import Runtime
 from monitoring.store import history
 from monitoring.store.engine import session_scope
 
@@ -38,10 +37,10 @@ def feature_kinds(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return numerical, [c for c in frame.columns if c not in numerical]
 
 
-def load_reference(url: str, registry: Registry, cache_dir: Path, model_name: str,
-                   version: int) -> Reference | None:
-    """The version's reference data, or None when Vigil recorded none."""
-    with session_scope(url) as session:
+def load_reference(runtime: Runtime, model_name: str, version: int) -> Reference | None:
+    """The version's reference data (cached under ``<var_dir>/references``), or None when Vigil recorded none."""
+    registry, cache_dir = runtime.registry, runtime.settings.var_dir / "references"
+    with session_scope(runtime.store_url) as session:
         row = history.reference_for(session, model_name, version)
         uri = row.uri if row is not None else None
     if uri is None:

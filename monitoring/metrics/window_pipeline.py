@@ -30,8 +30,7 @@ from monitoring.metrics.windows import (
     window_containing,
     windows_ending_in,
 )
-from monitoring.registry.mlflow_registry import Registry
-from monitoring.settings import Settings
+from monitoring.runtime import Runtime
 from monitoring.store import metric_windows, window_queries
 from monitoring.store.engine import get_engine, session_scope, utcnow
 from monitoring.training.datasets import infer_task
@@ -69,9 +68,7 @@ class MonitorSummary:
 
 
 def compute_windows(
-    url: str,
-    registry: Registry,
-    settings: Settings,
+    runtime: Runtime,
     *,
     model_name: str | None = None,
     start: datetime,
@@ -80,6 +77,7 @@ def compute_windows(
     now: datetime | None = None,
 ) -> MonitorSummary:
     """Compute the windows ending in ``(start, end]`` for one model (default: every known model)."""
+    url, settings = runtime.store_url, runtime.settings
     now = now or utcnow()
     minutes = settings.window_minutes
     summary = MonitorSummary(windows=windows_ending_in(start, end, minutes))
@@ -96,7 +94,7 @@ def compute_windows(
     process = {}
     if latest_closed_window(now, minutes) in owned:
         process = process_scrape.scrape(settings.api_url)
-    context = _Context(url, registry, settings, now, reports, summary)
+    context = _Context(runtime, now, reports, summary)
     for window in summary.windows:
         for name in models:
             context.full_window(name, window, process if window == latest_closed_window(now, minutes) else {})
@@ -107,16 +105,14 @@ def compute_windows(
 
 @dataclass
 class _Context:
-    url: str
-    registry: Registry
-    settings: Settings
+    runtime: Runtime
     now: datetime
     reports: bool
     summary: MonitorSummary
     references: dict[tuple[str, int], Reference | None] = field(default_factory=dict)
 
     def full_window(self, model_name: str, window: Window, process: dict[str, float]) -> None:
-        with get_engine(self.url).connect() as connection:
+        with get_engine(self.runtime.store_url).connect() as connection:
             served = window_queries.traffic(connection, window, model_name)
             if not served:
                 return
@@ -139,7 +135,7 @@ class _Context:
                 share, rows = drift
                 drift_rows += rows
                 metric_rows += self._rows(model_name, traffic.version, window, {metric_names.DRIFT_SHARE: share})
-        with session_scope(self.url) as session:
+        with session_scope(self.runtime.store_url) as session:
             metric_windows.upsert_metrics(session, metric_rows)
             metric_windows.insert_metrics_if_absent(session, process_rows)
             metric_windows.upsert_drift(session, drift_rows)
@@ -147,14 +143,14 @@ class _Context:
         self.summary.drift_rows += len(drift_rows)
 
     def quality_only(self, model_name: str, window: Window) -> None:
-        with get_engine(self.url).connect() as connection:
+        with get_engine(self.runtime.store_url).connect() as connection:
             labelled = window_queries.labelled(connection, window, model_name)
             tasks = window_queries.version_tasks(connection, [model_name])
         rows = []
         for version, group in labelled.groupby("version"):
             rows += self._rows(model_name, int(version), window,
                                _quality(tasks.get((model_name, int(version))), group))
-        with session_scope(self.url) as session:
+        with session_scope(self.runtime.store_url) as session:
             metric_windows.upsert_metrics(session, rows)
         self.summary.metric_rows += len(rows)
 
@@ -169,8 +165,7 @@ class _Context:
     def _reference(self, model_name: str, version: int) -> Reference | None:
         key = (model_name, version)
         if key not in self.references:
-            self.references[key] = load_reference(self.url, self.registry,
-                                                  self.settings.var_dir / "references", model_name, version)
+            self.references[key] = load_reference(self.runtime, model_name, version)
         return self.references[key]
 
     def _drift(self, model_name: str, version: int, window: Window):
@@ -180,7 +175,7 @@ class _Context:
         if reference is None:
             self.summary.note(f"{model_name} v{version}: no reference data, drift skipped")
             return None
-        with get_engine(self.url).connect() as connection:
+        with get_engine(self.runtime.store_url).connect() as connection:
             current = window_queries.features(connection, window, model_name, version,
                                               reference.numerical, reference.categorical)
         if len(current) < MIN_DRIFT_ROWS:
@@ -189,7 +184,7 @@ class _Context:
             return None
         try:
             result = compute_drift(reference.frame, current, reference.numerical, reference.categorical,
-                                   drift_share=self.settings.watchdog.drift_share)
+                                   drift_share=self.runtime.settings.watchdog.drift_share)
         except ValueError as error:
             self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: drift skipped ({error})")
             return None
@@ -210,12 +205,12 @@ class _Context:
         from monitoring.metrics.evidently_report import save_drift_report
 
         stamp = f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}"
-        path = (self.settings.var_dir / "reports" / model_name / f"v{version}" / f"{stamp}.html").resolve()
+        path = (self.runtime.settings.var_dir / "reports" / model_name / f"v{version}" / f"{stamp}.html").resolve()
         if not path.is_file():
             try:
                 save_drift_report(reference.frame, current, reference.numerical, reference.categorical,
-                                  path, sample_rows=self.settings.drift_sample_rows, overrides=methods,
-                                  drift_share=self.settings.watchdog.drift_share)
+                                  path, sample_rows=self.runtime.settings.drift_sample_rows, overrides=methods,
+                                  drift_share=self.runtime.settings.watchdog.drift_share)
             except Exception as error:  # noqa: BLE001 - a report is a nicety; the numbers still count
                 self.summary.note(f"{model_name} v{version}: Evidently report failed ({error})")
                 return None

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from monitoring.alerts.messages import render_plain
-from monitoring.registry.mlflow_registry import Registry, RegistryError
+from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.promotion import KIND_TITLES
 from monitoring.registry.rollback_target import choose_rollback_target
+from monitoring.runtime import Runtime
 from monitoring.store import dashboard_queries, history
 from monitoring.store.engine import session_scope
 from monitoring.training import modeling
@@ -52,11 +53,12 @@ class MovePreview:
 
 
 def preview_move(
-    url: str, registry: Registry, *, model_name: str, kind: str, actor: str, reason: str,
+    runtime: Runtime, *, model_name: str, kind: str, actor: str, reason: str,
     to_version: int | None = None,
 ) -> MovePreview:
     """The preview of moving the champion alias to ``to_version`` (for a rollback: the default
     target of ``monitoring.registry.promotion.rollback`` when None)."""
+    url, registry = runtime.store_url, runtime.registry
     if kind not in MOVE_KINDS:
         raise ValueError(f"kind must be one of {MOVE_KINDS}, not {kind!r}")
     alias = registry.settings.champion_alias
@@ -75,7 +77,7 @@ def preview_move(
         except RegistryError as error:
             problems.append(str(error))
         else:
-            smoke = smoke_prediction(url, registry, model_name, to_version)
+            smoke = smoke_prediction(runtime, model_name, to_version)
     slack_text = render_plain(
         move_payload(model_name, kind, current, to_version, actor, reason, registry.settings.dashboard_url),
         model_name=model_name, kind=kind,
@@ -113,9 +115,10 @@ def move_payload(model_name: str, kind: str, current: int | None, target: int | 
     }
 
 
-def smoke_prediction(url: str, registry: Registry, model_name: str, version: int,
+def smoke_prediction(runtime: Runtime, model_name: str, version: int,
                      rows: int = SMOKE_ROWS) -> SmokeResult:
     """Score the newest logged inputs with ``version``; an error is reported, not raised."""
+    url, registry = runtime.store_url, runtime.registry
     inputs = dashboard_queries.recent_inputs(url, model_name, rows)
     if inputs.empty:
         return SmokeResult(rows=0, error="no logged predictions to try the version on")

@@ -13,6 +13,7 @@ from typing import Any
 
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.registry.rollback_target import choose_rollback_target
+from monitoring.runtime import Runtime
 from monitoring.store import history, outbox
 from monitoring.store.engine import (
     Session,
@@ -87,10 +88,11 @@ def _restore_alias_if_not_committed(
 
 
 def promote(
-    url: str, registry: Registry, *, model_name: str, version: int, actor: str, reason: str,
+    runtime: Runtime, *, model_name: str, version: int, actor: str, reason: str,
     channel: str = "cli",
 ) -> RegistryEvent:
     """Make ``version`` the champion (an operator's decision)."""
+    url, registry = runtime.store_url, runtime.registry
     with session_scope(url) as session:
         lock_model(session, model_name)
         health = {v.version: v.state for v in history.versions_health(session, model_name)}
@@ -104,10 +106,11 @@ def promote(
 
 
 def rollback(
-    url: str, registry: Registry, *, model_name: str, actor: str, reason: str,
+    runtime: Runtime, *, model_name: str, actor: str, reason: str,
     to_version: int | None = None, channel: str = "cli",
 ) -> RegistryEvent:
     """Give the alias back to a former champion (``to_version``, or the most recent not marked bad)."""
+    url, registry = runtime.store_url, runtime.registry
     alias = registry.settings.champion_alias
     with session_scope(url) as session:
         lock_model(session, model_name)

@@ -21,10 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring.registry.mlflow_registry import Registry, RegistryError
+from monitoring.labels import label_text
+from monitoring.registry.mlflow_registry import RegistryError
+from monitoring.runtime import Runtime
 from monitoring.settings import Settings
 from monitoring.store.engine import utcnow
-from monitoring.store.feedback import label_text
 from monitoring.store.prediction_rows import upsert_batch_predictions
 from monitoring.training import datasets
 from monitoring.training.datasets import DataError
@@ -72,9 +73,7 @@ def read_records(path: str | Path) -> pd.DataFrame:
 
 
 def score_batch(
-    url: str,
-    registry: Registry,
-    settings: Settings,
+    runtime: Runtime,
     *,
     interval_start: datetime,
     interval_end: datetime,
@@ -84,6 +83,7 @@ def score_batch(
     demo_rows: int = 500,
 ) -> BatchResult:
     """Score the interval's records with the champion; write the output file and log the predictions."""
+    url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
     if interval_end <= interval_start:
         raise ValueError(f"batch interval end {interval_end.isoformat()} is not after its start")
     name = model_name or settings.model_name

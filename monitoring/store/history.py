@@ -113,6 +113,12 @@ def versions_health(session: Session, model_name: str) -> list[VersionHealth]:
     ))
 
 
+def health_states(url: str, model_name: str) -> dict[int, str]:
+    """Each version's health state (unknown / healthy / degraded / bad), in its own read."""
+    with session_scope(url) as session:
+        return {row.version: row.state for row in versions_health(session, model_name)}
+
+
 def record_reference(session: Session, *, model_name: str, version: int, uri: str, rows: int) -> None:
     row = session.get(ReferenceData, (model_name, version))
     if row is None:

@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from monitoring.metrics.references import feature_kinds, load_reference
-from monitoring.registry.mlflow_registry import Registry, RegistryError
+from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.promotion import move_alias_in
+from monitoring.runtime import Runtime
 from monitoring.settings import Settings
 from monitoring.store import history
 from monitoring.store.engine import lock_model, session_scope
@@ -70,15 +71,16 @@ def ingest(
     return {"path": str(out), "target": target, "origin": origin, "rows": len(frame)}
 
 
-def validate(url: str, registry: Registry, settings: Settings, *, model_name: str,
+def validate(runtime: Runtime, *, model_name: str,
              ingested: dict[str, Any]) -> dict[str, Any]:
     """Schema (the champion's features must be there), missing values and ranges; raises ValidationError."""
+    registry, settings = runtime.registry, runtime.settings
     frame = pd.read_parquet(ingested["path"])
     expected_numeric: list[str] = []
     expected_categorical: list[str] = []
     champion = registry.alias_version(model_name, settings.champion_alias)
     if champion is not None:
-        reference = load_reference(url, registry, settings.var_dir / "references", model_name, champion)
+        reference = load_reference(runtime, model_name, champion)
         if reference is not None:
             expected_numeric, expected_categorical = reference.numerical, reference.categorical
     report = validation.validate(frame, ingested["target"], expected_numeric=expected_numeric,
@@ -104,9 +106,10 @@ def train(settings: Settings, *, model_name: str, validated: dict[str, Any]) -> 
             "holdout_rows": len(holdout), "features": dataset.features}
 
 
-def evaluate(registry: Registry, settings: Settings, *, model_name: str,
+def evaluate(runtime: Runtime, *, model_name: str,
              trained: dict[str, Any]) -> dict[str, Any]:
     """The candidate's holdout metrics and the current champion's primary metric on the same holdout."""
+    registry, settings = runtime.registry, runtime.settings
     holdout = pd.read_parquet(trained["holdout_path"])
     model = pickle.loads(Path(trained["model_path"]).read_bytes())
     task, target, features = trained["task"], trained["target"], trained["features"]
@@ -124,10 +127,11 @@ def evaluate(registry: Registry, settings: Settings, *, model_name: str,
             "champion_score": champion_score}
 
 
-def register(url: str, registry: Registry, settings: Settings, *, model_name: str,
+def register(runtime: Runtime, *, model_name: str,
              interval_start: datetime, interval_end: datetime, trained: dict[str, Any],
              evaluation: dict[str, Any]) -> dict[str, Any]:
     """Register the candidate (once per data interval) with its reference data; returns its version."""
+    url, registry = runtime.store_url, runtime.registry
     key = interval_key(interval_start, interval_end)
     existing = _registered_for(url, model_name, key)
     if existing is not None:
@@ -161,9 +165,10 @@ def _registered_for(url: str, model_name: str, key: str) -> int | None:
     return None
 
 
-def promote_if_better(url: str, registry: Registry, settings: Settings, *, model_name: str,
+def promote_if_better(runtime: Runtime, *, model_name: str,
                       registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """Give the candidate the champion alias if it beat the champion it was compared with."""
+    url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
     version = registered["version"]
     metric = evaluation["primary_metric"]
     candidate = evaluation["metrics"][metric]

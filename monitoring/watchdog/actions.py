@@ -20,12 +20,12 @@ import pandas as pd
 from monitoring.registry.mlflow_registry import Registry, RegistryError
 from monitoring.registry.promotion import move_alias_in
 from monitoring.registry.rollback_target import choose_rollback_target
+from monitoring.settings import WatchdogPolicy
 from monitoring.store import alerts, history
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session
 from monitoring.store.tables import ModelControl
-from monitoring.watchdog import decisions as d
-from monitoring.watchdog import detectors
+from monitoring.watchdog import decisions, detectors
 
 ACTOR = "watchdog"
 RECHECK = timedelta(minutes=5)  # how long a data-problem verdict stands before the next check
@@ -45,7 +45,7 @@ class Case:
     champion: int
     took_over: datetime
     now: datetime
-    policy: d.Policy
+    policy: WatchdogPolicy
     health: dict[int, Any]  # version -> its VersionHealth row
     notes: list[str]  # what was done besides the action
 
@@ -60,18 +60,18 @@ def alert_key(name: str, version: int, what: str) -> str:
 
 # -- degraded ------------------------------------------------------------------------------------
 
-def act_on_degradation(case: Case, findings: list[d.Finding], quality: d.SprtState,
-                       test: d.ErrorRateTest | None) -> d.Action:
+def act_on_degradation(case: Case, findings: list[decisions.Finding], quality: decisions.SprtState,
+                       test: decisions.ErrorRateTest | None) -> decisions.Action:
     """Roll back to the last healthy version if allowed and useful; otherwise alert."""
     alias = case.registry.settings.champion_alias
     moves = [(e.from_version, e.to_version)
              for e in history.alias_history(case.session, case.name, alias)]
     target = choose_rollback_target(moves, {v: h.state for v, h in case.health.items()},
                                     case.champion, require_healthy=True)
-    guard = d.Guard(case.control.frozen, case.control.cooldown_until,
+    guard = decisions.Guard(case.control.frozen, case.control.cooldown_until,
                     detectors.rollbacks_last_day(case.session, case.name, case.now))
     action, attribution = _decide(case, guard, target, findings, test)
-    degraded = [f for f in findings if f.status == d.DEGRADED]
+    degraded = [f for f in findings if f.status == decisions.DEGRADED]
     facts = {"version": case.champion, "rollback target": target,
              **{k: v for f in degraded for k, v in f.numbers.items()},
              "cause": attribution.cause, **attribution.numbers}
@@ -82,26 +82,26 @@ def act_on_degradation(case: Case, findings: list[d.Finding], quality: d.SprtSta
     return action
 
 
-def _decide(case: Case, guard: d.Guard, target: int | None, findings: list[d.Finding],
-            test: d.ErrorRateTest | None) -> tuple[d.Action, d.Attribution]:
-    unknown = d.Attribution(d.UNKNOWN_CAUSE, "not checked")
-    action = d.decide(True, unknown, guard, target, case.now, case.policy)
+def _decide(case: Case, guard: decisions.Guard, target: int | None, findings: list[decisions.Finding],
+            test: decisions.ErrorRateTest | None) -> tuple[decisions.Action, decisions.Attribution]:
+    unknown = decisions.Attribution(decisions.UNKNOWN_CAUSE, "not checked")
+    action = decisions.decide(True, unknown, guard, target, case.now, case.policy)
     if action.kind != "rollback":
         return action, unknown
     try:
         # comparing the versions' errors says something about a quality drop only; a latency
         # or error-rate breach was measured on the champion's own serving since it took over
-        quality_test = test if findings[0].status == d.DEGRADED else None
+        quality_test = test if findings[0].status == decisions.DEGRADED else None
         attribution = _attribution(case, target, quality_test)
     except (RegistryError, ValueError, KeyError) as error:
-        return d.Action("alert", "target_broken", "critical",
+        return decisions.Action("alert", "target_broken", "critical",
                         f"version {target} cannot take over: {error}"), unknown
-    return d.decide(True, attribution, guard, target, case.now, case.policy), attribution
+    return decisions.decide(True, attribution, guard, target, case.now, case.policy), attribution
 
 
-def _roll_back(case: Case, action: d.Action, guard: d.Guard, target: int,
-               degraded: list[d.Finding], facts: dict[str, Any], attribution: d.Attribution,
-               quality: d.SprtState) -> None:
+def _roll_back(case: Case, action: decisions.Action, guard: decisions.Guard, target: int,
+               degraded: list[decisions.Finding], facts: dict[str, Any], attribution: decisions.Attribution,
+               quality: decisions.SprtState) -> None:
     control, policy, now = case.control, case.policy, case.now
     why = "; ".join(f"{f.signal}: {f.reason}" for f in degraded)
     evidence_doc = {"numbers": {k: v for k, v in facts.items() if k not in ("version",)},
@@ -134,7 +134,7 @@ def _roll_back(case: Case, action: d.Action, guard: d.Guard, target: int,
                       f"cooldown until {control.cooldown_until:%H:%M:%S} UTC")
 
 
-def _alert_instead(case: Case, action: d.Action, degraded: list[d.Finding],
+def _alert_instead(case: Case, action: decisions.Action, degraded: list[decisions.Finding],
                    facts: dict[str, Any]) -> None:
     why = "; ".join(f"{f.signal}: {f.reason}" for f in degraded)
     suffix = "data" if action.alert_kind == "data_problem" else "degraded"
@@ -154,21 +154,21 @@ def _alert_instead(case: Case, action: d.Action, degraded: list[d.Finding],
     case.notes.append(f"{action.alert_kind} alert ({action.severity}): {action.reason}")
 
 
-def _attribution(case: Case, target: int, test: d.ErrorRateTest | None) -> d.Attribution:
+def _attribution(case: Case, target: int, test: decisions.ErrorRateTest | None) -> decisions.Attribution:
     """A data-problem verdict is kept for ``RECHECK`` so a breaching champion does not make the
     watchdog load the target on every evaluation; anything else is checked right before acting."""
     cached = case.state.get("attribution")
     if cached and cached["target"] == target and case.now < detectors.as_time(cached["until"]):
-        return d.Attribution(cached["cause"], cached["reason"], cached["numbers"])
+        return decisions.Attribution(cached["cause"], cached["reason"], cached["numbers"])
     attribution = _check_target(case, target, test)
-    if attribution.cause == d.DATA_PROBLEM:
+    if attribution.cause == decisions.DATA_PROBLEM:
         case.state["attribution"] = {"target": target, "until": (case.now + RECHECK).isoformat(),
                                      "cause": attribution.cause, "reason": attribution.reason,
                                      "numbers": attribution.numbers}
     return attribution
 
 
-def _check_target(case: Case, target: int, test: d.ErrorRateTest | None) -> d.Attribution:
+def _check_target(case: Case, target: int, test: decisions.ErrorRateTest | None) -> decisions.Attribution:
     """Load the target, make it predict recent logged rows, and score it on the champion's
     labelled rows.
 
@@ -186,18 +186,18 @@ def _check_target(case: Case, target: int, test: d.ErrorRateTest | None) -> d.At
     if len(predicted) != len(rows):
         raise ValueError(f"it returned {len(predicted)} predictions for {len(rows)} rows")
     if test is None:
-        return d.Attribution(d.VERSION_PROBLEM,
+        return decisions.Attribution(decisions.VERSION_PROBLEM,
                              "latency or errors of this version since it took over")
     if not labelled:
-        return d.Attribution(d.UNKNOWN_CAUSE, "no labelled rows to compare the versions on")
-    current = [d.is_error(r.prediction, r.label) for r in labelled]
-    previous = [d.is_error(str(p), r.label) for p, r in zip(predicted, labelled, strict=True)]
-    return d.attribute(current, previous, test.margin, case.policy)
+        return decisions.Attribution(decisions.UNKNOWN_CAUSE, "no labelled rows to compare the versions on")
+    current = [decisions.is_error(r.prediction, r.label) for r in labelled]
+    previous = [decisions.is_error(str(p), r.label) for p, r in zip(predicted, labelled, strict=True)]
+    return decisions.attribute(current, previous, test.margin, case.policy)
 
 
 # -- healthy, drift, bake ------------------------------------------------------------------------
 
-def settle_healthy(case: Case, findings: list[d.Finding], quality: d.SprtState,
+def settle_healthy(case: Case, findings: list[decisions.Finding], quality: decisions.SprtState,
                    service_breaching: bool) -> None:
     """Resolve the champion's degradation alerts; mark it healthy once it earned it."""
     facts = {"version": case.champion, **findings[0].numbers}
@@ -205,7 +205,7 @@ def settle_healthy(case: Case, findings: list[d.Finding], quality: d.SprtState,
         if alerts.resolve_alert(case.session, key=case.key(suffix), facts=facts, now=case.now):
             case.notes.append(f"{suffix} alert resolved")
     row = case.health.get(case.champion)
-    if row is not None and d.earns_health(row.state, quality, service_breaching, case.policy):
+    if row is not None and decisions.earns_health(row.state, quality, service_breaching, case.policy):
         history.set_health(case.session, model_name=case.name, version=case.champion,
                            state="healthy",
                            evidence={"accuracy": quality.accuracy, "labels": quality.labels,
@@ -214,9 +214,9 @@ def settle_healthy(case: Case, findings: list[d.Finding], quality: d.SprtState,
                           f"(accuracy {quality.accuracy:.3f} on {quality.labels} labels)")
 
 
-def act_on_drift(case: Case, drift: d.Finding) -> None:
+def act_on_drift(case: Case, drift: decisions.Finding) -> None:
     """Raise the drift alert (drift alone never rolls back) or resolve it."""
-    if drift.status == d.DEGRADED:
+    if drift.status == decisions.DEGRADED:
         alerts.raise_alert(case.session, key=case.key("drift"), model_name=case.name, kind="drift",
                            severity="warning",
                            title=f"{case.name} v{case.champion}: input data drifted",
@@ -225,11 +225,11 @@ def act_on_drift(case: Case, drift: d.Finding) -> None:
                                 "data.",
                            now=case.now)
         case.notes.append("drift alert raised")
-    elif drift.status == d.OK:
+    elif drift.status == decisions.OK:
         alerts.resolve_alert(case.session, key=case.key("drift"), facts=drift.numbers, now=case.now)
 
 
-def bake(case: Case, quality: d.SprtState, test: d.ErrorRateTest | None) -> None:
+def bake(case: Case, quality: decisions.SprtState, test: decisions.ErrorRateTest | None) -> None:
     """After an automatic rollback: say in its alert thread whether the restored version
     recovered."""
     state, name, champion, now = case.state, case.name, case.champion, case.now
@@ -244,8 +244,8 @@ def bake(case: Case, quality: d.SprtState, test: d.ErrorRateTest | None) -> None
                                    "champion now": champion}, now=now)
         state["bake"] = None
         return
-    verdict = d.bake_verdict(quality, started, now, case.policy)
-    if verdict == d.PENDING:
+    verdict = decisions.bake_verdict(quality, started, now, case.policy)
+    if verdict == decisions.PENDING:
         return
     facts = {"restored version": champion, "bad version": baking["bad_version"],
              "accuracy since rollback": _round(quality.accuracy),
@@ -253,7 +253,7 @@ def bake(case: Case, quality: d.SprtState, test: d.ErrorRateTest | None) -> None
              "baseline accuracy": _round(1 - test.p0) if test else None,
              "bad version accuracy": _round(baking.get("bad_accuracy")),
              "seconds since rollback": round((now - started).total_seconds(), 1)}
-    if verdict == d.RECOVERED:
+    if verdict == decisions.RECOVERED:
         alerts.add_followup(case.session, key=baking["key"],
                             title=f"{name}: recovered on version {champion}", facts=facts, now=now)
         alerts.resolve_alert(case.session, key=baking["key"], facts=facts,

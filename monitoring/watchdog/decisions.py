@@ -8,7 +8,7 @@ version or to the data, and decides whether to roll back, only alert, or do noth
 when a version earns health and whether a rollback's bake recovered. Drift is reported but never
 makes the champion degraded.
 
-``Policy`` is the settings' watchdog section (``monitoring.settings.WatchdogPolicy``) itself.
+The thresholds are the settings' watchdog section (``monitoring.settings.WatchdogPolicy``) itself.
 The detectors' names and the label rule (``is_error``) are re-exported, so the evaluation reads
 the watchdog's rules from one namespace.
 """
@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from monitoring.labels import is_error
-from monitoring.settings import WatchdogPolicy as Policy
+from monitoring.settings import WatchdogPolicy
 from monitoring.watchdog.sequential_test import (
     ErrorRateTest,
     SprtState,
@@ -40,7 +40,7 @@ from monitoring.watchdog.streaks import (
 __all__ = [
     "DATA_PROBLEM", "DEGRADED", "INCONCLUSIVE", "NOT_RECOVERED", "NO_ACTION", "OK", "PENDING",
     "RECOVERED", "UNKNOWN_CAUSE", "VERSION_PROBLEM", "Action", "Attribution", "ErrorRateTest",
-    "Finding", "Guard", "Policy", "ServiceNumbers", "SprtState", "StreakState", "attribute",
+    "Finding", "Guard", "ServiceNumbers", "SprtState", "StreakState", "attribute",
     "bake_verdict", "baseline_accuracy", "decide", "earns_health", "error_rate_test", "is_error",
     "judge_drift", "judge_quality", "judge_streak", "quality_margin", "sprt_update",
     "streak_update", "summarise_service",
@@ -63,7 +63,7 @@ class Finding:
 
 # -- quality, latency and error rate ------------------------------------------------------
 
-def judge_quality(state: SprtState, test: ErrorRateTest | None, policy: Policy) -> Finding:
+def judge_quality(state: SprtState, test: ErrorRateTest | None, policy: WatchdogPolicy) -> Finding:
     numbers: dict[str, Any] = {"labels": state.labels, "accuracy": _round(state.accuracy)}
     if test is None:
         return Finding("quality", INCONCLUSIVE, "no baseline accuracy for this version", numbers)
@@ -81,7 +81,7 @@ def judge_quality(state: SprtState, test: ErrorRateTest | None, policy: Policy) 
 
 
 def judge_streak(signal: str, state: StreakState, value: float | None, limit: float, samples: int,
-                 policy: Policy) -> Finding:
+                 policy: WatchdogPolicy) -> Finding:
     numbers = {signal: _round(value), f"{signal} limit": limit, "requests": samples,
                "consecutive breaches": state.consecutive}
     if state.breaching:  # tripped earlier: stays degraded until a window clears it
@@ -95,7 +95,7 @@ def judge_streak(signal: str, state: StreakState, value: float | None, limit: fl
 
 # -- drift ---------------------------------------------------------------------------------------
 
-def judge_drift(drifted: int, features: int, policy: Policy) -> Finding:
+def judge_drift(drifted: int, features: int, policy: WatchdogPolicy) -> Finding:
     """Drift of the latest window: alert-worthy from ``drift_share`` of the features; never a degradation."""
     if features == 0:
         return Finding("drift", INCONCLUSIVE, "no drift results for this version")
@@ -116,7 +116,7 @@ class Attribution:
 
 
 def attribute(current_errors: Sequence[bool], previous_errors: Sequence[bool] | None,
-              margin: float, policy: Policy) -> Attribution:
+              margin: float, policy: WatchdogPolicy) -> Attribution:
     """Is the champion the problem, or the data?
 
     Both are scored on the same recent labelled rows (the current version's own predictions and
@@ -167,7 +167,7 @@ NO_ACTION = Action("none")
 
 
 def decide(degraded: bool, attribution: Attribution, guard: Guard, target: int | None,
-           now: datetime, policy: Policy) -> Action:
+           now: datetime, policy: WatchdogPolicy) -> Action:
     """Roll back, only alert, or do nothing, for a champion judged ``degraded`` or not."""
     if not degraded:
         return NO_ACTION
@@ -193,14 +193,14 @@ def decide(degraded: bool, attribution: Attribution, guard: Guard, target: int |
                   freeze_after=guard.rollbacks_last_day + 1 >= policy.max_auto_rollbacks_per_day)
 
 
-def earns_health(state: str, quality: SprtState, service_breaching: bool, policy: Policy) -> bool:
+def earns_health(state: str, quality: SprtState, service_breaching: bool, policy: WatchdogPolicy) -> bool:
     """A serving version becomes ``healthy`` once a sequential test accepted its baseline on
     enough labels and nothing breaches; a version marked bad never does."""
     return (state in ("unknown", "degraded") and quality.labels >= policy.min_labels
             and quality.accepted_h0 > 0 and not quality.breaching and not service_breaching)
 
 
-def bake_verdict(quality: SprtState, started_at: datetime, now: datetime, policy: Policy) -> str:
+def bake_verdict(quality: SprtState, started_at: datetime, now: datetime, policy: WatchdogPolicy) -> str:
     """After a rollback: has the restored version shown it recovered, failed, or not yet?"""
     if quality.labels >= policy.min_labels and quality.breaching:
         return NOT_RECOVERED

@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitoring.settings import WatchdogPolicy
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session
-from monitoring.watchdog import decisions as d
+from monitoring.watchdog import decisions
 
 SETTLE = timedelta(seconds=10)
 MAX_SERVICE_ROWS = 20_000  # predictions read per latency window step
@@ -48,11 +49,11 @@ def advance_quality(
     name: str,
     champion: int,
     took_over: datetime,
-    test: d.ErrorRateTest | None,
+    test: decisions.ErrorRateTest | None,
     now: datetime,
-) -> d.SprtState:
+) -> decisions.SprtState:
     """Feed the labels received since the last settled point; save the settled point."""
-    settled = d.SprtState.from_dict(state.get("quality"))
+    settled = decisions.SprtState.from_dict(state.get("quality"))
     if test is None:
         return settled
     saved = state.get("cursor")
@@ -60,12 +61,12 @@ def advance_quality(
     rows = evidence.labels_after(session, name, champion, took_over, cursor)
     settle_before = now - SETTLE
     done = [r for r in rows if r.received_at <= settle_before]
-    settled = d.sprt_update(settled, (d.is_error(r.prediction, r.label) for r in done), test)
+    settled = decisions.sprt_update(settled, (decisions.is_error(r.prediction, r.label) for r in done), test)
     if done:
         state["cursor"] = [done[-1].received_at.isoformat(), done[-1].prediction_id]
     state["quality"] = settled.to_dict()
-    return d.sprt_update(
-        settled, (d.is_error(r.prediction, r.label) for r in rows[len(done) :]), test
+    return decisions.sprt_update(
+        settled, (decisions.is_error(r.prediction, r.label) for r in rows[len(done) :]), test
     )
 
 
@@ -76,8 +77,8 @@ def advance_service(
     champion: int,
     took_over: datetime,
     now: datetime,
-    policy: d.Policy,
-) -> list[d.Finding]:
+    policy: WatchdogPolicy,
+) -> list[decisions.Finding]:
     """One latency / error-rate window step once ``min_requests`` new settled predictions exist."""
     after = as_time(state["service_cursor"]) if state.get("service_cursor") else took_over
     rows = evidence.served_between(
@@ -89,7 +90,7 @@ def advance_service(
         until=now - SETTLE,
         limit=MAX_SERVICE_ROWS,
     )
-    numbers = d.summarise_service([r.latency_ms for r in rows], [r.status != "ok" for r in rows])
+    numbers = decisions.summarise_service([r.latency_ms for r in rows], [r.status != "ok" for r in rows])
     stepped = numbers.requests >= policy.min_requests
     if stepped:
         state["service_cursor"] = rows[-1].created_at.isoformat()
@@ -105,14 +106,14 @@ def advance_service(
     }
     findings = []
     for signal in SERVICE_SIGNALS:
-        streak = d.StreakState.from_dict(state.get(signal))
+        streak = decisions.StreakState.from_dict(state.get(signal))
         if stepped:
-            streak = d.streak_update(
+            streak = decisions.streak_update(
                 streak, values[signal], limits[signal], numbers.requests, policy
             )
             state[signal] = streak.to_dict()
         findings.append(
-            d.judge_streak(
+            decisions.judge_streak(
                 signal,
                 streak,
                 values[signal] if stepped else None,
@@ -125,12 +126,12 @@ def advance_service(
 
 
 def drift_finding(
-    session: Session, name: str, champion: int, took_over: datetime, policy: d.Policy
-) -> d.Finding:
+    session: Session, name: str, champion: int, took_over: datetime, policy: WatchdogPolicy
+) -> decisions.Finding:
     flags = evidence.latest_drift_flags(session, name, champion, took_over)
     if flags is None:
-        return d.judge_drift(0, 0, policy)
-    return d.judge_drift(sum(flags), len(flags), policy)
+        return decisions.judge_drift(0, 0, policy)
+    return decisions.judge_drift(sum(flags), len(flags), policy)
 
 
 def rollbacks_last_day(session: Session, name: str, now: datetime) -> int:

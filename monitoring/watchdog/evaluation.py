@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitoring.registry.mlflow_registry import Registry
-from monitoring.settings import Settings
+from monitoring.runtime import Runtime
+from monitoring.settings import Settings, WatchdogPolicy
 from monitoring.store import history, outbox
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import lock_model, session_scope, utcnow
-from monitoring.watchdog import actions, detectors
-from monitoring.watchdog import decisions as d
+from monitoring.watchdog import actions, decisions, detectors
 from monitoring.watchdog.detectors import SETTLE
 
 __all__ = ["SETTLE", "Outcome", "evaluate_and_act", "freeze", "release", "watched_models"]
@@ -43,7 +43,7 @@ class Outcome:
     status: str  # ok | inconclusive | degraded | error
     action: str = "none"  # none | rollback | alert | error
     rolled_back_to: int | None = None
-    findings: tuple[d.Finding, ...] = ()
+    findings: tuple[decisions.Finding, ...] = ()
     notes: tuple[str, ...] = ()  # what was done besides the action (health, bake, alerts)
 
     def __str__(self) -> str:
@@ -57,10 +57,11 @@ class Outcome:
 
 
 def evaluate_and_act(
-    url: str, registry: Registry, settings: Settings, *, model_name: str | None = None,
+    runtime: Runtime, *, model_name: str | None = None,
     now: datetime | None = None,
 ) -> list[Outcome]:
     """Evaluate the champion of ``model_name`` (default: every model with a champion) and act."""
+    url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
     policy = settings.watchdog
     names = [model_name] if model_name else watched_models(url, settings.champion_alias)
     outcomes = []
@@ -108,7 +109,7 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
 
 # -- one model -----------------------------------------------------------------------------------
 
-def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: d.Policy, name: str,
+def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: WatchdogPolicy, name: str,
                     now: datetime) -> Outcome | None:
     alias = settings.champion_alias
     with session_scope(url) as session:
@@ -122,26 +123,26 @@ def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: d.
             detectors.state_for(control.detector_state or {}, champion, took_over), name, champion,
             took_over, now, policy, {v.version: v for v in history.versions_health(session, name)}, [])
         row = case.health.get(champion)
-        baseline = d.baseline_accuracy(row.eval_metrics if row else {},
+        baseline = decisions.baseline_accuracy(row.eval_metrics if row else {},
                                        row.evidence if row and row.state == "healthy" else None, policy)
-        test = d.error_rate_test(baseline, policy) if baseline is not None else None
+        test = decisions.error_rate_test(baseline, policy) if baseline is not None else None
 
         quality = detectors.advance_quality(session, case.state, name, champion, took_over, test, now)
         service = detectors.advance_service(session, case.state, name, champion, took_over, now, policy)
-        findings = [d.judge_quality(quality, test, policy), *service]
+        findings = [decisions.judge_quality(quality, test, policy), *service]
         drift = detectors.drift_finding(session, name, champion, took_over, policy)
-        degraded = any(f.status == d.DEGRADED for f in findings)
-        status = d.DEGRADED if degraded else findings[0].status  # otherwise quality decides
+        degraded = any(f.status == decisions.DEGRADED for f in findings)
+        status = decisions.DEGRADED if degraded else findings[0].status  # otherwise quality decides
 
         actions.bake(case, quality, test)
         actions.act_on_drift(case, drift)
         findings.append(drift)
-        action = d.NO_ACTION
+        action = decisions.NO_ACTION
         if degraded:
             action = actions.act_on_degradation(case, findings, quality, test)
         else:
             actions.settle_healthy(case, findings, quality,
-                                   service_breaching=any(f.status == d.DEGRADED for f in service))
+                                   service_breaching=any(f.status == decisions.DEGRADED for f in service))
 
         if action.kind != "rollback":  # a rollback saved the restored version's fresh state
             control.detector_state = case.state

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from monitoring.alerts.delivery import deliver_pending
-from monitoring.registry.mlflow_registry import Registry
-from monitoring.settings import Settings
+from monitoring.runtime import Runtime
 from monitoring.store import alerts
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.watchdog.evaluation import Outcome, evaluate_and_act
@@ -25,13 +24,14 @@ from monitoring.watchdog.evaluation import Outcome, evaluate_and_act
 log = logging.getLogger(__name__)
 
 
-def run_once(settings: Settings, registry: Registry, *, model_name: str | None = None,
+def run_once(runtime: Runtime, *, model_name: str | None = None,
              quiet: bool = True) -> list[str]:
     """Evaluate, act, re-notify and deliver once; the lines worth printing (all of them unless quiet)."""
-    outcomes = evaluate_and_act(settings.database_url, registry, settings, model_name=model_name)
-    with session_scope(settings.database_url) as session:
+    settings = runtime.settings
+    outcomes = evaluate_and_act(runtime, model_name=model_name)
+    with session_scope(runtime.store_url) as session:
         reminded = alerts.renotify_due(session, now=utcnow(), interval=timedelta(minutes=settings.renotify_minutes))
-    report = deliver_pending(settings.database_url, settings=settings)
+    report = deliver_pending(runtime.store_url, settings=settings)
     lines = [str(o) for o in outcomes if not quiet or _noteworthy(o)]
     if not quiet:
         if not outcomes:
@@ -42,7 +42,7 @@ def run_once(settings: Settings, registry: Registry, *, model_name: str | None =
     return lines
 
 
-def run_loop(settings: Settings, registry: Registry, *, interval: float, model_name: str | None = None,
+def run_loop(runtime: Runtime, *, interval: float, model_name: str | None = None,
              say: Callable[[str], None] = print, max_runs: int | None = None,
              started: Callable[[], None] = lambda: None) -> int:
     """Run every ``interval`` seconds until Ctrl-C / SIGTERM (or ``max_runs``); returns the runs done.
@@ -57,7 +57,7 @@ def run_loop(settings: Settings, registry: Registry, *, interval: float, model_n
         while not stop.is_set() and (max_runs is None or runs < max_runs):
             started = time.monotonic()
             try:
-                for line in run_once(settings, registry, model_name=model_name):
+                for line in run_once(runtime, model_name=model_name):
                     say(line)
             except Exception:  # the store or MLflow is down: say so, keep watching
                 log.exception("watchdog run failed; trying again in %.1fs", interval)

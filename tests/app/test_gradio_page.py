@@ -20,6 +20,7 @@ import pytest
 from monitoring.store.engine import dispose_engines, session_scope
 from monitoring.store.tables import Feedback, Prediction
 from tests.net import free_port, wait_until_healthy
+from tests.runtimes import runtime_for
 
 pytestmark = pytest.mark.slow  # trains models and starts servers
 
@@ -232,7 +233,7 @@ def test_a_model_swap_while_the_page_is_open(tmp_path: Path, mlflow_store: str):
         assert "version 1**" in session_client.predict(row, api_name="/predict")[0]
 
         # the alias moves while the page is open: the next answer carries the new version
-        promote(settings.database_url, Registry(settings), model_name=settings.model_name, version=v2,
+        promote(runtime_for(settings.database_url, Registry(settings)), model_name=settings.model_name, version=v2,
                 actor="test", reason="swap under the page")
         assert wait_for(lambda: httpx.get(f"{api_url}/model").json()["version"] == v2)
         answer, _outcome, _thanks, status = session_client.predict(row, api_name="/predict")

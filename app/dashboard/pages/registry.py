@@ -81,7 +81,7 @@ def move_form(model_name: str, versions: list[int]) -> None:
         actor = auth.operator() or "dashboard:anonymous"
         with st.spinner("Loading the target version and scoring recent rows…"):
             st.session_state[PREVIEW_KEY] = (request, preview_move(
-                common.store_url(), common.registry(), model_name=model_name, kind=kind, actor=actor,
+                common.runtime(), model_name=model_name, kind=kind, actor=actor,
                 reason=reason, to_version=to_version))
     stored = st.session_state.get(PREVIEW_KEY)
     if not stored or stored[0] != request:
@@ -118,13 +118,12 @@ def act(preview, reason: str) -> None:
     actor = auth.require_operator(action, preview.model_name, detail=f"to version {preview.target_version}")
     if actor is None:
         return
-    url, registry = common.store_url(), common.registry()
     try:
         if preview.kind == "promote":
-            event = promote(url, registry, model_name=preview.model_name, version=preview.target_version,
+            event = promote(common.runtime(), model_name=preview.model_name, version=preview.target_version,
                             actor=actor, reason=reason, channel="dashboard")
         else:
-            event = rollback(url, registry, model_name=preview.model_name, actor=actor, reason=reason,
+            event = rollback(common.runtime(), model_name=preview.model_name, actor=actor, reason=reason,
                              to_version=preview.target_version, channel="dashboard")
     except (PromotionError, RegistryError) as error:
         auth.record(actor, action, allowed=False, model_name=preview.model_name, detail=f"refused: {error}")

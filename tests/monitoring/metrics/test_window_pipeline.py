@@ -19,6 +19,7 @@ from monitoring.settings import Settings
 from monitoring.store import history
 from monitoring.store.engine import session_scope
 from monitoring.store.tables import DriftResult, Feedback, MetricWindow, Prediction
+from tests.runtimes import runtime_for
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # a window boundary (5-minute windows)
 MODEL = "loan-default-test"
@@ -76,7 +77,7 @@ def test_quality_metrics_equal_scikit_learns(sqlite_url, tmp_path):
     rows = _classification_rows(300, T0, seed=1, labelled_share=0.7)
     _log(sqlite_url, rows)
 
-    summary = compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL,
+    summary = compute_windows(runtime_for(sqlite_url, None, _settings(tmp_path)), model_name=MODEL,
                               start=T0, end=T0 + timedelta(minutes=5), reports=False)
 
     labelled = [r for r in rows if r["label"] is not None]
@@ -104,7 +105,7 @@ def test_regression_quality_is_mae_and_rmse(sqlite_url, tmp_path):
              "score": float(predicted[i]), "label": str(truth[i])} for i in range(50)]
     _log(sqlite_url, rows, task="regression")
 
-    compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+    compute_windows(runtime_for(sqlite_url, None, _settings(tmp_path)), model_name=MODEL, start=T0,
                     end=T0 + timedelta(minutes=5), reports=False)
 
     stored = _metrics(sqlite_url)
@@ -117,7 +118,7 @@ def test_few_labels_carry_their_sample_count_and_unlabelled_windows_have_no_qual
     _log(sqlite_url, _classification_rows(40, T0, seed=2, labelled_share=0.1))
     _log(sqlite_url, _classification_rows(20, T0 + timedelta(minutes=5), seed=3, labelled_share=0.0))
 
-    compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+    compute_windows(runtime_for(sqlite_url, None, _settings(tmp_path)), model_name=MODEL, start=T0,
                     end=T0 + timedelta(minutes=10), reports=False)
 
     stored = _metrics(sqlite_url)
@@ -135,7 +136,7 @@ def test_latency_percentiles_equal_numpys_and_ignore_batch_rows(store_url, tmp_p
               "latency": 0.001, "source": "batch"} for i in range(500)]
     _log(store_url, rows + batch)
 
-    compute_windows(store_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+    compute_windows(runtime_for(store_url, None, _settings(tmp_path)), model_name=MODEL, start=T0,
                     end=T0 + timedelta(minutes=5), reports=False)
 
     stored = _metrics(store_url)
@@ -150,7 +151,7 @@ def test_late_feedback_updates_the_window_of_its_prediction(sqlite_url, tmp_path
     settings = _settings(tmp_path)
     rows = _classification_rows(100, T0, seed=5, labelled_share=0.0)
     _log(sqlite_url, rows)
-    compute_windows(sqlite_url, None, settings, model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
+    compute_windows(runtime_for(sqlite_url, None, settings), model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
                     reports=False)
     assert (1, T0, metric_names.ACCURACY) not in _metrics(sqlite_url)
 
@@ -159,7 +160,7 @@ def test_late_feedback_updates_the_window_of_its_prediction(sqlite_url, tmp_path
         for row in rows[:60]:
             session.add(Feedback(prediction_id=row["id"], model_name=MODEL, label=row["prediction"],
                                  received_at=arrival))
-    summary = compute_windows(sqlite_url, None, settings, model_name=MODEL, start=T0 + timedelta(minutes=20),
+    summary = compute_windows(runtime_for(sqlite_url, None, settings), model_name=MODEL, start=T0 + timedelta(minutes=20),
                               end=T0 + timedelta(minutes=25), reports=False)
 
     assert [(name, w.start) for name, w in summary.refreshed] == [(MODEL, T0)]
@@ -173,10 +174,10 @@ def test_rerunning_a_window_changes_nothing(store_url, tmp_path):
     _log(store_url, _classification_rows(30, T0, seed=7, labelled_share=0.5, prefix="v2-"), version=2)
     settings = _settings(tmp_path)
 
-    compute_windows(store_url, None, settings, model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
+    compute_windows(runtime_for(store_url, None, settings), model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
                     reports=False, now=T0 + timedelta(minutes=6))
     first = _dump(store_url)
-    compute_windows(store_url, None, settings, model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
+    compute_windows(runtime_for(store_url, None, settings), model_name=MODEL, start=T0, end=T0 + timedelta(minutes=5),
                     reports=False, now=T0 + timedelta(minutes=9))
 
     assert _dump(store_url) == first
@@ -204,7 +205,7 @@ def test_process_metrics_come_from_the_api_for_the_latest_window_only(sqlite_url
         settings = _settings(tmp_path, api_url=f"http://127.0.0.1:{server.server_port}")
         _log(sqlite_url, _classification_rows(10, T0, seed=8, labelled_share=0.0))
         _log(sqlite_url, _classification_rows(10, T0 + timedelta(minutes=5), seed=9, labelled_share=0.0))
-        compute_windows(sqlite_url, None, settings, model_name=MODEL, start=T0 - timedelta(minutes=5),
+        compute_windows(runtime_for(sqlite_url, None, settings), model_name=MODEL, start=T0 - timedelta(minutes=5),
                         end=T0 + timedelta(minutes=10), reports=False, now=T0 + timedelta(minutes=11))
     finally:
         server.shutdown()
@@ -218,7 +219,7 @@ def test_process_metrics_come_from_the_api_for_the_latest_window_only(sqlite_url
 
 def test_unreachable_api_skips_process_metrics(sqlite_url, tmp_path):
     _log(sqlite_url, _classification_rows(10, T0, seed=10, labelled_share=0.0))
-    compute_windows(sqlite_url, None, _settings(tmp_path), model_name=MODEL, start=T0,
+    compute_windows(runtime_for(sqlite_url, None, _settings(tmp_path)), model_name=MODEL, start=T0,
                     end=T0 + timedelta(minutes=5), reports=False, now=T0 + timedelta(minutes=6))
     stored = _metrics(sqlite_url)
     assert (1, T0, metric_names.REQUESTS) in stored and (1, T0, metric_names.CPU_PERCENT) not in stored
@@ -241,7 +242,7 @@ def test_drift_against_the_versions_reference_with_an_evidently_report(settings,
                                    created_at=T0 + timedelta(seconds=i / 2), features=features,
                                    prediction="0", score=0.2, latency_ms=5.0, status="ok", source="api"))
 
-    summary = compute_windows(url, registry, settings, model_name=model_name, start=T0,
+    summary = compute_windows(runtime_for(url, registry, settings), model_name=model_name, start=T0,
                               end=T0 + timedelta(minutes=5))
 
     with session_scope(url) as session:

@@ -12,6 +12,7 @@ from monitoring.store.engine import lock_model, session_scope
 from monitoring.store.tables import AccessLog, RegistryEvent
 from monitoring.training import datasets
 from monitoring.training.trainer import train
+from tests.runtimes import runtime_for
 
 
 @pytest.fixture
@@ -33,9 +34,9 @@ def test_promote_and_rollback_are_audited(three_versions, store_url, model_name)
     registry = three_versions
     assert registry.alias_version(model_name, "champion") == 3
 
-    rollback(store_url, registry, model_name=model_name, actor="ops:ana", reason="latency spike")
+    rollback(runtime_for(store_url, registry), model_name=model_name, actor="ops:ana", reason="latency spike")
     assert registry.alias_version(model_name, "champion") == 2
-    promote(store_url, registry, model_name=model_name, version=3, actor="ops:ben", reason="fixed")
+    promote(runtime_for(store_url, registry), model_name=model_name, version=3, actor="ops:ben", reason="fixed")
     assert registry.alias_version(model_name, "champion") == 3
 
     moves = _alias_moves(store_url, model_name)
@@ -49,7 +50,7 @@ def test_promote_and_rollback_are_audited(three_versions, store_url, model_name)
 def test_rollback_skips_versions_marked_bad(three_versions, store_url, model_name) -> None:
     with session_scope(store_url) as session:
         history.set_health(session, model_name=model_name, version=2, state="bad")
-    event = rollback(store_url, three_versions, model_name=model_name, actor="ops", reason="bad v3")
+    event = rollback(runtime_for(store_url, three_versions), model_name=model_name, actor="ops", reason="bad v3")
     assert event.to_version == 1
 
 
@@ -62,7 +63,7 @@ def test_refused_promotion_changes_nothing(three_versions, store_url, model_name
     before = _alias_moves(store_url, model_name)
     arguments = {"reason": "because", "actor": "ops", **kwargs}
     with pytest.raises(error, match=message):
-        promote(store_url, three_versions, model_name=model_name, **arguments)
+        promote(runtime_for(store_url, three_versions), model_name=model_name, **arguments)
     assert three_versions.alias_version(model_name, "champion") == 3
     assert _alias_moves(store_url, model_name) == before
 
@@ -71,7 +72,7 @@ def test_rollback_to_a_bad_version_is_refused(three_versions, store_url, model_n
     with session_scope(store_url) as session:
         history.set_health(session, model_name=model_name, version=1, state="bad")
     with pytest.raises(PromotionError, match="marked bad"):
-        rollback(store_url, three_versions, model_name=model_name, actor="ops", reason="x", to_version=1)
+        rollback(runtime_for(store_url, three_versions), model_name=model_name, actor="ops", reason="x", to_version=1)
     assert three_versions.alias_version(model_name, "champion") == 3
 
 
@@ -93,4 +94,4 @@ def test_alias_pointing_at_nothing(settings, store_url, model_name) -> None:
     registry = Registry(settings)
     assert registry.alias_version(model_name, "champion") is None
     with pytest.raises(PromotionError, match="no former champion"):
-        rollback(store_url, registry, model_name=model_name, actor="ops", reason="x")
+        rollback(runtime_for(store_url, registry), model_name=model_name, actor="ops", reason="x")

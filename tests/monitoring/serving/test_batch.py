@@ -15,6 +15,7 @@ from monitoring.store.tables import Prediction
 from monitoring.training import datasets
 from monitoring.training.datasets import DataError
 from monitoring.training.trainer import train
+from tests.runtimes import runtime_for
 
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -32,10 +33,10 @@ def test_a_batch_is_scored_written_and_logged_once_per_interval(settings, store_
     version = train(datasets.generate(600, 0), registry=registry, store_url=store_url,
                     model_name=model_name, actor="test").version
 
-    result = score_batch(store_url, registry, settings, interval_start=START, interval_end=END,
+    result = score_batch(runtime_for(store_url, registry, settings), interval_start=START, interval_end=END,
                          model_name=model_name, demo_rows=50)
     first = _logged(store_url, model_name)
-    again = score_batch(store_url, registry, settings, interval_start=START, interval_end=END,
+    again = score_batch(runtime_for(store_url, registry, settings), interval_start=START, interval_end=END,
                         model_name=model_name, demo_rows=50)
 
     assert again == result and result.rows == 50 and result.version == version
@@ -51,7 +52,7 @@ def test_a_batch_is_scored_written_and_logged_once_per_interval(settings, store_
     assert output["age"].tolist() == [logged[pid][4]["age"] for pid in output["prediction_id"]]
     assert output["prediction"].tolist() == [logged[pid][2] for pid in output["prediction_id"]]
 
-    score_batch(store_url, registry, settings, interval_start=END, interval_end=END + timedelta(hours=1),
+    score_batch(runtime_for(store_url, registry, settings), interval_start=END, interval_end=END + timedelta(hours=1),
                 model_name=model_name, demo_rows=50)
     assert len(_logged(store_url, model_name)) == 100
 
@@ -60,15 +61,15 @@ def test_bad_input_changes_nothing(settings, model_name, tmp_path):
     registry = Registry(settings)
     url = settings.database_url
     with pytest.raises(RegistryError, match="no @champion"):
-        score_batch(url, registry, settings, interval_start=START, interval_end=END, model_name=model_name)
+        score_batch(runtime_for(url, registry, settings), interval_start=START, interval_end=END, model_name=model_name)
     train(datasets.generate(600, 0), registry=registry, store_url=url, model_name=model_name, actor="test")
     incomplete = tmp_path / "records.csv"
     datasets.generate_features(10, 1).drop(columns=["income"]).to_csv(incomplete, index=False)
     with pytest.raises(DataError, match="income"):
-        score_batch(url, registry, settings, interval_start=START, interval_end=END, model_name=model_name,
+        score_batch(runtime_for(url, registry, settings), interval_start=START, interval_end=END, model_name=model_name,
                     input_path=incomplete)
     with pytest.raises(DataError, match="no such"):
-        score_batch(url, registry, settings, interval_start=START, interval_end=END, model_name=model_name,
+        score_batch(runtime_for(url, registry, settings), interval_start=START, interval_end=END, model_name=model_name,
                     input_path=tmp_path / "missing.csv")
     with session_scope(url) as session:
         assert session.scalar(select(func.count()).select_from(Prediction)) == 0
@@ -81,7 +82,7 @@ def test_a_users_csv_is_scored_into_the_named_output(settings, model_name, tmp_p
     records = tmp_path / "records.csv"
     datasets.generate(30, 5).frame.to_csv(records, index=False)  # an extra target column is ignored
 
-    result = score_batch(url, registry, settings, interval_start=START, interval_end=END, model_name=model_name,
+    result = score_batch(runtime_for(url, registry, settings), interval_start=START, interval_end=END, model_name=model_name,
                          input_path=records, output_path=tmp_path / "out" / "scored.csv")
 
     output = pd.read_csv(result.output_path)

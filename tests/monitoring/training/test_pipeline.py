@@ -11,22 +11,24 @@ from monitoring.registry.mlflow_registry import Registry
 from monitoring.store import history
 from monitoring.store.engine import session_scope
 from monitoring.training import datasets
-from monitoring.training import pipeline as tp
+from monitoring.training import pipeline as training_pipeline
 from monitoring.training.validation import ValidationError
+from tests.runtimes import runtime_for
 
 START = datetime(2026, 11, 26, tzinfo=UTC)
 END = START + timedelta(days=1)
 
 
 def _run(url, registry, settings, model_name, start=START, end=END, **ingest_options):
-    ingested = tp.ingest(settings, model_name=model_name, interval_start=start, interval_end=end,
+    runtime = runtime_for(url, registry, settings)
+    ingested = training_pipeline.ingest(settings, model_name=model_name, interval_start=start, interval_end=end,
                          rows=1500, **ingest_options)
-    validated = tp.validate(url, registry, settings, model_name=model_name, ingested=ingested)
-    trained = tp.train(settings, model_name=model_name, validated=validated)
-    evaluation = tp.evaluate(registry, settings, model_name=model_name, trained=trained)
-    registered = tp.register(url, registry, settings, model_name=model_name, interval_start=start,
+    validated = training_pipeline.validate(runtime, model_name=model_name, ingested=ingested)
+    trained = training_pipeline.train(settings, model_name=model_name, validated=validated)
+    evaluation = training_pipeline.evaluate(runtime, model_name=model_name, trained=trained)
+    registered = training_pipeline.register(runtime, model_name=model_name, interval_start=start,
                              interval_end=end, trained=trained, evaluation=evaluation)
-    return evaluation, registered, tp.promote_if_better(url, registry, settings, model_name=model_name,
+    return evaluation, registered, training_pipeline.promote_if_better(runtime, model_name=model_name,
                                                         registered=registered, evaluation=evaluation)
 
 
@@ -65,7 +67,7 @@ def test_invalid_data_stops_before_training(settings, model_name, tmp_path):
     registry = Registry(settings)
     broken = tmp_path / "broken.csv"
     datasets.generate(400, 0).frame.assign(credit_score=-5).to_csv(broken, index=False)
-    ingested = tp.ingest(settings, model_name=model_name, interval_start=START, interval_end=END,
+    ingested = training_pipeline.ingest(settings, model_name=model_name, interval_start=START, interval_end=END,
                          data_path=str(broken), target="default")
     with pytest.raises(ValidationError, match="'credit_score' has 400 values outside"):
-        tp.validate(settings.database_url, registry, settings, model_name=model_name, ingested=ingested)
+        training_pipeline.validate(settings.database_url, registry, settings, model_name=model_name, ingested=ingested)

@@ -31,6 +31,7 @@ from monitoring.store.tables import (
 from monitoring.training import datasets
 from monitoring.training.trainer import train
 from monitoring.watchdog.evaluation import SETTLE, evaluate_and_act
+from tests.runtimes import runtime_for
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +79,7 @@ class World:
                 history.set_health(session, model_name=self.name, version=version, state=health,
                                       evidence={"accuracy": source.metrics["accuracy"], "labels": 500})
         if promote_it:
-            promote(self.url, self.registry, model_name=self.name, version=version, actor="test",
+            promote(runtime_for(self.url, self.registry), model_name=self.name, version=version, actor="test",
                     reason=f"test: {kind}")
             self.clock = max(self.clock, utcnow())
         return version
@@ -116,7 +117,7 @@ class World:
     def evaluate(self, registry: Registry | None = None):
         now = self.clock + SETTLE + timedelta(seconds=1)
         self.clock = now
-        return evaluate_and_act(self.url, registry or self.registry, self.settings, model_name=self.name,
+        return evaluate_and_act(runtime_for(self.url, registry or self.registry, self.settings), model_name=self.name,
                                 now=now)
 
     def champion(self) -> int | None:

@@ -25,6 +25,7 @@ from monitoring.store.tables import (
 from monitoring.training import datasets
 from monitoring.watchdog.evaluation import SETTLE, evaluate_and_act, freeze, release
 from tests.monitoring.watchdog.conftest import World
+from tests.runtimes import runtime_for
 
 
 def _outbox_kinds(world: World) -> list[str]:
@@ -175,7 +176,7 @@ def test_concurrent_watchdogs_roll_back_once(world: World):
     def watchdog() -> None:
         registry = Registry(world.settings)
         start.wait()
-        results.extend(evaluate_and_act(world.url, registry, world.settings, model_name=world.name, now=now))
+        results.extend(evaluate_and_act(runtime_for(world.url, registry, world.settings), model_name=world.name, now=now))
 
     threads = [threading.Thread(target=watchdog) for _ in range(2)]
     for thread in threads:
@@ -301,4 +302,4 @@ def test_latency_breach_in_consecutive_windows_rolls_back(sqlite_world: World):
 
 
 def test_models_without_a_champion_are_skipped(world: World):
-    assert evaluate_and_act(world.url, world.registry, world.settings, now=datetime.now().astimezone()) == []
+    assert evaluate_and_act(runtime_for(world.url, world.registry, world.settings), now=datetime.now().astimezone()) == []

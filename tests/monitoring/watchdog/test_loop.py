@@ -19,6 +19,7 @@ from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import AccessLog, ModelControl
 from monitoring.watchdog.loop import run_loop, run_once
 from tests.monitoring.watchdog.conftest import World
+from tests.runtimes import runtime_for
 
 VIGIL = [sys.executable, "-c", "from cli.main import main; main()"]
 
@@ -32,7 +33,7 @@ def test_one_run_rolls_back_and_tells_slack_then_reports_recovery_in_the_thread(
     world.backdate_alias_moves(timedelta(minutes=2))  # on the real clock: promoted two minutes ago
     world.serve(bad, 200, seed=40, start=utcnow() - timedelta(seconds=100))
 
-    lines = run_once(world.settings, world.registry, model_name=world.name)
+    lines = run_once(runtime_for(world.settings.database_url, world.registry, world.settings), model_name=world.name)
 
     assert world.champion() == good
     assert any(f"rolled back to v{good}" in line for line in lines)
@@ -44,7 +45,7 @@ def test_one_run_rolls_back_and_tells_slack_then_reports_recovery_in_the_thread(
     world.backdate_alias_moves(timedelta(minutes=1))  # the rollback, too, happened a minute ago
     world.serve(good, 400, seed=41, start=utcnow() - timedelta(seconds=55))  # good answers since
 
-    lines = run_once(world.settings, world.registry, model_name=world.name)
+    lines = run_once(runtime_for(world.settings.database_url, world.registry, world.settings), model_name=world.name)
 
     assert any("bake: recovered" in line for line in lines)
     alert = next(iter(world.alerts().values()))
@@ -105,6 +106,6 @@ def test_vigil_watch_stops_cleanly_on_ctrl_c(settings, tmp_path: Path):
 def test_run_loop_counts_runs_and_survives_a_failing_store(settings):
     broken = settings.model_copy(update={"database_url": "postgresql+psycopg2://nobody@127.0.0.1:1/none"})
     said: list[str] = []
-    assert run_loop(broken, Registry(broken), interval=0.01, max_runs=2, say=said.append) == 2
+    assert run_loop(runtime_for(broken.database_url, Registry(broken), broken), interval=0.01, max_runs=2, say=said.append) == 2
     assert said == []  # the failure is logged, the loop goes on
-    assert run_loop(settings, Registry(settings), interval=0.01, max_runs=3, say=said.append) == 3
+    assert run_loop(runtime_for(settings.database_url, Registry(settings), settings), interval=0.01, max_runs=3, say=said.append) == 3
