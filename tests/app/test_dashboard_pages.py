@@ -53,7 +53,7 @@ def _app(page: str | None = None, time_range: str = "Last 7 days", operator: str
         app.session_state[OPERATOR_KEY] = operator
     app.run()
     if page:
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"views/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
