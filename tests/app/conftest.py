@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,10 +47,9 @@ def trained(postgres_url, mlflow_store, model_name, monkeypatch, tmp_path):
     reset_settings()
 
 
-@pytest.fixture
-def dashboard(trained):
-    """``streamlit run`` on a free loopback port (a new server process per test); its base URL."""
-    _registry, env = trained
+@contextmanager
+def serve_dashboard(env: dict[str, str]) -> Iterator[str]:
+    """``streamlit run`` of the dashboard with ``env`` on a free loopback port; its base URL."""
     port = free_port()
     log = open(artifacts() / "server.log", "w")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
@@ -65,3 +66,11 @@ def dashboard(trained):
         process.terminate()
         process.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture
+def dashboard(trained):
+    """The dashboard over ``trained`` (a new server process per test); its base URL."""
+    _registry, env = trained
+    with serve_dashboard(env) as base:
+        yield base

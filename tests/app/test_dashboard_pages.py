@@ -78,17 +78,22 @@ def test_overview_shows_each_models_champion_health_and_numbers(seeded, model_na
 def test_quality_page_draws_each_version_with_alias_moves_and_labelled_samples(seeded):
     figures = _figures(_app("quality"))
     quality = figures["quality_chart"]
-    assert {trace["name"] for trace in quality["data"]} == {"v1", "v2", "v3"}
-    moves = [annotation["text"] for annotation in quality["layout"]["annotations"]]
-    assert moves[::-1] == ["v–→v1", "v1→v2", "v2→v1", "v1→v3"]  # drawn newest first
+    versions = [trace for trace in quality["data"] if trace.get("yaxis") != "y2"]
+    assert {trace["name"] for trace in versions} == {"v1", "v2", "v3"}
+    moves = {trace["name"]: [text.split(" by ")[0] for text in trace["hovertext"]]
+             for trace in quality["data"] if trace.get("yaxis") == "y2"}  # the lane of move markers
+    assert moves == {"promoted": ["promoted: v1→v3", "promoted: v1→v2", "promoted: v–→v1"],
+                     "automatic rollback": ["automatic rollback: v2→v1"]}  # newest first
     assert sum(sum(trace["y"]) for trace in figures["samples_chart"]["data"]) > 1000
 
 
 def test_service_page_charts_latency_percentiles_throughput_errors_cpu_memory(seeded):
     figures = _figures(_app("service_health"))
     assert set(figures) == {"latency", "throughput", "cpu", "errors", "memory"}
-    assert [trace["name"] for trace in figures["latency"]["data"]] == ["p50", "p95", "p99"]
-    p50, p95, p99 = (sum(trace["y"]) / len(trace["y"]) for trace in figures["latency"]["data"])
+    lines = [trace for trace in figures["latency"]["data"] if trace.get("yaxis") != "y2"]
+    assert [trace["name"] for trace in lines] == ["p50", "p95", "p99"]
+    drawn = [[y for y in trace["y"] if y is not None] for trace in lines]  # None: a bucket without data
+    p50, p95, p99 = (sum(values) / len(values) for values in drawn)
     assert p50 < p95 < p99
 
 
