@@ -139,11 +139,11 @@ def render_pages(url: str) -> dict[str, float]:
     app.session_state["range"] = "Last 30 days"
     app.run()  # imports and the engine: paid once per process, not per page
     started = time.perf_counter()
-    app.switch_page("pages/registry.py").run()  # the MLflow client: paid once per process
+    app.switch_page("views/registry.py").run()  # the MLflow client: paid once per process
     times["first registry visit (MLflow client start)"] = time.perf_counter() - started
     for page in PAGES:
         st.cache_data.clear()
-        app.switch_page(f"pages/{page}.py")
+        app.switch_page(f"views/{page}.py")
         started = time.perf_counter()
         app.run()
         times[page] = time.perf_counter() - started

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import auth
+from app.dashboard.charts import Span
 from monitoring.runtime import Runtime
 from monitoring.settings import get_settings
 from monitoring.store import dashboard_queries, dashboard_summaries
@@ -18,9 +19,13 @@ from monitoring.store.engine import utcnow
 
 REFRESH = "30s"
 TTL = 20
-RANGES = {"Last 6 hours": timedelta(hours=6), "Last 24 hours": timedelta(days=1),
+RANGES = {"Last 15 minutes": timedelta(minutes=15), "Last hour": timedelta(hours=1),
+          "Last 6 hours": timedelta(hours=6), "Last 24 hours": timedelta(days=1),
           "Last 7 days": timedelta(days=7), "Last 30 days": timedelta(days=30),
           "Last 90 days": timedelta(days=90)}
+
+
+DRIFT_POINTS = 200  # heatmap columns at most (the line charts keep the store's default)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,20 @@ class View:
     model_name: str | None
     start: datetime
     end: datetime
+
+    @property
+    def span(self) -> Span:
+        """The line charts' time axis: the range, in buckets sized from it."""
+        return self._span(dashboard_queries.bucket_seconds(self.start, self.end))
+
+    @property
+    def drift_span(self) -> Span:
+        """The drift heatmap's time axis: coarser buckets, so each cell can be seen."""
+        return self._span(dashboard_queries.bucket_seconds(self.start, self.end, max_points=DRIFT_POINTS))
+
+    def _span(self, bucket_seconds: int) -> Span:
+        """Buckets no finer than a monitoring window: a finer one would cut every line into dots."""
+        return Span(self.start, self.end, max(bucket_seconds, get_settings().window_minutes * 60))
 
 
 def runtime() -> Runtime:
@@ -66,8 +85,9 @@ def overview(url: str, now: datetime) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def series(url: str, model_name: str, metrics: tuple[str, ...], start: datetime, end: datetime) -> pd.DataFrame:
-    return dashboard_queries.series(url, model_name, metrics, start, end)
+def series(url: str, model_name: str, metrics: tuple[str, ...], span: Span) -> pd.DataFrame:
+    return dashboard_queries.series(url, model_name, metrics, span.start, span.end,
+                                    bucket=span.bucket_seconds)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -76,8 +96,9 @@ def alias_moves(url: str, model_name: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def drift_matrix(url: str, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
-    return dashboard_queries.drift_matrix(url, model_name, start, end)
+def drift_matrix(url: str, model_name: str, span: Span) -> pd.DataFrame:
+    return dashboard_queries.drift_matrix(url, model_name, span.start, span.end,
+                                          bucket=span.bucket_seconds)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -105,7 +126,8 @@ def sidebar() -> View:
             "Model", names, index=names.index(default) if default in names else 0, key="model",
             placeholder="no models yet",
         ) if names else None
-        span = st.selectbox("Time range", list(RANGES), index=1, key="range")
+        span = st.selectbox("Time range", list(RANGES), index=list(RANGES).index("Last 24 hours"),
+                            key="range")
         st.divider()
         auth.login_panel()
     end = now_minute() + timedelta(minutes=1)

@@ -6,14 +6,17 @@ import streamlit as st
 
 from app.dashboard import common
 
+# The pages live in views/, not pages/: Streamlit treats a pages/ folder beside the entry script as a
+# v1 multipage app until st.navigation has run once in the process, so a first visit to /quality
+# would run that page alone (without the sidebar below) and list the file names.
 st.set_page_config(page_title="Vigil", page_icon=":material/shield:", layout="wide")
 page = st.navigation([
-    st.Page("pages/overview.py", title="Overview", icon=":material/monitor_heart:", default=True),
-    st.Page("pages/quality.py", title="Quality", icon=":material/insights:"),
-    st.Page("pages/service_health.py", title="Service", icon=":material/speed:", url_path="service"),
-    st.Page("pages/drift.py", title="Drift", icon=":material/stacked_line_chart:"),
-    st.Page("pages/registry.py", title="Registry", icon=":material/inventory_2:"),
-    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
+    st.Page("views/overview.py", title="Overview", icon=":material/monitor_heart:", default=True),
+    st.Page("views/quality.py", title="Quality", icon=":material/insights:"),
+    st.Page("views/service_health.py", title="Service", icon=":material/speed:", url_path="service"),
+    st.Page("views/drift.py", title="Drift", icon=":material/stacked_line_chart:"),
+    st.Page("views/registry.py", title="Registry", icon=":material/inventory_2:"),
+    st.Page("views/alerts.py", title="Alerts", icon=":material/notifications:"),
 ])
 st.session_state["vigil_view"] = common.sidebar()
 page.run()

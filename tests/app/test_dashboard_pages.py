@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def _app(page: str | None = None, time_range: str = "Last 7 days", operator: str
         app.session_state[OPERATOR_KEY] = operator
     app.run()
     if page:
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"views/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -78,17 +79,22 @@ def test_overview_shows_each_models_champion_health_and_numbers(seeded, model_na
 def test_quality_page_draws_each_version_with_alias_moves_and_labelled_samples(seeded):
     figures = _figures(_app("quality"))
     quality = figures["quality_chart"]
-    assert {trace["name"] for trace in quality["data"]} == {"v1", "v2", "v3"}
-    moves = [annotation["text"] for annotation in quality["layout"]["annotations"]]
-    assert moves[::-1] == ["v–→v1", "v1→v2", "v2→v1", "v1→v3"]  # drawn newest first
+    versions = [trace for trace in quality["data"] if trace.get("yaxis") != "y2"]
+    assert {trace["name"] for trace in versions} == {"v1", "v2", "v3"}
+    moves = {trace["name"]: [text.split(" by ")[0] for text in trace["hovertext"]]
+             for trace in quality["data"] if trace.get("yaxis") == "y2"}  # the lane of move markers
+    assert moves == {"promoted": ["promoted: v1→v3", "promoted: v1→v2", "promoted: v–→v1"],
+                     "automatic rollback": ["automatic rollback: v2→v1"]}  # newest first
     assert sum(sum(trace["y"]) for trace in figures["samples_chart"]["data"]) > 1000
 
 
 def test_service_page_charts_latency_percentiles_throughput_errors_cpu_memory(seeded):
     figures = _figures(_app("service_health"))
     assert set(figures) == {"latency", "throughput", "cpu", "errors", "memory"}
-    assert [trace["name"] for trace in figures["latency"]["data"]] == ["p50", "p95", "p99"]
-    p50, p95, p99 = (sum(trace["y"]) / len(trace["y"]) for trace in figures["latency"]["data"])
+    lines = [trace for trace in figures["latency"]["data"] if trace.get("yaxis") != "y2"]
+    assert [trace["name"] for trace in lines] == ["p50", "p95", "p99"]
+    drawn = [[y for y in trace["y"] if y is not None] for trace in lines]  # None: a bucket without data
+    p50, p95, p99 = (sum(values) / len(values) for values in drawn)
     assert p50 < p95 < p99
 
 
@@ -128,6 +134,63 @@ def test_alerts_page_shows_firing_alert_with_its_slack_text(seeded, model_name):
     texts = [code.value for code in app.code]
     assert any("[RESOLVED]" in text for text in texts)
     assert any("[CRITICAL]" in text and "accuracy degraded on version 2" in text for text in texts)
+
+
+def _alert(url: str, model_name: str, key: str, title: str, *, opened, resolved=None) -> None:
+    """An alert raised (and maybe resolved) the way the watchdog does it: with its outbox messages."""
+    from monitoring.store.alerts import raise_alert, resolve_alert
+
+    with session_scope(url) as session:
+        raise_alert(session, key=key, model_name=model_name, kind="rollback", severity="warning",
+                    title=title, facts={"from version": 2, "to version": 1}, now=opened)
+    if resolved is not None:
+        with session_scope(url) as session:
+            resolve_alert(session, key=key, facts={"version now": 1}, now=resolved)
+
+
+def _expander_labels(app) -> list[str]:
+    return [expander.label for expander in app.expander]
+
+
+def test_alerts_page_firing_view_keeps_a_recovered_rollback_in_sight(seeded, model_name):
+    from monitoring.store.engine import utcnow
+
+    now = utcnow()
+    _alert(seeded, model_name, f"{model_name}:3:degraded", "version 3 degraded, rolled back to version 1",
+           opened=now - timedelta(minutes=10), resolved=now - timedelta(minutes=2))
+    _alert(seeded, model_name, f"{model_name}:old:degraded", "an old rollback",
+           opened=now - timedelta(days=3), resolved=now - timedelta(days=3) + timedelta(minutes=5))
+    app = _app("alerts")
+    labels = _expander_labels(app)
+    assert "features drifted" in labels[0] and "firing since" in labels[0]  # the seeded drift alert
+    assert [h.value for h in app.subheader] == ["Resolved in the last 24 hours"]
+    recovered = [label for label in labels if "version 3 degraded, rolled back to version 1" in label]
+    assert len(recovered) == 1 and "resolved" in recovered[0]
+    assert not [label for label in labels if "an old rollback" in label]  # older than a day: Resolved view
+    app.segmented_control(key="alert_state").set_value("Resolved").run()
+    assert any("an old rollback" in label for label in _expander_labels(app))
+    assert not app.subheader
+
+
+def test_alerts_page_says_slack_is_not_configured_instead_of_pending_deliveries(seeded, model_name,
+                                                                                monkeypatch):
+    from monitoring.settings import reset_settings
+    from monitoring.store.engine import utcnow
+
+    _alert(seeded, model_name, f"{model_name}:2:degraded", "version 2 degraded, rolled back to version 1",
+           opened=utcnow())
+    app = _app("alerts")
+    texts = [markdown.value for markdown in app.markdown] + [caption.value for caption in app.caption]
+    assert any("Slack is not configured" in text for text in texts)
+    assert any("not sent: Slack is not configured" in text for text in texts)
+    assert not [text for text in texts if "not delivered yet" in text or "thread —" in text]
+
+    monkeypatch.setenv("VIGIL_SLACK_WEBHOOK_URL", "http://127.0.0.1:9/never-called")
+    reset_settings()
+    app = _app("alerts")
+    captions = [caption.value for caption in app.caption]
+    assert any("not delivered yet (0 attempts)" in caption for caption in captions)
+    assert not [c for c in captions if "Slack is not configured" in c]
 
 
 def _login_panel() -> None:

@@ -38,16 +38,23 @@ def _report(path: str | None) -> None:
 def over_time() -> None:
     view = common.view()
     url = common.store_url()
-    matrix = common.drift_matrix(url, view.model_name, view.start, view.end)
+    matrix = common.drift_matrix(url, view.model_name, view.drift_span)
     if matrix.empty:
         st.info(f"No drift results for {view.model_name} in this time range.")
         return
-    st.plotly_chart(charts.drift_heatmap(matrix, title="Drifted windows per feature"), key="drift_heatmap")
-    share = common.series(url, view.model_name, (metric_names.DRIFT_SHARE,), view.start, view.end)
-    figure = charts.combined(share, {metric_names.DRIFT_SHARE: "share of drifted features"},
-                             title="Share of drifted features", y_title="share", limit=get_settings().watchdog.drift_share)
-    st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), view.start, view.end),
+    st.plotly_chart(charts.drift_heatmap(matrix, span=view.drift_span, title="Drifted windows per feature"),
+                    key="drift_heatmap")
+    st.caption(f"Per feature and {charts.bucket_label(view.drift_span.bucket_seconds)} bucket, the share "
+               "of drift tests that fired against the training data. Healthy: pale, with no row turning red.")
+    span = view.span
+    share = common.series(url, view.model_name, (metric_names.DRIFT_SHARE,), span)
+    figure = charts.combined(share, {metric_names.DRIFT_SHARE: "share of drifted features"}, span=span,
+                             title="Share of drifted features", y_title="share",
+                             limit=get_settings().watchdog.drift_share)
+    st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), span),
                     key="drift_share")
+    st.caption(f"The share of features whose drift test fired; the dataset drifts at the dotted line "
+               f"({get_settings().watchdog.drift_share:.0%}). Healthy: near zero, well under the line.")
 
 
 def window_detail() -> None:

@@ -1,0 +1,98 @@
+"""Alerts: firing (and what was resolved in the last day, such as a rollback that recovered) and
+resolved, each with the text of its Slack messages, or what they would say when Slack is off."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app.dashboard import common
+from monitoring.settings import get_settings
+from monitoring.store import dashboard_queries
+
+SEVERITY_MARK = {"critical": ":red[:material/error:]", "warning": ":orange[:material/warning:]",
+                 "info": ":blue[:material/info:]"}
+RESOLVED_MARK = ":green[:material/check_circle:]"
+RECENT = timedelta(hours=24)  # the Firing view also lists what was resolved this long ago or later
+
+st.title("Alerts")
+
+
+def _time(value) -> str:
+    return "—" if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _present(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def _slack_line(alert, slack_on: bool) -> str:
+    if alert.slack_thread_ts:  # posted (perhaps while Slack was still configured)
+        return f"Slack {alert.slack_channel}, thread {alert.slack_thread_ts}."
+    if not slack_on:
+        return ("Slack is not configured (set VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_WEBHOOK_URL): "
+                "below is what Vigil would have sent.")
+    return "Slack: not posted yet."
+
+
+def _delivery(message, slack_on: bool) -> str:
+    if _present(message.delivered_at):
+        return f"delivered {_time(message.delivered_at)}"
+    if not slack_on:
+        return "not sent: Slack is not configured"
+    error = f": {message.last_error}" if message.last_error else ""
+    return f"not delivered yet ({message.attempts} attempts{error})"
+
+
+def _show(alert, messages: pd.DataFrame, slack_on: bool) -> None:
+    """One alert: what, when, its facts and the thread of Slack messages it has (or would have)."""
+    firing = alert.state == "firing"
+    mark = SEVERITY_MARK.get(alert.severity, "") if firing else RESOLVED_MARK
+    when = f"firing since {_time(alert.opened_at)}" if firing else f"resolved {_time(alert.resolved_at)}"
+    with st.expander(f"{mark} {alert.model_name} · {alert.title} · {when}", expanded=firing):
+        resolved = f", resolved {_time(alert.resolved_at)}" if _present(alert.resolved_at) else ""
+        st.write(f"**{alert.kind}**, severity {alert.severity}; opened {_time(alert.opened_at)}{resolved}. "
+                 + _slack_line(alert, slack_on))
+        facts = (alert.details or {}).get("facts", {})
+        if facts:
+            st.json(facts, expanded=False)
+        for message in messages[messages["alert_id"] == alert.id].itertuples():
+            st.caption(f"{message.kind} · {_time(message.created_at)} · {_delivery(message, slack_on)}")
+            st.code(message.text, language=None)
+
+
+def _recently_resolved(url: str, model_name: str | None) -> pd.DataFrame:
+    """Alerts resolved in the last RECENT: a rollback that recovered is resolved within minutes, and
+    the Firing view still tells that story."""
+    frame = common.alerts(url, model_name, "resolved")
+    if frame.empty:
+        return frame
+    since = pd.Timestamp(common.now_minute() - RECENT)
+    return frame[pd.to_datetime(frame["resolved_at"], utc=True) >= since]
+
+
+@st.fragment(run_every=common.REFRESH)
+def alert_list() -> None:
+    url = common.store_url()
+    view = common.view()
+    slack_on = get_settings().slack_enabled
+    scope = st.segmented_control("Show", ["Firing", "Resolved", "All"], default="Firing", key="alert_state")
+    every_model = st.toggle("All models", value=False, key="alert_all_models")
+    model_name = None if every_model else view.model_name
+    state = {"Firing": "firing", "Resolved": "resolved"}.get(scope or "Firing")
+    frame = common.alerts(url, model_name, state)
+    recent = _recently_resolved(url, model_name) if state == "firing" else pd.DataFrame()
+    ids = [int(i) for part in (frame, recent) if not part.empty for i in part["id"]]
+    messages = dashboard_queries.alert_messages(url, ids) if ids else None
+    if frame.empty:
+        st.success("No alert is firing now." if state == "firing" else "No alerts here.")
+    for alert in frame.itertuples():
+        _show(alert, messages, slack_on)
+    if not recent.empty:
+        st.subheader(f"Resolved in the last {RECENT.total_seconds() / 3600:.0f} hours")
+        for alert in recent.itertuples():
+            _show(alert, messages, slack_on)
+
+
+if not common.no_model():
+    alert_list()

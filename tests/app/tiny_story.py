@@ -1,0 +1,31 @@
+"""The first minutes of a story, written into a store: one 5-minute monitoring window (quality,
+service, drift) and three alias moves a minute apart (v1 promoted, v2 promoted, v2 rolled back by
+the watchdog). The hard case for the charts: a single time bucket and close-together events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from cli.demo_seed import ChampionSpan, seed_windows
+from monitoring.store import history
+from monitoring.store.engine import session_scope
+
+WINDOW = timedelta(minutes=5)
+
+
+def seed_one_bucket(url: str, model_name: str, now: datetime) -> datetime:
+    """Write the tiny story ending before ``now``; returns the start of its only window."""
+    window_start = pd.Timestamp(now).floor("5min").to_pydatetime() - WINDOW
+    seed_windows(url, model_name, [ChampionSpan(1, window_start, window_start + WINDOW)],
+                 window_minutes=5, drift_every_minutes=5, drift_from=window_start)
+    moves = [(None, 1, "promote", "cli:demo", "first version"),
+             (1, 2, "promote", "cli:demo", "v2 beats v1 on the holdout"),
+             (2, 1, "auto_rollback", "watchdog", "accuracy below the champion's baseline")]
+    with session_scope(url) as session:
+        for minute, (before, after, kind, actor, reason) in enumerate(moves):
+            history.record_event(session, model_name=model_name, kind=kind, actor=actor, reason=reason,
+                                 alias="champion", from_version=before, to_version=after,
+                                 now=window_start + timedelta(minutes=minute + 1))
+    return window_start
