@@ -114,7 +114,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 def describe(policy: RetentionPolicy, oldest_prediction: datetime | None) -> str:
     """The dashboard's one line on how far back data goes."""
     if not policy.enabled:
-        kept = "data kept forever (retention off)"
+        kept = "kept forever (retention off)"
     else:
         kept = (f"predictions kept {policy.prediction_keep_days} days ({policy.label_delay_days} for "
                 f"labels to arrive + {policy.prediction_days}), metrics {policy.metric_days} days")

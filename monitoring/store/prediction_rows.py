@@ -108,7 +108,7 @@ def _stored_times(connection: Connection, ids: Sequence[str]) -> dict[str, datet
     for start in range(0, len(ids), BATCH_STATEMENT_ROWS):
         chunk = ids[start:start + BATCH_STATEMENT_ROWS]
         times.update(connection.execute(select(Prediction.id, Prediction.created_at)
-                                        .where(Prediction.id.in_(chunk))).tuples().all())
+                                        .where(Prediction.id.in_(chunk))).all())
     return times
 
 
