@@ -111,8 +111,8 @@ def test_report_path_round_trips_its_window_end(tmp_path: Path):
 
 @pytest.mark.parametrize(("policy", "oldest", "line"), [
     (RetentionPolicy(), datetime(2026, 11, 20, 8, 15, tzinfo=UTC),
-     "Data: predictions kept 21 days (7 for labels to arrive + 14), metrics 90 days; "
-     "oldest prediction 2026-11-20 08:15 UTC."),
+     ("Data: predictions kept 21 days (7 for labels to arrive + 14), metrics 90 days; "
+     "oldest prediction 2026-11-20 08:15 UTC.")),
     (RetentionPolicy(enabled=False), None, "Data: kept forever (retention off); no prediction yet."),
 ])
 def test_the_dashboard_line(policy, oldest, line):

@@ -4,7 +4,7 @@ nothing else; a dry run counts the same and changes nothing; a second run finds 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest

@@ -12,7 +12,14 @@ from sqlalchemy import func, insert, select, text
 from monitoring.store.engine import dispose_engines, get_engine, utcnow
 from monitoring.store.migrations import downgrade, head_revision, upgrade
 from monitoring.store.prediction_rows import encode_rows, insert_ignoring_duplicates
-from monitoring.store.tables import AccessLog, Base, Feedback, MetricWindow, OutboxMessage, Prediction
+from monitoring.store.tables import (
+    AccessLog,
+    Base,
+    Feedback,
+    MetricWindow,
+    OutboxMessage,
+    Prediction,
+)
 
 DAYS_BACK = (40, 3, 1, 0)  # days with predictions before the migration
 PER_DAY = 250
@@ -77,7 +84,7 @@ def test_upgrade_keeps_every_row_and_the_way_back_too(old_store):
                        for day in {(utcnow() - timedelta(days=back)).date() for back in (40, 3)}}
         assert all(count > 0 for count in per_day.values())
 
-    resent = [r for r in before["predictions"] if r[0] == "p-3-7"][0]  # (id, created_at, features, model)
+    resent = next(r for r in before["predictions"] if r[0] == "p-3-7")  # (id, created_at, features, model)
     insert_ignoring_duplicates(url, encode_rows(
         engine.dialect.name == "sqlite", model_name=resent[3], model_version=1, created_at=resent[1],
         ids=[resent[0]], features_json=['{"x": 7}'], predictions=["1"], scores=[0.5], latency_ms=1.0))
