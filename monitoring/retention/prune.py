@@ -71,10 +71,10 @@ def prune(url: str, settings: Settings, *, now: datetime | None = None, dry_run:
     now = now or utcnow()
     due = cutoffs(policy, now)
     report = PruneReport(dry_run=dry_run, enabled=policy.enabled)
-    report.outcomes.append(_predictions(url, policy, due, now, report, settings.retention_delete_batch_rows))
+    predictions = _predictions(url, policy, due, now, report, settings.retention_delete_batch_rows)
     if not policy.enabled:
-        report.outcomes.clear()
         return report
+    report.outcomes.append(predictions)
     for kind in ROW_KINDS:
         cutoff = getattr(due, kind)
         count = store.count_due(url, kind, cutoff) if dry_run else \
@@ -85,8 +85,8 @@ def prune(url: str, settings: Settings, *, now: datetime | None = None, dry_run:
 
 
 def _predictions(url: str, policy: RetentionPolicy, due: Cutoffs, now: datetime, report: PruneReport,
-                 batch_rows: int) -> KindOutcome:
-    """Partitions made ahead and, with retention on, due days dropped; then due rows deleted."""
+                 batch_rows: int) -> KindOutcome | None:
+    """Partitions made ahead and, with retention on, due days dropped and due rows deleted."""
     days = store.prediction_partition_days(url)
     cutoff = due.predictions
     if days is not None:
@@ -97,7 +97,7 @@ def _predictions(url: str, policy: RetentionPolicy, due: Cutoffs, now: datetime,
             for day in plan.create:
                 store.create_partition(url, day, *day_bounds(day))
     if not policy.enabled:
-        return KindOutcome("predictions", 0, "rows", cutoff)
+        return None
     dropped = 0
     detail = ""
     if days is not None and plan.drop:
