@@ -157,7 +157,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None
 
 
 # Training stays paused: a scheduled retrain in the middle of the story would change the champion.
-UNPAUSED_DAGS = ("vigil_monitoring", "vigil_watchdog", "vigil_batch_scoring")
+UNPAUSED_DAGS = ("vigil_monitoring", "vigil_watchdog", "vigil_batch_scoring", "vigil_maintenance")
 
 
 def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeout: float = 300.0) -> None:

@@ -165,6 +165,19 @@ def versions(model_name) -> None:
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="count what is due and change nothing")
+@_user_errors
+def prune(dry_run) -> None:
+    """Delete what is older than its retention (VIGIL_RETENTION_*), and say what went per kind."""
+    from monitoring.retention.prune import prune as run_prune
+
+    settings = get_settings()
+    report = run_prune(settings.database_url, settings, dry_run=dry_run)
+    for line in report.lines():
+        click.echo(line)
+
+
+@main.command()
 @click.option("--start", default=None, help="backfill from this UTC time (ISO 8601); with --end")
 @click.option("--end", default=None, help="backfill up to this UTC time (ISO 8601)")
 @click.option("--model-name", default=None, help="default: every model Vigil registered")

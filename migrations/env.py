@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from monitoring.store.partitions import include_in_schema_comparison
 from monitoring.store.tables import Base
 
 connection = context.config.attributes.get("connection")
@@ -13,6 +14,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=True,
     compare_type=True,
+    include_name=include_in_schema_comparison,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -49,6 +49,16 @@ def watchdog_once(now: datetime | None = None) -> list[str]:
     return [str(outcome) for outcome in outcomes]
 
 
+# -- maintenance -----------------------------------------------------------------------------
+def prune_store(now: datetime | None = None) -> dict[str, Any]:
+    """Apply the retention: partitions made ahead, due rows, partitions and report files deleted."""
+    from monitoring.retention.prune import prune
+
+    settings = get_settings()
+    report = prune(settings.database_url, settings, now=_utc(now) if now else None)
+    return {**report.as_dict(), "lines": report.lines()}
+
+
 # -- training --------------------------------------------------------------------------------
 def training_ingest(start: datetime, end: datetime, data_path: str | None = None,
                     target: str | None = None, rows: int = 20_000) -> dict[str, Any]:

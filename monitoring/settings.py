@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     slack_base_url: str | None = None  # tests point the SDK at a local fake Slack
     renotify_minutes: int = 60
 
+    # Retention (``vigil prune``, the vigil_maintenance DAG); every age in days, counted from now
+    retention_enabled: bool = True  # false: nothing is ever deleted
+    retention_label_delay_days: int = Field(7, ge=0)  # how late a true label may still arrive
+    retention_prediction_days: int = Field(14, ge=1)  # predictions and feedback, after the label delay
+    retention_outbox_days: int = Field(7, ge=1)  # delivered notifications (undelivered ones stay)
+    retention_access_log_days: int = Field(365, ge=1)  # the operators' audit trail
+    retention_metric_days: int = Field(90, ge=1)  # metric windows and drift rows, by window end
+    retention_report_days: int = Field(30, ge=1)  # Evidently HTML reports under <var_dir>/reports
+    retention_partitions_ahead_days: int = Field(3, ge=1)  # PostgreSQL: daily partitions made ahead
+    retention_delete_batch_rows: int = Field(5_000, ge=1)  # rows per DELETE transaction
+
     @property
     def artifact_root(self) -> Path:
         return Path(self.mlflow_artifact_root) if self.mlflow_artifact_root else self.var_dir / "mlartifacts"

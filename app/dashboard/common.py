@@ -111,6 +111,15 @@ def alerts(url: str, model_name: str | None, state: str | None) -> pd.DataFrame:
     return dashboard_queries.alerts(url, model_name, state)
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def data_range(url: str) -> str:
+    """One line: how long data is kept, and the oldest prediction still stored."""
+    from monitoring.retention.policy import RetentionPolicy, describe
+    from monitoring.store.data_range import oldest_prediction
+
+    return describe(RetentionPolicy.from_settings(get_settings()), oldest_prediction(url))
+
+
 def after_action() -> None:
     """Forget cached reads so every page shows what the operator just changed."""
     st.cache_data.clear()

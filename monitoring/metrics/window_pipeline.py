@@ -203,9 +203,9 @@ class _Context:
 
     def _report(self, model_name, version, window, reference, current, methods) -> str | None:
         from monitoring.metrics.evidently_report import save_drift_report
+        from monitoring.metrics.report_files import report_path
 
-        stamp = f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}"
-        path = (self.runtime.settings.var_dir / "reports" / model_name / f"v{version}" / f"{stamp}.html").resolve()
+        path = report_path(self.runtime.settings.var_dir, model_name, version, window.start, window.end)
         if not path.is_file():
             try:
                 save_drift_report(reference.frame, current, reference.numerical, reference.categorical,

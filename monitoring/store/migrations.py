@@ -36,3 +36,12 @@ def upgrade(url: str, revision: str = "head") -> str | None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return current_revision(url)
+
+
+def downgrade(url: str, revision: str) -> str | None:
+    """Take the store at ``url`` back to ``revision`` (each migration's ``downgrade`` keeps the rows)."""
+    config = _config()
+    with get_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return current_revision(url)

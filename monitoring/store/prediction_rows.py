@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection, select
+
 from monitoring.labels import label_text
 from monitoring.store.dialect import driver_placeholders, upsert
 from monitoring.store.engine import get_engine
@@ -60,10 +62,13 @@ def encode_rows(sqlite_store: bool, *, model_name: str, model_version: int, crea
 
 
 def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
-    """Insert encoded rows in one transaction; a row whose id is already stored is skipped.
+    """Insert encoded rows in one transaction; a row already stored is skipped.
 
     Each statement carries many rows (one multi-row VALUES): one round trip and one parse per
-    thousand rows instead of one per row.
+    thousand rows instead of one per row. "Already stored" is a conflict on the key, (id,
+    created_at): a row sent again carries the time it was answered, the same as the first time
+    (``ON CONFLICT`` names no column: the key is the table's only unique constraint, and the same
+    statement works on a store before and after migration 0002).
     """
     engine = get_engine(url)
     mark, json_mark = driver_placeholders(engine)
@@ -73,7 +78,7 @@ def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
             chunk = rows[start:start + STATEMENT_ROWS]
             connection.exec_driver_sql(
                 f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {', '.join([values] * len(chunk))} "
-                f"ON CONFLICT (id) DO NOTHING",
+                "ON CONFLICT DO NOTHING",
                 tuple(itertools.chain.from_iterable(chunk)),
             )
 
@@ -87,11 +92,24 @@ def upsert_batch_predictions(url: str, rows: Sequence[dict[str, Any]]) -> None:
     """Write batch-scored rows (dicts by column) in one transaction, keyed on their id.
 
     A row already stored keeps its time and latency; its version, features, prediction and score
-    are rewritten only when they changed, so re-running an interval changes nothing.
+    are rewritten only when they changed, so re-running an interval changes nothing. The key is
+    (id, created_at) and a re-run scores at a new time: a row whose id is stored takes the stored
+    time first, so that it meets its earlier self instead of becoming a second row.
     """
     with get_engine(url).begin() as connection:
-        upsert(connection, Prediction, rows, key=["id"], set_columns=BATCH_UPDATED,
+        stored = _stored_times(connection, [row["id"] for row in rows])
+        rows = [{**row, "created_at": stored[row["id"]]} if row["id"] in stored else row for row in rows]
+        upsert(connection, Prediction, rows, key=["id", "created_at"], set_columns=BATCH_UPDATED,
                changed_columns=BATCH_UPDATED, chunk=BATCH_STATEMENT_ROWS)
+
+
+def _stored_times(connection: Connection, ids: Sequence[str]) -> dict[str, datetime]:
+    times: dict[str, datetime] = {}
+    for start in range(0, len(ids), BATCH_STATEMENT_ROWS):
+        chunk = ids[start:start + BATCH_STATEMENT_ROWS]
+        times.update(connection.execute(select(Prediction.id, Prediction.created_at)
+                                        .where(Prediction.id.in_(chunk))).all())
+    return times
 
 
 _second_text: tuple[int, str] = (-1, "")  # the last whole second formatted, swapped in one assignment

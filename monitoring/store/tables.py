@@ -54,14 +54,20 @@ class Base(DeclarativeBase):
 
 
 class Prediction(Base):
-    """One prediction served by the API or a batch run, with what produced it and how fast."""
+    """One prediction served by the API or a batch run, with what produced it and how fast.
+
+    The key is (id, created_at): on PostgreSQL the table is partitioned by day on ``created_at``
+    (see ``monitoring.store.partitions``), and a partitioned table's key must hold its partition
+    column. Every writer of an id gives it the time it was answered, so a row sent again has the
+    same key and is recognised as already stored.
+    """
 
     __tablename__ = "predictions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the prediction id given out
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[int]
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(primary_key=True)
     features: Mapped[dict[str, Any]]
     prediction: Mapped[str | None] = mapped_column(String(200))  # class label (or number as text)
     score: Mapped[float | None]  # positive-class probability, or the regression output
@@ -110,6 +116,7 @@ class MetricWindow(Base):
             name="uq_metric_windows_key",
         ),
         Index("ix_metric_windows_model_metric_time", "model_name", "metric", "window_start"),
+        Index("ix_metric_windows_end", "window_end"),  # retention
     )
 
 
@@ -139,6 +146,7 @@ class DriftResult(Base):
             name="uq_drift_results_key",
         ),
         Index("ix_drift_results_model_time", "model_name", "window_start"),
+        Index("ix_drift_results_end", "window_end"),  # retention
     )
 
 
@@ -249,6 +257,8 @@ class AccessLog(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     channel: Mapped[str] = mapped_column(String(32))  # api | dashboard | cli
     created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_access_log_created", "created_at"),)  # retention
 
 
 class ReferenceData(Base):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from monitoring.store.engine import dispose_engines, session_scope
 from monitoring.store.tables import Feedback, Prediction
@@ -166,7 +167,7 @@ def test_a_prediction_shows_its_probability_and_the_version_that_made_it(stack):
     pid = prediction_id(answer)
     def logged():
         with session_scope(stack.settings.database_url) as session:
-            row_ = session.get(Prediction, pid)
+            row_ = session.scalars(select(Prediction).where(Prediction.id == pid)).one_or_none()
             return (row_.model_version, row_.features) if row_ else None
     assert wait_for(logged) == (1, row)
 
@@ -289,7 +290,8 @@ def test_in_a_browser_the_rendered_form_predicts_and_sends_the_outcome(stack, br
 
     def logged():
         with session_scope(stack.settings.database_url) as session:
-            prediction, feedback = session.get(Prediction, pid), session.get(Feedback, pid)
+            prediction = session.scalars(select(Prediction).where(Prediction.id == pid)).one_or_none()
+            feedback = session.get(Feedback, pid)
             return (prediction.features, feedback.label) if prediction and feedback else None
     features, label = wait_for(logged)
     assert features["credit_score"] == 823.0

@@ -45,7 +45,8 @@ def probe(tmp_path_factory):
 @pytest.mark.slow
 def test_every_dag_imports_without_errors_or_heavy_imports(probe):
     assert probe["errors"] == {}
-    assert set(probe["dags"]) == {"vigil_training", "vigil_monitoring", "vigil_batch_scoring", "vigil_watchdog"}
+    assert set(probe["dags"]) == {"vigil_training", "vigil_monitoring", "vigil_batch_scoring", "vigil_watchdog",
+                                  "vigil_maintenance"}
     assert probe["heavy"] == []
 
 
@@ -54,7 +55,7 @@ def test_schedules_retries_and_failure_callbacks(probe):
     dags = probe["dags"]
     assert {d: dags[d]["schedule"] for d in dags} == {
         "vigil_training": "0 0 * * *", "vigil_monitoring": "*/5 * * * *",
-        "vigil_batch_scoring": "0 * * * *", "vigil_watchdog": "* * * * *"}
+        "vigil_batch_scoring": "0 * * * *", "vigil_watchdog": "* * * * *", "vigil_maintenance": "30 2 * * *"}
     assert {d["interval"] for d in dags.values()} == {"CronDataIntervalTimetable"}
     assert all(d["catchup"] is False and not d["dag_failure_callback"] for d in dags.values())
     assert set(dags["vigil_training"]["tasks"]) == {"ingest", "validate", "train", "evaluate", "register",

@@ -13,6 +13,7 @@ HEALTH_MARK = {"healthy": ":green[:material/check_circle:]", "degraded": ":orang
 
 st.title("Overview")
 st.caption("Last 60 minutes of data per model, against the watchdog's limits. Refreshes every 30 s.")
+st.caption(common.data_range(common.store_url()), help="retention: VIGIL_RETENTION_* settings, `vigil prune`")
 
 
 def _number(value, pattern: str) -> str:

@@ -78,7 +78,7 @@ def test_rows_are_written_in_batches_by_the_shipper(store_url):
     assert _count(store_url) == 1234 == stats.offered == stats.accepted
     assert (stats.dropped, stats.queued) == (0, 0)
     with session_scope(store_url) as session:
-        stored = session.get(Prediction, ids[5])
+        stored = session.scalars(select(Prediction).where(Prediction.id == ids[5])).one()
         assert stored.features == {"age": 35, "region": "north"}
         assert stored.created_at == when and stored.created_at.tzinfo is not None
         assert (stored.prediction, stored.score, stored.status, stored.error) == ("1", 0.7, "ok", None)
@@ -186,7 +186,7 @@ def test_failed_predictions_are_logged_with_their_error(store_url):
     log.stop()
     assert taken == 2 and log.stats.written == 2
     with session_scope(store_url) as session:
-        stored = session.get(Prediction, ids[1])
+        stored = session.scalars(select(Prediction).where(Prediction.id == ids[1])).one()
         assert (stored.model_version, stored.features, stored.prediction, stored.score) == (3, {"age": 2}, None, None)
         assert (stored.status, stored.error) == ("error", "ValueError: boom")
 

@@ -103,12 +103,12 @@ def prediction(features: dict, version: int = 1) -> dict:
 def test_upsert_compares_json_columns_as_text(store_url, new, updated):
     """PostgreSQL's JSON has no equality operator; the upsert must still tell changes apart."""
     with get_engine(store_url).begin() as connection:
-        insert_ignore(connection, Prediction, [prediction({"x": 1, "c": "a"})], key=["id"])
+        insert_ignore(connection, Prediction, [prediction({"x": 1, "c": "a"})], key=["id", "created_at"])
     with get_engine(store_url).begin() as connection:
-        upsert(connection, Prediction, [{**prediction(new), "latency_ms": 99.0}], key=["id"],
+        upsert(connection, Prediction, [{**prediction(new), "latency_ms": 99.0}], key=["id", "created_at"],
                set_columns=("features", "latency_ms"), changed_columns=("features",))
     with session_scope(store_url) as session:
-        row = session.get(Prediction, "p1")
+        row = session.get(Prediction, ("p1", T0))
         assert (row.features, row.latency_ms) == ((new, 99.0) if updated else ({"x": 1, "c": "a"}, 3.0))
 
 
