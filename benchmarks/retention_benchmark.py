@@ -203,12 +203,12 @@ def simulate(url: str, var_dir: Path, *, days: int, sample_rows: int, factor: fl
     """``days`` simulated days ending yesterday; the store's size at the end of each."""
     from monitoring.retention.policy import midnight
     from monitoring.retention.prune import prune
-    from monitoring.settings import Settings
+    from monitoring.settings import RetentionPolicy, Settings
     from monitoring.store.engine import utcnow
     from monitoring.store.migrations import upgrade
 
     upgrade(url)
-    settings = Settings(database_url=url, var_dir=var_dir, retention_enabled=retention)
+    settings = Settings(database_url=url, var_dir=var_dir, retention=RetentionPolicy(enabled=retention))
     rng = random.Random(7)
     first = midnight(utcnow()) - timedelta(days=days)
     sizes = []

@@ -35,12 +35,18 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
         from monitoring.registry.mlflow_registry import RegistryError
         from monitoring.registry.promotion import PromotionError
+        from monitoring.settings import explain
         from monitoring.training.datasets import DataError
 
         try:
             return func(*args, **kwargs)
+        except ValidationError as error:
+            click.echo(f"error: {explain(error)}", err=True)
+            sys.exit(2)
         except (DataError, PromotionError, RegistryError, ValueError) as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)

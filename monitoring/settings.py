@@ -11,11 +11,12 @@ The pure rules in ``monitoring.watchdog`` take this object itself; there is no s
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # an empty variable means "not set" (docker-compose passes optional secrets as ""); a keyword
@@ -52,6 +53,27 @@ class WatchdogPolicy(BaseSettings):
     @property
     def bake(self) -> timedelta:
         return timedelta(minutes=self.bake_minutes)
+
+
+class RetentionPolicy(BaseSettings):
+    """How long each kind of data is kept, every age in days counted from now (``VIGIL_RETENTION_*``)."""
+
+    model_config = SettingsConfigDict(**{**_FROM_ENVIRONMENT, "env_prefix": "VIGIL_RETENTION_"}, frozen=True)
+
+    enabled: bool = True  # false: nothing is ever deleted
+    label_delay_days: int = Field(7, ge=0)  # how late a true label may still arrive
+    prediction_days: int = Field(14, ge=1)  # predictions and feedback, after the label delay
+    outbox_days: int = Field(7, ge=1)  # delivered notifications (undelivered ones stay)
+    access_log_days: int = Field(365, ge=1)  # the operators' audit trail
+    metric_days: int = Field(90, ge=1)  # metric windows and drift rows, by window end
+    report_days: int = Field(30, ge=1)  # Evidently HTML reports under <var_dir>/reports
+    partitions_ahead_days: int = Field(3, ge=1)  # PostgreSQL: daily partitions made ahead
+    delete_batch_rows: int = Field(5_000, ge=1)  # rows per DELETE transaction
+
+    @property
+    def prediction_keep_days(self) -> int:
+        """How long a prediction (and its feedback) stays: the label delay, then the retention."""
+        return self.label_delay_days + self.prediction_days
 
 
 class Settings(BaseSettings):
@@ -97,16 +119,8 @@ class Settings(BaseSettings):
     slack_base_url: str | None = None  # tests point the SDK at a local fake Slack
     renotify_minutes: int = 60
 
-    # Retention (``vigil prune``, the vigil_maintenance DAG); every age in days, counted from now
-    retention_enabled: bool = True  # false: nothing is ever deleted
-    retention_label_delay_days: int = Field(7, ge=0)  # how late a true label may still arrive
-    retention_prediction_days: int = Field(14, ge=1)  # predictions and feedback, after the label delay
-    retention_outbox_days: int = Field(7, ge=1)  # delivered notifications (undelivered ones stay)
-    retention_access_log_days: int = Field(365, ge=1)  # the operators' audit trail
-    retention_metric_days: int = Field(90, ge=1)  # metric windows and drift rows, by window end
-    retention_report_days: int = Field(30, ge=1)  # Evidently HTML reports under <var_dir>/reports
-    retention_partitions_ahead_days: int = Field(3, ge=1)  # PostgreSQL: daily partitions made ahead
-    retention_delete_batch_rows: int = Field(5_000, ge=1)  # rows per DELETE transaction
+    # Retention (``vigil prune``, the vigil_maintenance DAG): its own section, VIGIL_RETENTION_*
+    retention: RetentionPolicy = Field(default_factory=lambda: RetentionPolicy())
 
     @property
     def artifact_root(self) -> Path:
@@ -115,6 +129,21 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None or self.slack_webhook_url is not None
+
+
+_PREFIXES = {"RetentionPolicy": "VIGIL_RETENTION_"}
+_SECRET_LIKE = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|URL|URI")
+
+
+def explain(error: ValidationError) -> str:
+    """A settings error in the user's words: the environment variable, what it got, what it needs."""
+    prefix = _PREFIXES.get(error.title, "VIGIL_")
+    lines = []
+    for problem in error.errors():
+        name = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+        shown = "(hidden)" if _SECRET_LIKE.search(name) else problem.get("input")
+        lines.append(f"{name}={shown!s}: {problem['msg'].lower()}")
+    return "bad setting: " + "; ".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -114,10 +114,10 @@ def alerts(url: str, model_name: str | None, state: str | None) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def data_range(url: str) -> str:
     """One line: how long data is kept, and the oldest prediction still stored."""
-    from monitoring.retention.policy import RetentionPolicy, describe
+    from monitoring.retention.policy import describe
     from monitoring.store.data_range import oldest_prediction
 
-    return describe(RetentionPolicy.from_settings(get_settings()), oldest_prediction(url))
+    return describe(get_settings().retention, oldest_prediction(url))
 
 
 def after_action() -> None:

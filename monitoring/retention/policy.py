@@ -1,7 +1,7 @@
 """What is due for deletion, given the settings and a time: pure functions, no I/O.
 
 Predictions and their feedback are kept for the label delay (a true label may still arrive and
-must find its prediction) plus ``retention_prediction_days``. Their cutoff is rounded down to
+must find its prediction) plus ``prediction_days`` (``monitoring.settings.RetentionPolicy``). Their cutoff is rounded down to
 midnight UTC, so that on PostgreSQL, where the prediction log is one partition per UTC day, "due"
 means exactly "in a partition that ends at or before the cutoff": a whole day goes at once, and
 SQLite's row-by-row deletes remove the very same rows. The other kinds are cut at the exact age.
@@ -13,39 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from monitoring.settings import Settings
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """Ages in days, as configured (see ``monitoring.settings``)."""
-
-    enabled: bool = True
-    label_delay_days: int = 7
-    prediction_days: int = 14
-    outbox_days: int = 7
-    access_log_days: int = 365
-    metric_days: int = 90
-    report_days: int = 30
-    partitions_ahead_days: int = 3
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetentionPolicy:
-        return cls(
-            enabled=settings.retention_enabled,
-            label_delay_days=settings.retention_label_delay_days,
-            prediction_days=settings.retention_prediction_days,
-            outbox_days=settings.retention_outbox_days,
-            access_log_days=settings.retention_access_log_days,
-            metric_days=settings.retention_metric_days,
-            report_days=settings.retention_report_days,
-            partitions_ahead_days=settings.retention_partitions_ahead_days,
-        )
-
-    @property
-    def prediction_keep_days(self) -> int:
-        """How long a prediction (and its feedback) stays: the label delay, then the retention."""
-        return self.label_delay_days + self.prediction_days
+from monitoring.settings import RetentionPolicy
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ from datetime import UTC, date, datetime
 from monitoring.metrics import report_files
 from monitoring.retention.policy import (
     Cutoffs,
-    RetentionPolicy,
     cutoffs,
     day_bounds,
     partition_plan,
 )
-from monitoring.settings import Settings
+from monitoring.settings import RetentionPolicy, Settings
 from monitoring.store import retention as store
 from monitoring.store.engine import utcnow
 
@@ -67,18 +66,18 @@ class PruneReport:
 
 def prune(url: str, settings: Settings, *, now: datetime | None = None, dry_run: bool = False) -> PruneReport:
     """Apply the retention of ``settings`` to the store at ``url`` and to the report files."""
-    policy = RetentionPolicy.from_settings(settings)
+    policy = settings.retention
     now = now or utcnow()
     due = cutoffs(policy, now)
     report = PruneReport(dry_run=dry_run, enabled=policy.enabled)
-    predictions = _predictions(url, policy, due, now, report, settings.retention_delete_batch_rows)
+    predictions = _predictions(url, policy, due, now, report, policy.delete_batch_rows)
     if not policy.enabled:
         return report
     report.outcomes.append(predictions)
     for kind in ROW_KINDS:
         cutoff = getattr(due, kind)
         count = store.count_due(url, kind, cutoff) if dry_run else \
-            store.delete_due(url, kind, cutoff, batch_rows=settings.retention_delete_batch_rows)
+            store.delete_due(url, kind, cutoff, batch_rows=policy.delete_batch_rows)
         report.outcomes.append(KindOutcome(kind, count, "rows", cutoff))
     report.outcomes.append(_reports(url, settings, due.reports, dry_run))
     return report

@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from monitoring.retention.policy import RetentionPolicy, cutoffs
+from monitoring.retention.policy import cutoffs
+from monitoring.settings import RetentionPolicy
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import AccessLog, Prediction
 from tests.monitoring.retention.test_prune import log_predictions
@@ -60,4 +61,4 @@ def test_a_bad_retention_setting_is_refused_clearly(settings, tmp_path):
     done = subprocess.run([*VIGIL, "prune"], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 2 and not done.stdout  # nothing was pruned
-    assert "retention_prediction_days" in done.stderr and "greater than or equal to 1" in done.stderr
+    assert "VIGIL_RETENTION_PREDICTION_DAYS=0: input should be greater than or equal to 1" in done.stderr

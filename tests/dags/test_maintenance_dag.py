@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from monitoring.retention.policy import RetentionPolicy, cutoffs, day_bounds
+from monitoring.retention.policy import cutoffs, day_bounds
 from monitoring.store import retention as store
 from monitoring.store.engine import session_scope
 from monitoring.store.tables import Prediction
@@ -47,7 +47,7 @@ def test_maintenance_dag_prunes_the_due_days(vigil):
     url = vigil.database_url
     # the run of the interval that ends today at 02:30 UTC (its logical date): it prunes as of then
     today = datetime.now(UTC).replace(hour=2, minute=30, second=0, microsecond=0)
-    due = cutoffs(RetentionPolicy.from_settings(vigil), today)
+    due = cutoffs(vigil.retention, today)
     old_day = (due.predictions - timedelta(days=1)).date()
     store.create_partition(url, old_day, *day_bounds(old_day))
     log_predictions(url, "m", day_bounds(old_day)[0] + timedelta(hours=3), [f"old-{i}" for i in range(40)])
@@ -56,7 +56,7 @@ def test_maintenance_dag_prunes_the_due_days(vigil):
     assert _run(today) == ("success", {"prune": "success"})
     assert _count(url) == 1
     days = store.prediction_partition_days(url)
-    assert old_day not in days and today.date() + timedelta(days=vigil.retention_partitions_ahead_days) in days
+    assert old_day not in days and today.date() + timedelta(days=vigil.retention.partitions_ahead_days) in days
 
     assert _run(today)[0] == "success"  # a re-run: nothing more goes
     assert _count(url) == 1

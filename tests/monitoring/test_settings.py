@@ -47,3 +47,19 @@ def test_a_threshold_given_at_the_top_level_is_refused_not_ignored():
     with pytest.raises(ValidationError, match="min_labels"):
         Settings(min_labels=50)
     assert Settings(watchdog=WatchdogPolicy(min_labels=50)).watchdog.min_labels == 50
+
+
+def test_a_bad_setting_is_explained_by_its_variable_and_a_secret_is_not_shown(monkeypatch):
+    from pydantic import ValidationError
+
+    from monitoring.settings import explain
+
+    monkeypatch.setenv("VIGIL_RETENTION_OUTBOX_DAYS", "0")
+    with pytest.raises(ValidationError) as retention:
+        Settings()
+    assert explain(retention.value) == ("bad setting: VIGIL_RETENTION_OUTBOX_DAYS=0: "
+                                        "input should be greater than or equal to 1")
+    monkeypatch.delenv("VIGIL_RETENTION_OUTBOX_DAYS")
+    with pytest.raises(ValidationError) as secret:
+        Settings(database_url=["postgresql://vigil:s3cret@db/vigil"])
+    assert "VIGIL_DATABASE_URL=(hidden)" in explain(secret.value) and "s3cret" not in explain(secret.value)

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from monitoring.metrics.report_files import report_path
-from monitoring.retention.policy import RetentionPolicy, cutoffs, day_bounds
+from monitoring.retention.policy import cutoffs, day_bounds
 from monitoring.retention.prune import prune
-from monitoring.settings import Settings
+from monitoring.settings import RetentionPolicy, Settings
 from monitoring.store import retention as store
 from monitoring.store.engine import get_engine, session_scope, utcnow
 from monitoring.store.prediction_rows import encode_rows, insert_ignoring_duplicates
@@ -51,8 +51,8 @@ def _window_rows(end: datetime, key: str, report: str | None):
 def world(store_url, tmp_path):
     """Rows of every kind on both sides of each cutoff, and report files; which ones must stay."""
     now = utcnow()
-    settings = Settings(database_url=store_url, var_dir=tmp_path / "var", retention_delete_batch_rows=2)
-    due = cutoffs(RetentionPolicy.from_settings(settings), now)
+    settings = Settings(database_url=store_url, var_dir=tmp_path / "var", retention=RetentionPolicy(delete_batch_rows=2))
+    due = cutoffs(settings.retention, now)
     old_day = (due.predictions - timedelta(days=3)).date()
     if store.prediction_partition_days(store_url) is not None:  # PostgreSQL: a whole day to drop
         store.create_partition(store_url, old_day, *day_bounds(old_day))
@@ -136,8 +136,8 @@ def test_prune_removes_exactly_what_is_due(world):
 @pytest.mark.postgres
 def test_on_postgresql_a_due_day_is_dropped_whole_and_days_ahead_are_created(postgres_url, tmp_path):
     now = utcnow()
-    settings = Settings(database_url=postgres_url, var_dir=tmp_path, retention_partitions_ahead_days=5)
-    due = cutoffs(RetentionPolicy.from_settings(settings), now)
+    settings = Settings(database_url=postgres_url, var_dir=tmp_path, retention=RetentionPolicy(partitions_ahead_days=5))
+    due = cutoffs(settings.retention, now)
     old_day = (due.predictions - timedelta(days=1)).date()
     store.create_partition(postgres_url, old_day, *day_bounds(old_day))
     log_predictions(postgres_url, "m", due.predictions - timedelta(hours=2), [f"p{i}" for i in range(50)])
@@ -159,7 +159,7 @@ def test_on_postgresql_a_due_day_is_dropped_whole_and_days_ahead_are_created(pos
 
 def test_with_retention_off_nothing_is_deleted(world):
     url, now = world["url"], world["now"]
-    settings = world["settings"].model_copy(update={"retention_enabled": False})
+    settings = world["settings"].model_copy(update={"retention": RetentionPolicy(enabled=False)})
     before = _stored(url)
     report = prune(url, settings, now=now)
     assert report.outcomes == []

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from monitoring.retention.policy import RetentionPolicy, cutoffs, day_bounds
+from monitoring.retention.policy import cutoffs, day_bounds
 from monitoring.retention.prune import prune
 from monitoring.serving.prediction_log import PredictionLog
-from monitoring.settings import Settings
+from monitoring.settings import RetentionPolicy, Settings
 from monitoring.store import retention as store
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.prediction_rows import new_prediction_id
@@ -57,8 +57,8 @@ def _wait(condition, timeout: float = 30.0) -> bool:
 
 def test_old_days_go_while_todays_rows_are_written(store_url, tmp_path):
     now = utcnow()
-    settings = Settings(database_url=store_url, var_dir=tmp_path, retention_delete_batch_rows=500)
-    due = cutoffs(RetentionPolicy.from_settings(settings), now)
+    settings = Settings(database_url=store_url, var_dir=tmp_path, retention=RetentionPolicy(delete_batch_rows=500))
+    due = cutoffs(settings.retention, now)
     partitioned = store.prediction_partition_days(store_url) is not None
     log = PredictionLog(store_url, capacity=100_000, flush_rows=200, flush_seconds=0.02)
     log.start()
