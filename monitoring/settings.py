@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     renotify_minutes: int = 60
 
     # Retention (``vigil prune``, the vigil_maintenance DAG): its own section, VIGIL_RETENTION_*
-    retention: RetentionPolicy = Field(default_factory=lambda: RetentionPolicy())
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
 
     @property
     def artifact_root(self) -> Path:

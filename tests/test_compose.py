@@ -292,10 +292,11 @@ def _settings_env_names() -> set[str]:
 
     names = set()
     sections = [Settings, *(field.default_factory for field in Settings.model_fields.values()
-                            if isinstance(field.default_factory, type))]  # settings.watchdog
+                            if isinstance(field.default_factory, type))]  # watchdog, retention
     for section in sections:
+        prefix = section.model_config["env_prefix"]
         for field_name, field in section.model_fields.items():
-            names.add(f"VIGIL_{field_name.upper()}")
+            names.add(f"{prefix}{field_name.upper()}")
             if isinstance(field.validation_alias, AliasChoices):
                 names.update(str(choice) for choice in field.validation_alias.choices)
     return names
