@@ -53,7 +53,7 @@ demo: install
 	$(BIN)/vigil demo
 
 lint: install
-	$(BIN)/ruff check monitoring cli api app dags tests benchmarks migrations
+	$(BIN)/ruff check monitoring cli api app dags tests benchmarks migrations docs
 	$(BIN)/lint-imports --no-cache
 
 clean:

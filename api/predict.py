@@ -83,7 +83,7 @@ async def predict(request: Request, service: ApiProcessDep) -> Response:
     else:
         answer = {"model_name": champion.model_name, "model_version": champion.version,
                   "predictions": [{"prediction_id": i, "prediction": label, "probability": p}
-                                  for i, label, p in zip(ids, labels, probabilities)]}
+                                  for i, label, p in zip(ids, labels, probabilities, strict=False)]}
     return Response(orjson.dumps(answer), media_type="application/json")
 
 

@@ -259,7 +259,7 @@ def main() -> int:
                       flush=True)
         for logging_on in (True, False):
             results.append(median_round(rounds[logging_on]))
-        costs = sorted(1 - on.requests_per_s / off.requests_per_s for on, off in zip(rounds[True], rounds[False]))
+        costs = sorted(1 - on.requests_per_s / off.requests_per_s for on, off in zip(rounds[True], rounds[False], strict=False))
         base = servers[True][1]
         deadline = time.monotonic() + 60
         while prometheus_value(base, "vigil_prediction_log_queue_rows") > 0 and time.monotonic() < deadline:

@@ -30,8 +30,6 @@ import pandas as pd
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from cli.demo_seed import SeedSpec, seed
 from monitoring import metric_names
 from monitoring.settings import get_settings, reset_settings
@@ -39,6 +37,8 @@ from monitoring.store import dashboard_queries, dashboard_summaries
 from monitoring.store.engine import dispose_engines, get_engine, utcnow
 from monitoring.store.migrations import upgrade
 from monitoring.store.tables import MetricWindow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ADMIN_URL = os.environ.get("VIGIL_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 DATABASE = "vigil_dashboard_bench"

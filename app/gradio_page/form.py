@@ -113,7 +113,7 @@ def row_from_values(form: Form, values: list[Any] | tuple[Any, ...]) -> dict[str
     """The request row from the widgets' values (in the form's field order)."""
     if len(values) != len(form.fields):
         raise FormError(f"the form has {len(form.fields)} fields but {len(values)} values arrived; reload the page")
-    return row_from_mapping(form, dict(zip((f.name for f in form.fields), values)))
+    return row_from_mapping(form, dict(zip((f.name for f in form.fields), values, strict=False)))
 
 
 def row_from_mapping(form: Form, values: dict[str, Any]) -> dict[str, Any]:

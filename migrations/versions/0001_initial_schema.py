@@ -2,13 +2,12 @@
 alerts, outbox, access log, reference data.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 12:30:17.413899
 """
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0001'
 down_revision = None

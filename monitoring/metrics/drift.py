@@ -253,10 +253,7 @@ def _numerical_score(
 
 
 def _sorted_finite(column: pd.Series, name: str, label: str) -> np.ndarray:
-    if column.dtype == np.float64:
-        values = column.to_numpy()
-    else:
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = column.to_numpy() if column.dtype == np.float64 else column.to_numpy(dtype=np.float64, na_value=np.nan)
     ordered = np.sort(values)  # NaN sorts after +inf
     start = np.searchsorted(ordered, -np.inf, side="right")
     stop = np.searchsorted(ordered, np.inf, side="left")

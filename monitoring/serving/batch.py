@@ -142,6 +142,6 @@ def _log(url: str, name: str, version: int, ids: list[str], features: pd.DataFra
         {"id": pid, "model_name": name, "model_version": version, "created_at": now,
          "features": {k: _json_value(v) for k, v in record.items()}, "prediction": label,
          "score": score, "latency_ms": latency_ms, "status": "ok", "error": None, "source": SOURCE}
-        for pid, record, label, score in zip(ids, records, output["prediction"], output["score"])
+        for pid, record, label, score in zip(ids, records, output["prediction"], output["score"], strict=False)
     ]
     upsert_batch_predictions(url, rows)

@@ -65,7 +65,7 @@ class LinearScorer:
 
     def _score_one(self, row: dict[str, Any]) -> tuple[list[Any], list[float]]:
         z = self.intercept
-        for name, fill, weight in zip(self.numeric, self._fill_list, self._weight_list):
+        for name, fill, weight in zip(self.numeric, self._fill_list, self._weight_list, strict=False):
             value = row[name]
             z += weight * (fill if value is None or math.isnan(value) else value)
         for name, weights, missing in self.categorical:
@@ -162,7 +162,7 @@ def _numeric_block(columns: list[str], steps: list[Any], coef: np.ndarray):
         else:
             _require(kind == "passthrough")
     weight = coef / scale
-    for column, f, w, s in zip(columns, fill.tolist(), weight.tolist(), shift.tolist()):
+    for column, f, w, s in zip(columns, fill.tolist(), weight.tolist(), shift.tolist(), strict=False):
         yield column, f, w, -w * s
 
 
@@ -176,8 +176,8 @@ def _categorical_block(columns: list[str], steps: list[Any], coef: np.ndarray):
                  and _missing_is_nan(step.missing_values) and len(before) == 1)
         fills = list(step.statistics_)
     offset = 0
-    for column, categories, fill in zip(columns, encoder.categories_, fills):
-        block = {category: float(w) for category, w in zip(categories.tolist(), coef[offset:offset + len(categories)])}
+    for column, categories, fill in zip(columns, encoder.categories_, fills, strict=False):
+        block = {category: float(w) for category, w in zip(categories.tolist(), coef[offset:offset + len(categories)], strict=False)}
         offset += len(categories)
         yield column, block, block.get(fill, 0.0)
     _require(offset == len(coef))
@@ -209,7 +209,7 @@ def sample_rows(scorer: LinearScorer, n: int = 64, seed: int = 0) -> list[dict[s
     rows = []
     for _ in range(n):
         row: dict[str, Any] = {}
-        for name, fill, width in zip(scorer.numeric, scorer.numeric_fill.tolist(), spread.tolist()):
+        for name, fill, width in zip(scorer.numeric, scorer.numeric_fill.tolist(), spread.tolist(), strict=False):
             center = 0.0 if math.isnan(fill) else fill
             row[name] = float(center + rng.normal() * min(width, 1e6) * 0.5)
         for name, weights, _missing in scorer.categorical:

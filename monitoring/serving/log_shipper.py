@@ -170,10 +170,7 @@ class Shipper:
                     self.take(decode_requests(payload, self.sqlite_store))
             now = time.monotonic()
             if self.buffer and (now >= next_write or (len(self.buffer) >= self.flush_rows and self.counts.store_ok)):
-                if self.write():
-                    backoff = self.flush_seconds
-                else:
-                    backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+                backoff = self.flush_seconds if self.write() else min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
                 next_write = time.monotonic() + backoff
         self.drain()
 

@@ -269,10 +269,8 @@ class PredictionLog:
         self._retired.write_errors += current.write_errors
         for pipe in (process.stdin, process.stdout):
             if pipe is not None and not pipe.closed:
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     pipe.close()
-                except BrokenPipeError:
-                    pass
         self._counts, self._shipped, self._process = ShipperCounts(store_ok=current.store_ok,
                                                                    last_error=current.last_error), 0, None
 

@@ -68,7 +68,7 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
         key = (row["model_name"], row["model_version"])
         if postgres:
             values = row["percentiles"] or []
-            percentiles = {name: float(v) for name, v in zip(PERCENTILES, values) if v is not None}
+            percentiles = {name: float(v) for name, v in zip(PERCENTILES, values, strict=False) if v is not None}
         else:
             percentiles = latency_percentiles(latencies.get(key, []))
         result.append(Traffic(row["model_name"], int(row["model_version"]), int(row["requests"]),

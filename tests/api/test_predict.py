@@ -52,7 +52,7 @@ def test_a_batch_is_answered_in_order_and_every_row_is_logged(shared_client, sha
 
     stored = _stored(shared_settings.database_url, ids)
     assert set(stored) == set(ids)
-    for prediction, row in zip(predictions, rows):
+    for prediction, row in zip(predictions, rows, strict=False):
         logged = stored[prediction["prediction_id"]]
         assert logged.model_name == shared_settings.model_name
         assert logged.model_version == 1

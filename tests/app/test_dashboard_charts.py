@@ -31,7 +31,7 @@ def _moves() -> pd.DataFrame:
 def _points(trace) -> list[tuple]:
     """(x, y, marker size) of the points that are drawn."""
     sizes = trace.marker.size if isinstance(trace.marker.size, tuple) else [trace.marker.size] * len(trace.y)
-    return [(x, y, size) for x, y, size in zip(trace.x, trace.y, sizes) if pd.notna(y)]
+    return [(x, y, size) for x, y, size in zip(trace.x, trace.y, sizes, strict=False) if pd.notna(y)]
 
 
 def test_a_single_bucket_is_a_visible_marker_on_the_whole_range():
@@ -82,7 +82,7 @@ def test_alias_moves_are_a_lane_of_markers_with_their_story_on_hover_not_overlap
     assert list(lanes["automatic rollback"].hovertext) == [
         "automatic rollback: v2→v1 by watchdog (accuracy below baseline)"]
     assert lanes["promoted"].hovertext[0] == "promoted: v–→v1 by cli:demo (first)"
-    assert all("markers" == trace.mode for trace in lanes.values())
+    assert all(trace.mode == "markers" for trace in lanes.values())
     assert figure.layout.yaxis2.visible is False and figure.layout.yaxis2.overlaying == "y"
     assert len(figure.layout.shapes) == 3
 
@@ -103,7 +103,7 @@ def test_a_single_drift_bucket_is_one_cell_of_its_width_on_the_whole_range():
     assert list(figure.layout.xaxis.range) == [span.start, span.end]
     centres = pd.to_datetime(list(heatmap.x))
     assert (centres[1] - centres[0]) == timedelta(seconds=900)  # cells a bucket wide, not 1 ms
-    filled = [(centres[i], row) for row, values in zip(heatmap.y, heatmap.z)
+    filled = [(centres[i], row) for row, values in zip(heatmap.y, heatmap.z, strict=False)
               for i, value in enumerate(values) if pd.notna(value)]
     assert filled == [(ONE_BUCKET + timedelta(seconds=450), "age"), (ONE_BUCKET + timedelta(seconds=450), "income")]
 

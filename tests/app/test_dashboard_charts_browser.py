@@ -60,7 +60,7 @@ def _check(chart: dict) -> None:
     assert chart["marks"] >= 1, f"{name}: nothing drawn"
     start, end = (pd.Timestamp(value) for value in chart["range"])
     assert end - start >= timedelta(hours=23), f"{name}: the axis spans {end - start}"
-    assert len(chart["ticks"]) >= 2 and min(b - a for a, b in zip(chart["ticks"], chart["ticks"][1:])) >= 1000, \
+    assert len(chart["ticks"]) >= 2 and min(b - a for a, b in zip(chart["ticks"], chart["ticks"][1:], strict=False)) >= 1000, \
         f"{name}: ticks less than a second apart"
     labels = chart["labels"]
     assert not [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:] if _overlap(a, b)], \
@@ -82,7 +82,7 @@ def test_every_chart_draws_the_first_window_on_the_whole_day(first_minutes, brow
         if path == "quality":  # a single bucket: the accuracy point has a marker of its own
             (accuracy,) = [t for t in quality["traces"] if t["yaxis"] != "y2"]
             sizes = accuracy["size"] if isinstance(accuracy["size"], list) else [accuracy["size"]] * len(accuracy["y"])
-            assert [s for y, s in zip(accuracy["y"], sizes) if y is not None] == [7]
+            assert [s for y, s in zip(accuracy["y"], sizes, strict=False) if y is not None] == [7]
             lanes = [t for t in quality["traces"] if t["yaxis"] == "y2"]
             assert sorted(len(t["y"]) for t in lanes) == [1, 2]  # the three moves, as markers
         page.screenshot(path=str(artifacts() / f"first-minutes-{path}.png"), full_page=True)

@@ -112,12 +112,12 @@ def test_registry_page_lists_versions_health_and_the_audit_trail(seeded):
     app = _app("registry")
     versions = app.dataframe[0].value
     assert list(versions["version"]) == [3, 2, 1]
-    assert dict(zip(versions["version"], versions["state"])) == {3: "healthy", 2: "bad", 1: "healthy"}
+    assert dict(zip(versions["version"], versions["state"], strict=False)) == {3: "healthy", 2: "bad", 1: "healthy"}
     assert list(versions["times_champion"]) == [1, 1, 2]
     assert list(versions["registration_accuracy"]) == [0.879, 0.874, 0.861]  # version_health.eval_metrics
     # version 2 was degraded for part of its time: its production accuracy is clearly below the
     # healthy versions'. (Its exact value follows the seeded daily traffic curve, so the hour of the run.)
-    production = dict(zip(versions["version"], versions["production_accuracy"]))
+    production = dict(zip(versions["version"], versions["production_accuracy"], strict=False))
     assert production[2] < min(production[1], production[3]) - 0.03
     audit = app.dataframe[1].value
     rollback = audit[audit["kind"] == "auto_rollback"].iloc[0]

@@ -27,7 +27,9 @@ def test_seed_writes_windows_drift_story_and_predictions(store_url):
                                        predictions=1_000, end=END))
     assert summary.champions == {"m1": 3, "m2": 3}
     with session_scope(store_url) as session:
-        count = lambda table: session.scalar(select(func.count()).select_from(table))
+        def count(table):
+            return session.scalar(select(func.count()).select_from(table))
+
         assert count(MetricWindow) == 2 * 720 * 12  # 12 hours of minutes, 12 metrics, 2 models
         assert count(DriftResult) == 2 * 24 * 14
         assert count(Prediction) == 2 * 1_000

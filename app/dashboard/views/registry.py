@@ -43,7 +43,7 @@ def version_table(model_name: str) -> pd.DataFrame:
         table = table.merge(mlflow, on="version", how="outer")
     evals = table["eval_metrics"] if "eval_metrics" in table else pd.Series(dtype=object)
     if "mlflow_metrics" in table:
-        evals = [e if isinstance(e, dict) and e else logged for e, logged in zip(evals, table["mlflow_metrics"])]
+        evals = [e if isinstance(e, dict) and e else logged for e, logged in zip(evals, table["mlflow_metrics"], strict=False)]
     table["registration_" + metric] = [e.get(metric) if isinstance(e, dict) else None for e in evals]
     table["registration_metrics"] = list(evals)
     columns = ["version", "aliases", "state", "since", "registration_" + metric, "production_" + metric,

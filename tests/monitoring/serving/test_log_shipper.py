@@ -32,7 +32,7 @@ def test_frames_are_reassembled_from_pipe_reads_of_any_size():
     cuts = sorted(random.Random(7).sample(range(1, len(stream)), 40))
     reader = FrameReader()
     payloads = []
-    for start, end in zip([0, *cuts], [*cuts, len(stream)]):
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=False):
         payloads += reader.feed(stream[start:end])
     assert payloads == [f[HEADER.size:] for f in frames]
 
