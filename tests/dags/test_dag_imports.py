@@ -66,3 +66,17 @@ def test_schedules_retries_and_failure_callbacks(probe):
             assert task["on_success"] == ["task_succeeded"], (dag_id, task_id)
             expected = 0 if (dag_id, task_id) == ("vigil_training", "validate") else 1
             assert task["retries"] >= expected and (task["retries"] == 0) == (expected == 0), (dag_id, task_id)
+
+
+def test_dag_files_import_only_airflow_the_standard_library_and_the_core():
+    """The adapter contract for DAG files (import-linter sees packages only; dags/ is a folder)."""
+    import ast
+
+    allowed = {"airflow", "datetime", "monitoring", "__future__"}
+    for path in DAGS.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
