@@ -70,4 +70,5 @@ def test_invalid_data_stops_before_training(settings, model_name, tmp_path):
     ingested = training_pipeline.ingest(settings, model_name=model_name, interval_start=START, interval_end=END,
                          data_path=str(broken), target="default")
     with pytest.raises(ValidationError, match="'credit_score' has 400 values outside"):
-        training_pipeline.validate(settings.database_url, registry, settings, model_name=model_name, ingested=ingested)
+        training_pipeline.validate(runtime_for(settings.database_url, registry, settings), model_name=model_name,
+                                   ingested=ingested)
