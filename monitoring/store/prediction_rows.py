@@ -96,9 +96,12 @@ def upsert_batch_predictions(url: str, rows: Sequence[dict[str, Any]]) -> None:
     (id, created_at) and a re-run scores at a new time: a row whose id is stored takes the stored
     time first, so that it meets its earlier self instead of becoming a second row.
     """
-    with get_engine(url).begin() as connection:
+    # The read has a transaction of its own: on SQLite a read transaction that then writes cannot
+    # wait for another writer (WAL answers "database is locked" at once); a write-first one can.
+    with get_engine(url).connect() as connection:
         stored = _stored_times(connection, [row["id"] for row in rows])
-        rows = [{**row, "created_at": stored[row["id"]]} if row["id"] in stored else row for row in rows]
+    rows = [{**row, "created_at": stored[row["id"]]} if row["id"] in stored else row for row in rows]
+    with get_engine(url).begin() as connection:
         upsert(connection, Prediction, rows, key=["id", "created_at"], set_columns=BATCH_UPDATED,
                changed_columns=BATCH_UPDATED, chunk=BATCH_STATEMENT_ROWS)
 
