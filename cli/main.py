@@ -287,17 +287,37 @@ def dashboard(port, address) -> None:
     os.execv(sys.executable, command)  # streamlit takes this process over: signals reach it directly
 
 
+def _demo_ports(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    from cli.demo import DEFAULT_PORTS
+
+    ports = {}
+    for value in values:
+        name, _, port = value.partition("=")
+        if name not in DEFAULT_PORTS or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(f"{value!r}: expected NAME=PORT with NAME one of "
+                                     f"{', '.join(DEFAULT_PORTS)} and PORT in 1..65535")
+        ports[name] = int(port)
+    return ports
+
+
 @main.command()
 @click.option("--airflow/--no-airflow", default=True, show_default=True,
               help="run Airflow standalone (off: a plain loop computes the monitoring windows)")
 @click.option("--story/--no-story", default=True, show_default=True,
               help="play healthy traffic, a bad promotion and its rollback, then drift")
 @click.option("--rate", default=20.0, show_default=True, help="simulated predictions per second")
-def demo(airflow, story, rate) -> None:
-    """Run the whole system on this machine (embedded defaults) and tell its story."""
+@click.option("--port", "ports", multiple=True, metavar="NAME=PORT", callback=_demo_ports,
+              help="another port for a service (api, gradio, dashboard, mlflow, airflow); repeatable")
+@_user_errors
+def demo(airflow, story, rate, ports) -> None:
+    """Run the whole system on this machine (embedded defaults) and tell its story.
+
+    Ctrl-C, SIGTERM and SIGHUP stop every process it started.
+    """
     from cli.demo import DemoOptions, run_demo
 
-    sys.exit(run_demo(get_settings(), DemoOptions(airflow=airflow, story=story, rate=rate), say=click.echo))
+    options = DemoOptions(airflow=airflow, story=story, rate=rate, ports=ports)
+    sys.exit(run_demo(get_settings(), options, say=click.echo))
 
 
 @main.command()
