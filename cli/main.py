@@ -223,14 +223,32 @@ def monitor(start, end, model_name) -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="one log line per request (Prometheus /metrics counts them either way)")
-def serve(host, port, workers, access_log) -> None:
-    """Serve the champion over HTTP (FastAPI; docs at /docs)."""
+@click.option("--migrate/--no-migrate", default=True, show_default=True,
+              help="bring the store's schema to head first, when the store answers "
+                   "(off where a migrate job does it, as in docker-compose)")
+def serve(host, port, workers, access_log, migrate) -> None:
+    """Serve the champion over HTTP (FastAPI; docs at /docs).
+
+    A store that is down does not stop it: predictions are buffered until the store is back.
+    A store whose schema is behind does: run `vigil db upgrade` (or leave --migrate on).
+    """
     import uvicorn
 
-    from monitoring.store.migrations import upgrade
+    from monitoring.store.engine import is_reachable
+    from monitoring.store.migrations import SchemaNotCurrent, check_schema, upgrade
 
     settings = get_settings()
-    upgrade(settings.database_url)  # once, before the workers start
+    if not is_reachable(settings.database_url):
+        click.echo("warning: the store is unreachable; serving anyway (predictions are buffered "
+                   "until it answers)", err=True)
+    else:
+        if migrate:
+            upgrade(settings.database_url)  # once, before the workers start
+        try:
+            check_schema(settings.database_url)
+        except SchemaNotCurrent as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # One /metrics for all workers: prometheus_client's multiprocess files, fresh for this server.
         directory = settings.var_dir / "prometheus-multiproc"
