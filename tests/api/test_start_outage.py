@@ -148,6 +148,7 @@ def _ready(base: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # two `mlflow server` starts and three API starts: minutes on a busy machine
 def test_mlflow_down_at_start_serves_the_local_copy_then_the_registry_again(sqlite_url, tmp_path):
     root, port = tmp_path / "mlflow", free_port()
     root.mkdir()
