@@ -180,17 +180,13 @@ def _outside_its_group(pid: int) -> list[psutil.Process]:
 
 
 def _terminate(process: psutil.Process) -> None:
-    try:
+    with contextlib.suppress(psutil.Error):
         process.terminate()
-    except psutil.Error:
-        pass
 
 
 def _kill(process: psutil.Process) -> None:
-    try:
+    with contextlib.suppress(psutil.Error):
         process.kill()
-    except psutil.Error:
-        pass
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

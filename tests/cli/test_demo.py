@@ -7,6 +7,7 @@ port already taken is a one-line error naming the port, before anything starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -77,10 +78,8 @@ def _family(pid: int) -> tuple[list[psutil.Process], set[int]]:
     members = [root, *root.children(recursive=True)]
     sessions = set()
     for member in members:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             sessions.add(os.getsid(member.pid))
-        except ProcessLookupError:
-            pass
     sessions.discard(os.getsid(0))  # the test's own session is not the demo's
     return members, sessions
 
