@@ -1,8 +1,13 @@
 """The FastAPI application factory: ``uvicorn --factory api.main:create_app`` (or ``vigil serve``).
 
-Nothing connects at import. The lifespan brings the store's schema to head, loads the champion
-and starts the alias poller and the prediction log's shipper process; at shutdown the shipper
-makes a last attempt to write what it holds.
+Nothing connects at import. The lifespan checks the store's schema (it does not migrate: that is
+``vigil db upgrade``'s job), loads the champion and starts the alias poller and the prediction
+log's shipper process; at shutdown the shipper makes a last attempt to write what it holds.
+
+A store that is down at start does not stop the API: it serves, buffers the prediction log as it
+does when the store goes away later, and checks the schema once the store answers (readiness
+says so meanwhile). A store that answers with a schema behind the code's stops the start:
+"run `vigil db upgrade`". MLflow down at start: the local copy of the last champion is served.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from api import feedback, operator, predict, status
 from api.metrics import RequestMetricsMiddleware
 from api.process import ApiProcess
 from monitoring.settings import Settings, get_settings
-from monitoring.store.migrations import upgrade
+from monitoring.store.migrations import check_schema
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +41,12 @@ DESCRIPTION = """Predictions from the champion model (`models:/NAME@champion`), 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    await run_in_threadpool(upgrade, settings.database_url)
+    schema_checked = await run_in_threadpool(check_schema, settings.database_url)
+    if not schema_checked:
+        log.warning("the store is unreachable: serving anyway, the prediction log is buffered "
+                    "until it answers (its schema is checked then)")
     service = ApiProcess.build(settings)
+    service.schema_checked = schema_checked
     await run_in_threadpool(service.start)
     app.state.service = service
     champion = service.holder.current

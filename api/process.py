@@ -1,7 +1,9 @@
 """Everything one API process runs: the champion holder, the prediction log and the metrics.
 
 Built and started by the app's lifespan (never at import), stopped at shutdown, when the log
-hands what it holds to its shipper process, which makes a last attempt to write it.
+hands what it holds to its shipper process, which makes a last attempt to write it. Each champion
+swapped in from the registry is kept as a local copy under the var dir; when MLflow is down at
+start, that copy is served until the registry answers (``monitoring.serving.local_copy``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 from api.metrics import ApiMetrics
 from monitoring.runtime import Runtime
+from monitoring.serving import local_copy
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.prediction_log import PredictionLog
 from monitoring.settings import Settings
@@ -21,12 +24,16 @@ class ApiProcess:
     holder: ChampionHolder
     log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
     metrics: ApiMetrics
+    schema_checked: bool = False  # the store's schema was found at head (checked when reachable)
 
     @classmethod
     def build(cls, settings: Settings) -> ApiProcess:
         runtime = Runtime(settings)
-        holder = ChampionHolder(runtime.registry, settings.model_name, settings.champion_alias,
-                                settings.alias_poll_seconds)
+        registry = runtime.registry
+        holder = ChampionHolder(registry, settings.model_name, settings.champion_alias,
+                                settings.alias_poll_seconds,
+                                fallback=local_copy.fallback(registry, settings.var_dir, settings.model_name),
+                                on_swap=local_copy.saver(settings.var_dir))
         log = PredictionLog(settings.database_url, capacity=settings.log_buffer_rows,
                             flush_rows=settings.log_flush_rows,
                             flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None

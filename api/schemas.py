@@ -70,8 +70,10 @@ class Readiness(BaseModel):
     ready: bool
     model_loaded: bool
     model_version: int | None
+    model_source: str | None = None  # "registry", or "local copy" while MLflow is unreachable
     store_reachable: bool
     problems: list[str]
+    notes: list[str] = []  # serving, but not as usual
 
 
 class PromoteRequest(BaseModel):

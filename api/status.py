@@ -10,6 +10,7 @@ from api.dependencies import ApiProcessDep, SettingsDep
 from api.schemas import Liveness, ModelInfo, Readiness
 from monitoring.store import history
 from monitoring.store.engine import is_reachable
+from monitoring.store.migrations import SchemaNotCurrent, check_schema
 
 router = APIRouter()
 
@@ -52,16 +53,30 @@ async def health() -> Liveness:
             response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
     champion = service.holder.current
-    problems = []
+    problems, notes = [], []
     if champion is None:
         problems.append(f"no model loaded ({service.holder.stats.last_error or 'the alias points at nothing'})")
+    elif champion.from_local_copy:
+        notes.append(f"serving v{champion.version} from the local copy: MLflow unreachable")
     store_ok = is_reachable(settings.database_url)
     if not store_ok:
         problems.append("the store is unreachable (predictions are buffered, feedback is refused)")
+    elif not service.schema_checked:  # the store was down at start
+        try:
+            service.schema_checked = check_schema(settings.database_url)
+        except SchemaNotCurrent as error:
+            problems.append(f"{error} (predictions are buffered)")
     answer = Readiness(ready=not problems, model_loaded=champion is not None,
                        model_version=champion.version if champion else None,
-                       store_reachable=store_ok, problems=problems)
+                       model_source=_source(champion), store_reachable=store_ok, problems=problems,
+                       notes=notes)
     return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
+
+
+def _source(champion) -> str | None:
+    if champion is None:
+        return None
+    return "local copy" if champion.from_local_copy else "registry"
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process",

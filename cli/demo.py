@@ -4,12 +4,15 @@ It migrates the store, trains a first champion, starts the API, the Gradio page,
 the MLflow UI, Airflow standalone and the watchdog loop, then plays the story with simulated
 traffic: healthy traffic (the champion earns a healthy record), a bad version promoted (its
 offline evaluation was fooled by corrupted labels), the watchdog rolling it back, then drifting
-applicants (an alert, no rollback). It prints the URLs and stops everything on Ctrl-C.
+applicants (an alert, no rollback). It prints the URLs and stops everything on Ctrl-C, SIGTERM or
+SIGHUP. A port already taken is a clear error before anything starts.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 import threading
 import time
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
-from cli.supervisor import Service, Supervisor
+from cli.supervisor import Service, StopRequested, Supervisor
 from monitoring.runtime import Runtime
 from monitoring.settings import Settings
 
@@ -34,6 +38,7 @@ DEMO_ENV = {
 
 ESSENTIAL = {"api", "watchdog"}  # without these there is no story to tell
 READY_TIMEOUT = {"airflow": 300.0}
+DEFAULT_PORTS = {"api": 8000, "gradio": 7860, "dashboard": 8501, "mlflow": 5000, "airflow": 8080}
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,45 @@ def _vigil() -> list[str]:
     return [sys.executable, "-m", "cli"]
 
 
+class PortTaken(ValueError):
+    """A port the demo needs is in use: nothing was started."""
+
+
+def demo_ports(options: DemoOptions) -> dict[str, int]:
+    """The port of each service the demo starts (Airflow's only when it runs)."""
+    ports = {**DEFAULT_PORTS, **(options.ports or {})}
+    if not options.airflow:
+        ports.pop("airflow")
+    return ports
+
+
+def check_ports_free(ports: dict[str, int]) -> None:
+    """Raise ``PortTaken`` naming the first port (and its holder, when known) that is in use."""
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                raise PortTaken(f"port {port} ({name}) is already in use{_holder(port)}; stop it "
+                                f"or give the demo another one: vigil demo --port {name}=PORT") from None
+
+
+def _holder(port: int) -> str:
+    try:
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.laddr and connection.laddr.port == port and connection.pid:
+                process = psutil.Process(connection.pid)
+                return f" by process {process.pid} ({process.name()})"
+    except psutil.Error:
+        pass  # another user's process: its name is not ours to read
+    return ""
+
+
 def services(settings: Settings, options: DemoOptions, root: Path) -> list[Service]:
-    ports = {"api": 8000, "gradio": 7860, "dashboard": 8501, "mlflow": 5000, "airflow": 8080,
-             **(options.ports or {})}
+    ports = demo_ports(options)
     api = f"http://127.0.0.1:{ports['api']}"
     shared_env = {**DEMO_ENV, "VIGIL_API_URL": api,
                   "VIGIL_DASHBOARD_URL": f"http://127.0.0.1:{ports['dashboard']}"}
@@ -102,10 +143,26 @@ def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None] = print) -> int:
+    """Run the demo until a stop signal (0) or an essential service stops (1)."""
+    root = Path(__file__).resolve().parent.parent
+    check_ports_free(demo_ports(options))
+    os.environ.update(DEMO_ENV)
+    try:
+        with Supervisor(settings.var_dir / "logs") as supervisor:  # stop signals handled from here
+            try:
+                _first_champion(settings, say)
+                return _run_services(settings, options, root, supervisor, say)
+            except StopRequested as stop:
+                say(f"\n==> stopping ({stop.signal_name})")
+                return 0
+    finally:
+        say("==> all demo processes stopped")
+
+
+def _first_champion(settings: Settings, say: Callable[[str], None]) -> None:
+    """Migrate the store and train a champion unless there is one."""
     from monitoring.store.migrations import upgrade
 
-    root = Path(__file__).resolve().parent.parent
-    os.environ.update(DEMO_ENV)
     say(f"==> store: {settings.database_url}   MLflow: {settings.mlflow_tracking_uri}")
     upgrade(settings.database_url)
     registry = Runtime(settings).registry
@@ -114,46 +171,43 @@ def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None
         say("==> training a first champion")
         _vigil_run(["train", "--rows", "20000"], say)
         champion = registry.alias_version(settings.model_name, settings.champion_alias)
-    say(f"==> champion: {settings.model_name} version {champion} (models:/{settings.model_name}@{settings.champion_alias})")
+    say(f"==> champion: {settings.model_name} version {champion} "
+        f"(models:/{settings.model_name}@{settings.champion_alias})")
 
-    supervisor = Supervisor(settings.var_dir / "logs")
-    try:
-        for service in services(settings, options, root):
-            supervisor.start(service)
-        for name in list(supervisor.running):
-            service = supervisor.running[name][0]
-            if not supervisor.wait_ready(name, READY_TIMEOUT.get(name, 180.0)):
-                say(f"!! {name} did not come up; last lines of {supervisor.log_dir / (name + '.log')}:")
-                say(supervisor.log_tail(name))
+
+def _run_services(settings: Settings, options: DemoOptions, root: Path, supervisor: Supervisor,
+                  say: Callable[[str], None]) -> int:
+    """Start the services, play the story, then watch them until one essential stops (1)."""
+    for service in services(settings, options, root):
+        supervisor.start(service)
+    for name in list(supervisor.running):
+        service = supervisor.running[name][0]
+        if not supervisor.wait_ready(name, READY_TIMEOUT.get(name, 180.0)):
+            say(f"!! {name} did not come up; last lines of {supervisor.log_dir / (name + '.log')}:")
+            say(supervisor.log_tail(name))
+            if name in ESSENTIAL:
+                return 1
+            say(f"!! going on without {name}")
+            supervisor.stop(name)
+            continue
+        if service.url:
+            say(f"    {name:<10} {service.url}")
+    if "airflow" in supervisor.running:
+        threading.Thread(target=_unpause_dags, args=(supervisor.running["airflow"][0].env, say),
+                         daemon=True).start()
+    say(_login_help(settings))
+    if options.story:
+        _play_story(settings, options, supervisor, say)
+    say("==> running; Ctrl-C (or SIGTERM) stops everything")
+    reported: set[str] = set()
+    while True:
+        for name, code in supervisor.exited():
+            if name not in reported:
+                reported.add(name)
+                say(f"!! {name} stopped (exit code {code}); see {supervisor.log_dir / (name + '.log')}")
                 if name in ESSENTIAL:
                     return 1
-                say(f"!! going on without {name}")
-                supervisor.stop(name)
-                continue
-            if service.url:
-                say(f"    {name:<10} {service.url}")
-        if "airflow" in supervisor.running:
-            threading.Thread(target=_unpause_dags, args=(supervisor.running["airflow"][0].env, say),
-                             daemon=True).start()
-        say(_login_help(settings))
-        if options.story:
-            _play_story(settings, options, supervisor, say)
-        say("==> running; Ctrl-C stops everything")
-        reported: set[str] = set()
-        while True:
-            for name, code in supervisor.exited():
-                if name not in reported:
-                    reported.add(name)
-                    say(f"!! {name} stopped (exit code {code}); see {supervisor.log_dir / (name + '.log')}")
-                    if name in ESSENTIAL:
-                        return 1
-            time.sleep(2)
-    except KeyboardInterrupt:
-        say("\n==> stopping")
-        return 0
-    finally:
-        supervisor.stop_all()
-        say("==> all demo processes stopped")
+        time.sleep(2)
 
 
 # Training stays paused: a scheduled retrain in the middle of the story would change the champion.

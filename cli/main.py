@@ -223,14 +223,32 @@ def monitor(start, end, model_name) -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="one log line per request (Prometheus /metrics counts them either way)")
-def serve(host, port, workers, access_log) -> None:
-    """Serve the champion over HTTP (FastAPI; docs at /docs)."""
+@click.option("--migrate/--no-migrate", default=True, show_default=True,
+              help="bring the store's schema to head first, when the store answers "
+                   "(off where a migrate job does it, as in docker-compose)")
+def serve(host, port, workers, access_log, migrate) -> None:
+    """Serve the champion over HTTP (FastAPI; docs at /docs).
+
+    A store that is down does not stop it: predictions are buffered until the store is back.
+    A store whose schema is behind does: run `vigil db upgrade` (or leave --migrate on).
+    """
     import uvicorn
 
-    from monitoring.store.migrations import upgrade
+    from monitoring.store.engine import is_reachable
+    from monitoring.store.migrations import SchemaNotCurrent, check_schema, upgrade
 
     settings = get_settings()
-    upgrade(settings.database_url)  # once, before the workers start
+    if not is_reachable(settings.database_url):
+        click.echo("warning: the store is unreachable; serving anyway (predictions are buffered "
+                   "until it answers)", err=True)
+    else:
+        if migrate:
+            upgrade(settings.database_url)  # once, before the workers start
+        try:
+            check_schema(settings.database_url)
+        except SchemaNotCurrent as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # One /metrics for all workers: prometheus_client's multiprocess files, fresh for this server.
         directory = settings.var_dir / "prometheus-multiproc"
@@ -287,17 +305,37 @@ def dashboard(port, address) -> None:
     os.execv(sys.executable, command)  # streamlit takes this process over: signals reach it directly
 
 
+def _demo_ports(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    from cli.demo import DEFAULT_PORTS
+
+    ports = {}
+    for value in values:
+        name, _, port = value.partition("=")
+        if name not in DEFAULT_PORTS or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(f"{value!r}: expected NAME=PORT with NAME one of "
+                                     f"{', '.join(DEFAULT_PORTS)} and PORT in 1..65535")
+        ports[name] = int(port)
+    return ports
+
+
 @main.command()
 @click.option("--airflow/--no-airflow", default=True, show_default=True,
               help="run Airflow standalone (off: a plain loop computes the monitoring windows)")
 @click.option("--story/--no-story", default=True, show_default=True,
               help="play healthy traffic, a bad promotion and its rollback, then drift")
 @click.option("--rate", default=20.0, show_default=True, help="simulated predictions per second")
-def demo(airflow, story, rate) -> None:
-    """Run the whole system on this machine (embedded defaults) and tell its story."""
+@click.option("--port", "ports", multiple=True, metavar="NAME=PORT", callback=_demo_ports,
+              help="another port for a service (api, gradio, dashboard, mlflow, airflow); repeatable")
+@_user_errors
+def demo(airflow, story, rate, ports) -> None:
+    """Run the whole system on this machine (embedded defaults) and tell its story.
+
+    Ctrl-C, SIGTERM and SIGHUP stop every process it started.
+    """
     from cli.demo import DemoOptions, run_demo
 
-    sys.exit(run_demo(get_settings(), DemoOptions(airflow=airflow, story=story, rate=rate), say=click.echo))
+    options = DemoOptions(airflow=airflow, story=story, rate=rate, ports=ports)
+    sys.exit(run_demo(get_settings(), options, say=click.echo))
 
 
 @main.command()

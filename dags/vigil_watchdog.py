@@ -1,4 +1,8 @@
-"""Vigil watchdog: every minute, evaluate each champion and act (roll back, alert) in one locked step."""
+"""Vigil watchdog: every minute, what ``vigil watch`` does in each of its runs.
+
+Evaluate each champion and act (roll back, alert) in one locked step, remind about alerts still
+firing, and deliver the Slack outbox: an Airflow-only deployment needs no other process.
+"""
 
 from datetime import UTC, datetime, timedelta
 
@@ -18,12 +22,12 @@ from monitoring.alerts.pipeline_failures import dag_default_args
 )
 def vigil_watchdog():
     @task
-    def evaluate_and_act(data_interval_end=None):
+    def evaluate_act_notify():
         from monitoring.pipeline_tasks import watchdog_once
 
-        return watchdog_once(now=data_interval_end)
+        return watchdog_once()
 
-    evaluate_and_act()
+    evaluate_act_notify()
 
 
 vigil_watchdog()

@@ -40,13 +40,11 @@ def score_interval(start: datetime, end: datetime, input_path: str | None = None
 
 
 # -- watchdog --------------------------------------------------------------------------------
-def watchdog_once(now: datetime | None = None) -> list[str]:
-    """Evaluate every champion and act (roll back, alert) once; one line per model."""
-    from monitoring.watchdog.evaluation import evaluate_and_act
+def watchdog_once() -> list[str]:
+    """One watchdog run, the same as ``vigil watch``'s: evaluate and act, re-notify, deliver Slack."""
+    from monitoring.watchdog.loop import run_once
 
-    runtime = Runtime.from_environment()
-    outcomes = evaluate_and_act(runtime, now=_utc(now) if now else None)
-    return [str(outcome) for outcome in outcomes]
+    return run_once(Runtime.from_environment(), quiet=False)
 
 
 # -- maintenance -----------------------------------------------------------------------------

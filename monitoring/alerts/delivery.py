@@ -17,12 +17,17 @@ Slack. One run:
    same retry time, so they all go out, in order, when Slack is back. If Slack refuses only
    this message's blocks, it is sent again as plain text at once.
 
+A run sends for at most half its lease, then gives the rest of its batch back: its last send
+(at most about 4 x ``slack.TIMEOUT_SECONDS``) ends well before the lease does, so another
+deliverer never takes over a row this one is still sending, however slow Slack is.
+
 A crash between Slack accepting a message and the commit re-sends that one message after the
 lease: delivery is at least once; each row is sent once otherwise.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +37,7 @@ from monitoring.settings import Settings, get_settings
 from monitoring.store import outbox_claims
 from monitoring.store.engine import utcnow
 
-LEASE = timedelta(minutes=2)  # far longer than one send can take (two tries of slack.TIMEOUT_SECONDS)
+LEASE = timedelta(minutes=2)  # half of it is far longer than one send can take (see above)
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_CAP_SECONDS = 600.0
 BROADCAST_KINDS = frozenset({"renotify", "resolved"})  # thread replies also shown in the channel
@@ -64,6 +69,7 @@ def deliver_pending(
     settings: Settings | None = None,
     now: datetime | None = None,
     limit: int = 100,
+    lease: timedelta = LEASE,
 ) -> DeliveryReport:
     """Send up to ``limit`` due outbox messages of the store at ``url`` to Slack."""
     if limit < 1:
@@ -75,10 +81,14 @@ def deliver_pending(
         return DeliveryReport(delivered=0, failed=0, pending=outbox_claims.count_pending(url),
                               slack_enabled=False)
 
-    claimed = outbox_claims.claim(url, now=now, limit=limit, lease=LEASE)
+    claimed = outbox_claims.claim(url, now=now, limit=limit, lease=lease)
+    send_until = time.monotonic() + lease.total_seconds() / 2
     delivered = failed = 0
     stalled_alerts: set[int] = set()  # an earlier message of theirs failed in this run
     for position, (message_id, alert_id) in enumerate(claimed):
+        if time.monotonic() > send_until:  # give the rest back while the lease still holds
+            outbox_claims.release(url, [m for m, _ in claimed[position:]], at=now)
+            break
         if alert_id in stalled_alerts:
             outbox_claims.release(url, [message_id], at=now)
             continue

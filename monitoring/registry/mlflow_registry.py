@@ -131,6 +131,14 @@ class Registry:
         except MlflowException:
             return None
 
+    def reachable(self) -> bool:
+        """Whether MLflow answers now (tells "MLflow is down" from "the alias points at nothing")."""
+        try:
+            self.client.search_registered_models(max_results=1)
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
+        return True
+
     def set_alias(self, model_name: str, alias: str, version: int) -> None:
         self.get_version(model_name, version)  # a clear error for a version that does not exist
         self.client.set_registered_model_alias(model_name, alias, str(version))

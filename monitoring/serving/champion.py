@@ -34,6 +34,7 @@ class Champion:
     schema: InputSchema
     scorer: LinearScorer | None  # the verified fast path, or None (scikit-learn scores)
     loaded_at: datetime = field(default_factory=utcnow)
+    from_local_copy: bool = False  # served from monitoring.serving.local_copy, not the registry
 
     @property
     def model_name(self) -> str:
@@ -100,12 +101,19 @@ class ChampionHolder:
         alias: str,
         poll_seconds: float,
         loader: Callable[[Registry, str, int], Champion] = load_champion,
+        fallback: Callable[[], Champion | None] = lambda: None,
+        on_swap: Callable[[Champion], None] = lambda champion: None,
     ):
+        """``fallback``: what to serve while nothing is loaded and the registry gives no version
+        (a local copy, when MLflow is down at start); ``on_swap``: told of each champion swapped in.
+        """
         self.registry = registry
         self.model_name = model_name
         self.alias = alias
         self.poll_seconds = poll_seconds
         self._loader = loader
+        self._fallback = fallback
+        self._on_swap = on_swap
         self._current: Champion | None = None
         self._previous: Champion | None = None  # kept loaded for an immediate swap back
         self.stats = HolderStats()
@@ -146,7 +154,10 @@ class ChampionHolder:
         self.stats.alias_version = version
         self.stats.last_poll_at = utcnow()
         current = self._current
-        if version is None or (current is not None and current.version == version):
+        if version is None and current is None:
+            return self._serve_fallback()
+        if version is None or (current is not None and current.version == version
+                               and not current.from_local_copy):
             return current
         try:
             previous = self._previous
@@ -169,7 +180,20 @@ class ChampionHolder:
         self.stats.last_error = None
         log.info("%s: now serving version %s (was %s)", self.model_name, version,
                  current.version if current else None)
+        self._on_swap(loaded)
         return loaded
+
+    def _serve_fallback(self) -> Champion | None:
+        try:
+            fallback = self._fallback()
+        except Exception as error:  # noqa: BLE001 - no fallback is no worse than none
+            self.stats.last_error = f"cannot serve a local copy: {error}"
+            return None
+        if fallback is not None:
+            self._current = fallback
+            log.warning("%s: serving version %s from its local copy until the registry answers",
+                        self.model_name, fallback.version)
+        return fallback
 
     def _follow(self) -> None:
         while not self._stop.is_set():

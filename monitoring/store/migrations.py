@@ -1,4 +1,8 @@
-"""Schema migrations of Vigil's store, run programmatically (``vigil db upgrade``, app start-up)."""
+"""Schema migrations of Vigil's store, run programmatically (``vigil db upgrade``, ``vigil serve``).
+
+The API does not migrate: at start it checks that the store's schema is at head
+(``check_schema``) and refuses to start when it is not; a store it cannot reach does not stop it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from monitoring.store.engine import get_engine
 
@@ -45,3 +50,30 @@ def downgrade(url: str, revision: str) -> str | None:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
     return current_revision(url)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The store's schema is not the one this code needs: ``vigil db upgrade`` brings it there."""
+
+
+def check_schema(url: str) -> bool:
+    """True when the store is at head, False when it cannot be reached now.
+
+    Raises ``SchemaNotCurrent`` when the store answers but its schema is missing, behind, or
+    at a revision this code does not know.
+    """
+    try:
+        current = current_revision(url)
+    except (OperationalError, InterfaceError):  # refused, timed out, no such database
+        return False
+    head = head_revision()
+    if current == head:
+        return True
+    if current is None:
+        raise SchemaNotCurrent("the store has no Vigil tables: run `vigil db upgrade`")
+    known = {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if current not in known:
+        raise SchemaNotCurrent(f"the store's schema is at revision {current}, unknown to this Vigil "
+                               f"(head {head}): is the store newer than this code?")
+    raise SchemaNotCurrent(f"the store's schema is at revision {current}, behind this Vigil's {head}: "
+                           "run `vigil db upgrade`")

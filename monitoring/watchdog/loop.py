@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from monitoring.alerts.delivery import deliver_pending
+from monitoring.alerts.delivery import DeliveryReport, deliver_pending
 from monitoring.runtime import Runtime
 from monitoring.store import alerts
 from monitoring.store.engine import session_scope, utcnow
@@ -26,12 +26,20 @@ log = logging.getLogger(__name__)
 
 def run_once(runtime: Runtime, *, model_name: str | None = None,
              quiet: bool = True) -> list[str]:
-    """Evaluate, act, re-notify and deliver once; the lines worth printing (all of them unless quiet)."""
-    settings = runtime.settings
-    outcomes = evaluate_and_act(runtime, model_name=model_name)
-    with session_scope(runtime.store_url) as session:
-        reminded = alerts.renotify_due(session, now=utcnow(), interval=timedelta(minutes=settings.renotify_minutes))
-    report = deliver_pending(runtime.store_url, settings=settings)
+    """Evaluate, act, re-notify and deliver once; the lines worth printing (all of them unless quiet).
+
+    The one run of both ``vigil watch`` and the ``vigil_watchdog`` DAG, so they cannot drift
+    apart. It judges at the wall clock: two of them at once (a DAG run beside a ``vigil watch``)
+    share one clock, and the watchdog's state only moves forward. When the evaluation fails, the
+    pending messages (such as the alert about an earlier failed run) are still delivered, then
+    the error is raised.
+    """
+    try:
+        outcomes = evaluate_and_act(runtime, model_name=model_name)
+    except Exception:
+        _notify_despite_failure(runtime)
+        raise
+    reminded, report = _notify(runtime)
     lines = [str(o) for o in outcomes if not quiet or _noteworthy(o)]
     if not quiet:
         if not outcomes:
@@ -40,6 +48,21 @@ def run_once(runtime: Runtime, *, model_name: str | None = None,
     elif report.delivered or report.failed:
         lines.append(str(report))
     return lines
+
+
+def _notify(runtime: Runtime) -> tuple[int, DeliveryReport]:
+    """Remind about alerts still firing after the re-notify interval, then deliver the outbox."""
+    with session_scope(runtime.store_url) as session:
+        reminded = alerts.renotify_due(session, now=utcnow(),
+                                       interval=timedelta(minutes=runtime.settings.renotify_minutes))
+    return reminded, deliver_pending(runtime.store_url, settings=runtime.settings)
+
+
+def _notify_despite_failure(runtime: Runtime) -> None:
+    try:
+        _notify(runtime)
+    except Exception:  # the store is down too: the evaluation's error is the one to raise
+        log.exception("could not deliver the outbox after a failed evaluation")
 
 
 def run_loop(runtime: Runtime, *, interval: float, model_name: str | None = None,

@@ -114,9 +114,11 @@ def running_api(settings) -> Iterator[str]:
 
 
 @contextmanager
-def vigil_serve(settings, log_path: Path, *args: str, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+def vigil_serve(settings, log_path: Path, *args: str, ready_path: str = "/health/ready",
+                **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
     """``vigil serve`` as its own process group (like a terminal's foreground job) on a free port,
-    configured from ``settings`` plus ``env``; yields the process once ready and its base URL."""
+    configured from ``settings`` plus ``env``; yields the process once ``ready_path`` answers 200
+    (readiness by default) and its base URL."""
     import httpx
 
     with socket.socket() as probe:
@@ -135,7 +137,7 @@ def vigil_serve(settings, log_path: Path, *args: str, **env: str) -> Iterator[tu
         deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -31,7 +31,8 @@ def test_liveness_and_readiness(shared_client):
     ready = shared_client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "model_loaded": True, "model_version": 1,
-                            "store_reachable": True, "problems": []}
+                            "model_source": "registry", "store_reachable": True, "problems": [],
+                            "notes": []}
 
 
 def test_metrics_count_requests_errors_rows_and_expose_process_gauges(shared_client, shared_settings):

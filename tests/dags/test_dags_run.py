@@ -136,7 +136,7 @@ def test_training_batch_monitoring_and_watchdog_pipelines(vigil, model_name):
 
     # watchdog: evaluates the champion (the evaluation itself is the watchdog's own tests' business)
     assert _run("vigil_watchdog", datetime.now(UTC).replace(second=0, microsecond=0)
-                - timedelta(minutes=1)) == ("success", {"evaluate_and_act": "success"})
+                - timedelta(minutes=1)) == ("success", {"evaluate_act_notify": "success"})
 
 
 def test_a_task_that_fails_for_good_tells_the_on_call(vigil, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -256,6 +258,48 @@ def test_two_deliverers_at_once_send_each_message_exactly_once_and_in_thread_ord
         thread_ts = _alert(store_url, alert).slack_thread_ts
         assert thread_ts == posted_ts(fake_slack, own[0])
         assert [posted[i]["thread_ts"] for i in own[1:]] == [thread_ts] * 3
+
+
+DELIVERER = """
+import sys, time
+from datetime import timedelta
+from monitoring.alerts.delivery import deliver_pending
+from monitoring.settings import Settings
+
+url, token, base_url = sys.argv[1:4]
+settings = Settings(slack_bot_token=token, slack_base_url=base_url, slack_channel="#oncall")
+print("ready", flush=True)
+sys.stdin.readline()  # both start together
+deadline = time.monotonic() + 60
+while deliver_pending(url, settings=settings, lease=timedelta(seconds=2)).pending:
+    assert time.monotonic() < deadline
+    time.sleep(0.05)
+"""
+
+
+def test_two_deliverer_processes_never_resend_a_row_another_is_still_sending(store_url, fake_slack):
+    """A slow Slack: a batch takes longer than its lease, yet no row is taken over and sent twice."""
+    with session_scope(store_url) as session:
+        for i in range(24):
+            outbox.enqueue(session, model_name="loan-default", kind="info", title=f"message {i}")
+    fake_slack.delay_seconds = 0.25  # 24 sends take 6 s; the lease is 2 s
+    processes = [subprocess.Popen([sys.executable, "-c", DELIVERER, store_url, fake_slack.token,
+                                   fake_slack.base_url], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    try:
+        for process in processes:
+            assert process.stdout.readline() == "ready\n", process.stderr.read()
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        results = [process.communicate(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    assert [p.returncode for p in processes] == [0, 0], results
+    assert sorted(_titles(fake_slack)) == sorted(f"message {i}" for i in range(24))  # each once
+    assert all(row.delivered_at is not None for row in _rows(store_url))
 
 
 def test_backoff_doubles_and_is_capped():

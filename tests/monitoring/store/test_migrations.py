@@ -42,3 +42,23 @@ def test_schema_matches_the_models(empty_url: str) -> None:
             "compare_type": False, "include_name": include_in_schema_comparison})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_check_schema_tells_current_from_missing_unknown_and_unreachable(empty_url: str) -> None:
+    from sqlalchemy import text
+
+    from monitoring.store.migrations import SchemaNotCurrent, check_schema, downgrade
+
+    with pytest.raises(SchemaNotCurrent, match=r"no Vigil tables: run `vigil db upgrade`"):
+        check_schema(empty_url)
+    upgrade(empty_url)
+    assert check_schema(empty_url) is True
+    previous = downgrade(empty_url, "-1")
+    with pytest.raises(SchemaNotCurrent, match=f"revision {previous}, behind .*run `vigil db upgrade`"):
+        check_schema(empty_url)
+    upgrade(empty_url)
+    with get_engine(empty_url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+    with pytest.raises(SchemaNotCurrent, match="revision f00dfeed, unknown to this Vigil"):
+        check_schema(empty_url)
+    assert check_schema("postgresql+psycopg2://nobody@127.0.0.1:1/none") is False  # nobody listens
