@@ -46,7 +46,7 @@ def test_a_batch_is_scored_written_and_logged_once_per_interval(settings, store_
     logged = {row[0]: row for row in first}
     assert set(output["prediction_id"]) == set(logged)
     assert set(output["model_version"]) == {version}
-    expected = registry.load_model(model_name, version).predict(datasets.generate_features(
+    expected = registry.load_version(model_name, version).native.predict(datasets.generate_features(
         50, seed=int(START.timestamp()) % 2**31))
     assert list(output["prediction"]) == [str(v) for v in expected]
     assert output["age"].tolist() == [logged[pid][4]["age"] for pid in output["prediction_id"]]
