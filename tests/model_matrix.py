@@ -128,7 +128,7 @@ def _pyfunc_expected(yes: Any = 1, no: Any = 0) -> Callable:
     return expected
 
 
-def _log(kind: str, train: pd.DataFrame, tmp: Path) -> tuple[Any, str, Callable, str]:
+def _log(kind: str, train: pd.DataFrame, tmp: Path, with_example: bool) -> tuple[Any, str, Callable, str]:
     """Log one model of ``kind`` in the active run; returns (model info, task, expected, flavor)."""
     y = _target(train)
     example = train.head(3)
@@ -178,21 +178,24 @@ def _log(kind: str, train: pd.DataFrame, tmp: Path) -> tuple[Any, str, Callable,
                     "no-signature": UnsignedPythonModel}[kind]()
     signature = None if kind == "no-signature" else infer_signature(train, LogisticPythonModel().predict(None, example))
     info = mlflow.pyfunc.log_model(name="model", python_model=python_model, signature=signature,
-                                   input_example=example if kind == "python-model" else None,
+                                   input_example=example if with_example else None,
                                    pip_requirements=REQUIREMENTS)
     return info, "classification", _pyfunc_expected(), "mlflow.pyfunc.model"
 
 
-def register(settings, kind: str, *, tmp: Path, promote: bool = True,
-             tags: dict[str, str] | None = None) -> Registered:
-    """Log and register one version of ``kind`` under ``settings.model_name``; on @champion if ``promote``."""
+def register(settings, kind: str, *, tmp: Path, promote: bool = True, tags: dict[str, str] | None = None,
+             with_example: bool | None = None) -> Registered:
+    """Log and register one version of ``kind`` under ``settings.model_name``; on @champion if
+    ``promote``. Custom pyfuncs are logged without an input example unless ``with_example`` (the
+    good one with), so that a broken one is only found out by a request."""
     from monitoring.registry.mlflow_registry import Registry
 
     registry = Registry(settings)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     with mlflow.start_run(experiment_id=registry.experiment_id()):
-        info, task, expected, flavor = _log(kind, features(400, seed=0), tmp)
+        info, task, expected, flavor = _log(kind, features(400, seed=0), tmp,
+                                            kind == "python-model" if with_example is None else with_example)
     version = mlflow.register_model(info.model_uri, settings.model_name)
     number = int(version.version)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)

@@ -74,7 +74,10 @@ class MicroBatcher:
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:
             return
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return  # a daemon thread stuck in the model: the process exits without it
         self._thread.join(timeout)
         self._thread = None
 
