@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     micro_batch_max_rows: int = Field(256, ge=1)
     micro_batch_queue: int = Field(1024, ge=1)  # requests waiting for the model; more get a 503
     predict_timeout_seconds: float = Field(10.0, gt=0)  # a request waits no longer (then a 504)
+    model_threads: int = Field(1, ge=0)  # OpenMP/BLAS threads per model call (0: the libraries' default)
 
     # Monitoring windows
     window_minutes: int = 5

@@ -11,6 +11,7 @@ loaded, so a rollback to it (the common case) swaps back at the next poll, witho
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -191,6 +192,10 @@ class ChampionHolder:
                                             now + timedelta(seconds=RETRY_FAILED_SECONDS))
             return current
         self._current = loaded  # the swap: one reference assignment
+        # What is alive now (the imported libraries, the models) lives as long as the process: out
+        # of the collector's generations, a full collection does not walk it (measured under load
+        # with a 100-tree model: 400-600 ms pauses of every request otherwise).
+        gc.freeze()
         self._previous = current
         self.load_failure = None
         self.stats.swaps += 1

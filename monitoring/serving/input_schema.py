@@ -102,6 +102,10 @@ class InputSchema:
     def names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    @property
+    def all_required(self) -> bool:
+        return self._names == self._required
+
     def rows(self, payload: Any, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
         """The checked rows of a request body, and whether it was a single row (an object)."""
         if isinstance(payload, dict):

@@ -11,7 +11,8 @@ example is logged must score it before it is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,13 @@ from monitoring.serving.model_output import CLASSIFICATION, Scored
 
 _DTYPES = {"double": np.float64, "float": np.float32, "long": np.int64, "integer": np.int32,
            "boolean": np.bool_, "string": object}
+# Classifiers whose predict() is the class of highest predict_proba(): their labels are read from
+# the probabilities (one model call, not two), once the input example agrees.
+_ARGMAX_CLASSIFIERS = frozenset({
+    "HistGradientBoostingClassifier", "GradientBoostingClassifier", "RandomForestClassifier",
+    "ExtraTreesClassifier", "DecisionTreeClassifier", "LogisticRegression", "LGBMClassifier",
+    "XGBClassifier",
+})
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class ServableModel:
     schema: InputSchema
     task: str  # classification | regression
     positive_class: Any | None  # the class whose probability is answered (classifiers)
+    labels_from_proba: bool = False  # predict() is argmax(predict_proba()): one call answers both
 
     @property
     def model_name(self) -> str:
@@ -53,6 +62,11 @@ class ServableModel:
 
     def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         """Checked JSON rows as a DataFrame with the signature's column order and types."""
+        dtype = self._one_dtype
+        if dtype is not None and self.schema.all_required:  # one block: the cheapest frame to build
+            names = self.schema.names
+            return pd.DataFrame(np.array([[row[n] for n in names] for row in rows], dtype=dtype),
+                                columns=names)
         columns = {}
         for feature in self.schema.features:
             values = [row.get(feature.name) for row in rows]
@@ -86,6 +100,10 @@ class ServableModel:
 
     def _score(self, frame: pd.DataFrame) -> Scored:
         native = self.loaded.native
+        if self.labels_from_proba:
+            proba = native.predict_proba(frame)
+            return Scored(np.asarray(native.classes_)[proba.argmax(axis=1)].tolist(),
+                          self._positive_proba(proba))
         if native is not None:
             labels = np.asarray(native.predict(frame)).tolist()
             if len(labels) != len(frame):
@@ -95,13 +113,33 @@ class ServableModel:
                 return Scored(labels, [float(v) for v in labels])
             if not hasattr(native, "predict_proba"):
                 return Scored(labels, [None] * len(labels))
-            column = list(native.classes_).index(self.positive_class)
-            return Scored(labels, native.predict_proba(frame)[:, column].astype(float).tolist())
+            return Scored(labels, self._positive_proba(native.predict_proba(frame)))
         output = self.loaded.pyfunc.predict(frame)
         labels, probabilities = model_output.read_output(output, len(frame), self.positive_class)
         if not self.is_classifier:
             return Scored(labels, [float(v) for v in labels])
         return Scored(labels, probabilities if probabilities is not None else [None] * len(labels))
+
+
+    def _positive_proba(self, proba: np.ndarray) -> list[float]:
+        return proba[:, list(self.loaded.native.classes_).index(self.positive_class)].astype(float).tolist()
+
+    @cached_property
+    def _one_dtype(self) -> Any | None:
+        dtypes = {_DTYPES[f.signature_type] for f in self.schema.features}
+        return dtypes.pop() if len(dtypes) == 1 and np.float64 in dtypes else None
+
+
+def _argmax_classifier(servable: ServableModel, example: pd.DataFrame | None) -> bool:
+    """Whether the model's labels may be read from its probabilities (see ``_ARGMAX_CLASSIFIERS``)."""
+    native = servable.native
+    final = native.steps[-1][1] if hasattr(native, "steps") else native  # a Pipeline: its estimator
+    if not servable.is_classifier or type(final).__name__ not in _ARGMAX_CLASSIFIERS:
+        return False
+    if example is None:
+        return True
+    fast = replace(servable, labels_from_proba=True).score_frame(example).labels
+    return fast == servable.score_frame(example).labels
 
 
 def load_servable(registry: Registry, model_name: str, version: int) -> ServableModel:
@@ -125,6 +163,8 @@ def load_servable(registry: Registry, model_name: str, version: int) -> Servable
     servable = ServableModel(loaded, schema, task, positive)
     if example is not None:
         _try(where, lambda: servable.score_frame(example))
+    if loaded.native is not None and _argmax_classifier(servable, example):
+        servable = replace(servable, labels_from_proba=True)
     return servable
 
 
