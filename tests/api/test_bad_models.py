@@ -107,7 +107,7 @@ def test_a_pyfunc_answering_the_wrong_number_of_rows_is_a_500_that_says_so(api_s
 
 @pytest.mark.slow
 def test_a_model_taking_2_s_per_call_is_batched_and_never_blocks_the_rest(sqlite_url, mlflow_store, tmp_path):
-    settings = make_settings(sqlite_url, mlflow_store, tmp_path / "var", predict_timeout_seconds=6.0)
+    settings = make_settings(sqlite_url, mlflow_store, tmp_path / "var", predict_timeout_seconds=10.0)
     model_matrix.register(settings, "slow", tmp=tmp_path)
     rows = model_matrix.request_rows(8)
     with running_api(settings) as base:
@@ -130,8 +130,8 @@ def test_a_model_taking_2_s_per_call_is_batched_and_never_blocks_the_rest(sqlite
         metrics = httpx.get(f"{base}/metrics").text
     assert [a.status_code for a in answers] == [200] * len(rows)
     assert len({a.json()["prediction_id"] for a in answers}) == len(rows)
-    assert health_took < 0.5
-    assert took < 5.5  # one by one: 8 x 2 s
+    assert health_took < 1.0  # the model holds a call for 2 s: /health never waits for it
+    assert took < 8  # one by one: 8 x 2 s = 16 s; batched: two or three calls
     assert _counter(metrics, "vigil_micro_batches_total") <= 3
 
 
