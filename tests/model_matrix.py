@@ -211,4 +211,4 @@ def close(a: list[float | None], b: list[float | None], tolerance: float = 1e-9)
     return len(a) == len(b) and all(
         (x is None and y is None) or (x is not None and y is not None and math.isclose(x, y, rel_tol=tolerance,
                                                                                       abs_tol=tolerance))
-        for x, y in zip(a, b))
+        for x, y in zip(a, b, strict=True))

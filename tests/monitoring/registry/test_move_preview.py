@@ -43,6 +43,7 @@ def test_the_smoke_prediction_loads_a_custom_pyfunc_like_the_api(settings, sqlit
     from monitoring.store.engine import session_scope, utcnow
     from monitoring.store.tables import Prediction
     from tests import model_matrix
+    from tests.runtimes import runtime_for
 
     named = settings.model_copy(update={"model_name": f"preview-pyfunc-{uuid.uuid4().hex[:8]}"})
     registered = model_matrix.register(named, "python-model", tmp=tmp_path, promote=False)
@@ -52,7 +53,8 @@ def test_the_smoke_prediction_loads_a_custom_pyfunc_like_the_api(settings, sqlit
             {"id": str(uuid.uuid4()), "model_name": named.model_name, "model_version": 1, "created_at": utcnow(),
              "features": row, "prediction": "0", "score": None, "latency_ms": 1.0, "status": "ok",
              "error": None, "source": "api"} for row in rows])
-    result = smoke_prediction(sqlite_url, Registry(named), named.model_name, registered.version)
+    result = smoke_prediction(runtime_for(sqlite_url, Registry(named), named), named.model_name,
+                              registered.version)
     labels, probabilities = registered.expected(pd.DataFrame(rows))
     assert result.error is None and result.rows == 10
     assert result.label_counts == {str(v): labels.count(v) for v in set(labels)}

@@ -99,7 +99,7 @@ def test_a_custom_pyfunc_champion_scores_a_batch_file_with_its_own_probabilities
     registered = model_matrix.register(named, "python-model", tmp=tmp_path)
     records = model_matrix.features(30, seed=5)
     records.to_csv(tmp_path / "records.csv", index=False)
-    result = score_batch(sqlite_url, Registry(named), named, interval_start=START, interval_end=END,
+    result = score_batch(runtime_for(sqlite_url, Registry(named), named), interval_start=START, interval_end=END,
                          input_path=tmp_path / "records.csv", output_path=tmp_path / "out.parquet",
                          model_name=named.model_name)
     output = pd.read_parquet(result.output_path)
