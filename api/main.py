@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Predictions from the champion model (`models:/NAME@champion`), every one recorded.
 
 * `POST /predict`: one row as a JSON object keyed by feature name, or a batch as an array of them.
-  The answer carries a `prediction_id`, the prediction, the positive-class probability, and the
-  model name and version that produced it.
+  The answer carries a `prediction_id`, the prediction, the positive-class probability (`null` for
+  a regressor or a model that gives none), and the model name and version that produced it.
+  Errors: 422 bad rows, 500 the model failed on valid input, 503 no model or too many waiting,
+  504 the model did not answer in time.
 * `POST /feedback`: the true label for a `prediction_id` (one object or an array).
 * Operators (`Authorization: Bearer <VIGIL_OPERATOR_TOKEN>`): `POST /operator/promote`, `/operator/rollback`.
 """

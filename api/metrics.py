@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException
 
 from monitoring.serving.champion import ChampionHolder
+from monitoring.serving.micro_batch import MicroBatcher
 from monitoring.serving.prediction_log import PredictionLog
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -44,7 +45,8 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ApiMetrics:
-    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None):
+    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
+                 batcher: MicroBatcher | None = None):
         several_workers = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
         own = None if several_workers else self.registry  # several workers: the values live in shared files
@@ -58,7 +60,7 @@ class ApiMetrics:
                             ["model_name", "model_version"], registry=own)
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
                                       ["model_name", "model_version"], registry=own)
-        state = _StateCollector(holder, prediction_log)
+        state = _StateCollector(holder, prediction_log, batcher)
         if several_workers:
             multiprocess.MultiProcessCollector(self.registry)
             self.shared_state: SharedState | None = SharedState(state)
@@ -81,9 +83,11 @@ class ApiMetrics:
 class _StateCollector:
     """Values read at scrape time from the champion holder, the prediction log and the process."""
 
-    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None):
+    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
+                 batcher: MicroBatcher | None):
         self.holder = holder
         self.log = prediction_log
+        self.batcher = batcher
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first reading only starts the measurement
 
@@ -99,6 +103,15 @@ class _StateCollector:
         yield _counter("vigil_model_swaps", "champion versions swapped in", self.holder.stats.swaps)
         yield _counter("vigil_model_load_errors", "failed loads of a new champion version",
                        self.holder.stats.load_errors)
+        failed = GaugeMetricFamily("vigil_champion_load_failed", "1 while the alias points at a version "
+                                   "that cannot be loaded (an older version is served)", labels=["model_name"])
+        failed.add_metric([self.holder.model_name], 1 if self.holder.load_failure else 0)
+        yield failed
+        batches = self.batcher.stats if self.batcher else None
+        yield _counter("vigil_micro_batches", "model calls made by the micro-batcher",
+                       batches.batches if batches else 0)
+        yield _counter("vigil_micro_batched_requests", "requests scored by the micro-batcher",
+                       batches.requests if batches else 0)
         stats = self.log.stats if self.log else None
         yield _gauge("vigil_prediction_log_queue_rows", "prediction rows handed to the log, not yet written",
                      stats.queued if stats else 0)
@@ -127,6 +140,7 @@ class SharedState:
     PUBLISH_SECONDS = 1.0
     GAUGE_MODES: ClassVar[dict[str, str]] = {  # the other gauges: summed over live workers
         "vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
+        "vigil_champion_load_failed": "livemax",
         "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
         "vigil_prediction_logging_enabled": "livemax",
     }

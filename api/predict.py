@@ -1,8 +1,9 @@
 """``POST /predict``: score one row or a batch with the champion, answer, and buffer the log rows.
 
 This is the hot path: the body is parsed with orjson and checked by the champion's input schema
-on plain dicts, the fitted pipeline runs through its compiled fast path when it has one, and the
-answer is serialised with orjson. The predictions are handed to the prediction log (a list
+on plain dicts, the fitted pipeline runs through its compiled fast path when it has one (inline),
+any other model off the event loop through the micro-batcher (monitoring/serving/scoring.py),
+and the answer is serialised with orjson. The predictions are handed to the prediction log (a list
 append); the store is never on the request's path.
 """
 
@@ -20,6 +21,7 @@ from api.process import ApiProcess
 from api.schemas import ErrorDetail, PredictBatch, PredictOne
 from monitoring.serving.champion import Champion
 from monitoring.serving.input_schema import InputError
+from monitoring.serving.micro_batch import Overloaded, ScoringTimeout
 from monitoring.store.engine import utcnow
 from monitoring.store.prediction_rows import new_prediction_id
 
@@ -38,7 +40,10 @@ REQUEST_SCHEMA = "PredictRequest"  # filled in with the champion's features (api
         400: {"model": ErrorDetail, "description": "the body is not JSON"},
         413: {"model": ErrorDetail, "description": "the body or the batch is too large"},
         422: {"model": ErrorDetail, "description": "a row does not match the model's features"},
-        503: {"model": ErrorDetail, "description": "no model loaded yet"},
+        500: {"model": ErrorDetail, "description": "the model failed on this (valid) input; logged"},
+        503: {"model": ErrorDetail, "description": "no model loaded yet, or too many requests waiting "
+                                                   "for the model (Retry-After)"},
+        504: {"model": ErrorDetail, "description": "the model did not answer in time; logged"},
     },
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{REQUEST_SCHEMA}"}}}}},
@@ -59,13 +64,21 @@ async def predict(request: Request, service: ApiProcessDep) -> Response:
     except InputError as error:
         raise HTTPException(413 if error.too_large else 422, str(error)) from None
     try:
-        labels, scores = champion.predict(rows)
+        labels, scores = await service.scoring.score(champion, rows)
     except InputError as error:
         raise HTTPException(422, str(error)) from None
+    except Overloaded as error:
+        raise HTTPException(503, f"{champion.model_name} version {champion.version} is busy: {error}; "
+                                 f"retry shortly", headers={"Retry-After": "1"}) from None
+    except ScoringTimeout as error:
+        _model_failed(service, champion, rows, error, started)
+        raise HTTPException(504, f"{champion.model_name} version {champion.version}: {error} "
+                                 f"(VIGIL_PREDICT_TIMEOUT_SECONDS); the failure is logged") from None
     except Exception as error:  # noqa: BLE001 - the model failed on checked input: a server error, logged
         _model_failed(service, champion, rows, error, started)
         raise HTTPException(500, f"{champion.model_name} version {champion.version} failed on this "
-                                 f"input ({type(error).__name__}); the failure is logged") from None
+                                 f"input ({type(error).__name__}: {_short(error)}); the failure is "
+                                 f"logged") from None
     ids = [new_prediction_id() for _ in rows]
     if not champion.is_classifier:
         probabilities: list[Any] = [None] * len(rows)
@@ -85,6 +98,11 @@ async def predict(request: Request, service: ApiProcessDep) -> Response:
                   "predictions": [{"prediction_id": i, "prediction": label, "probability": p}
                                   for i, label, p in zip(ids, labels, probabilities, strict=False)]}
     return Response(orjson.dumps(answer), media_type="application/json")
+
+
+def _short(error: Exception, limit: int = 300) -> str:
+    text = str(error).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _model_failed(service: ApiProcess, champion: Champion, rows: list[dict[str, Any]], error: Exception,

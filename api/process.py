@@ -1,4 +1,5 @@
-"""Everything one API process runs: the champion holder, the prediction log and the metrics.
+"""Everything one API process runs: the champion holder, the scoring path (micro-batcher), the
+prediction log and the metrics.
 
 Built and started by the app's lifespan (never at import), stopped at shutdown, when the log
 hands what it holds to its shipper process, which makes a last attempt to write it. Each champion
@@ -15,6 +16,7 @@ from monitoring.runtime import Runtime
 from monitoring.serving import local_copy
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.prediction_log import PredictionLog
+from monitoring.serving.scoring import ChampionScoring
 from monitoring.settings import Settings
 
 
@@ -23,6 +25,7 @@ class ApiProcess:
     runtime: Runtime
     holder: ChampionHolder
     log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
+    scoring: ChampionScoring
     metrics: ApiMetrics
     schema_checked: bool = False  # the store's schema was found at head (checked when reachable)
 
@@ -37,7 +40,8 @@ class ApiProcess:
         log = PredictionLog(settings.database_url, capacity=settings.log_buffer_rows,
                             flush_rows=settings.log_flush_rows,
                             flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
-        return cls(runtime, holder, log, ApiMetrics(holder, log))
+        scoring = ChampionScoring(settings)
+        return cls(runtime, holder, log, scoring, ApiMetrics(holder, log, scoring.batcher))
 
     @property
     def settings(self) -> Settings:
@@ -47,12 +51,14 @@ class ApiProcess:
         """Load the champion (when there is one) and start the alias poller and the log's shipper process."""
         if self.log is not None:
             self.log.start()
+        self.scoring.start()
         self.holder.start()
         if self.metrics.shared_state is not None:
             self.metrics.shared_state.start()
 
     def stop(self) -> None:
         self.holder.stop()
+        self.scoring.stop()
         if self.log is not None:
             self.log.stop()
         if self.metrics.shared_state is not None:

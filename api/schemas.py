@@ -59,6 +59,11 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict, description="evaluation metrics at registration")
     features: list[dict[str, str]] = Field(default_factory=list, description="the input schema: name and kind")
     fast_path: bool = Field(False, description="scored by the compiled linear fast path (checked against scikit-learn)")
+    micro_batched: bool = Field(False, description="concurrent requests are scored together (VIGIL_MICRO_BATCHING)")
+    task: str | None = Field(None, description="classification or regression (tag vigil.task, else inferred)")
+    flavor: str | None = Field(None, description="the MLflow flavor it is scored through, e.g. mlflow.sklearn")
+    positive_class: Any = Field(None, description="the class whose probability /predict answers")
+    load_failure: str | None = Field(None, description="the alias points at a version that cannot be loaded")
     last_error: str | None = None
 
 
@@ -71,6 +76,7 @@ class Readiness(BaseModel):
     model_loaded: bool
     model_version: int | None
     model_source: str | None = None  # "registry", or "local copy" while MLflow is unreachable
+    alias_version: int | None = Field(None, description="where the alias points (at the last poll)")
     store_reachable: bool
     problems: list[str]
     notes: list[str] = []  # serving, but not as usual

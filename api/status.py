@@ -20,8 +20,11 @@ router = APIRouter()
 def model_info(service: ApiProcessDep, settings: SettingsDep) -> ModelInfo:
     holder = service.holder
     champion = holder.current
+    failure = holder.load_failure
     info = ModelInfo(model_name=holder.model_name, alias=holder.alias, loaded=champion is not None,
-                     alias_version=holder.stats.alias_version, last_error=holder.stats.last_error)
+                     alias_version=holder.stats.alias_version, last_error=holder.stats.last_error,
+                     load_failure=failure.describe(holder.alias, champion.version if champion else None)
+                     if failure else None)
     if champion is None:
         return info
     info.version = champion.version
@@ -31,6 +34,10 @@ def model_info(service: ApiProcessDep, settings: SettingsDep) -> ModelInfo:
     info.metrics = dict(champion.info.metrics)
     info.features = [{"name": f.name, "kind": f.kind} for f in champion.schema.features]
     info.fast_path = champion.scorer is not None
+    info.micro_batched = service.scoring.batched(champion)
+    info.task = champion.servable.task
+    info.flavor = champion.servable.loaded.flavor
+    info.positive_class = champion.servable.positive_class
     info.champion_since = _champion_since(settings.database_url, holder.model_name, holder.alias,
                                           champion.version)
     return info
@@ -49,14 +56,18 @@ async def health() -> Liveness:
     return Liveness(status="ok")
 
 
-@router.get("/health/ready", summary="Readiness: a model is loaded and the store is reachable (503 if not)",
+@router.get("/health/ready", summary="Readiness: the alias's version is loaded and the store is reachable "
+                                    "(503 if not, with the problems)",
             response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
-    champion = service.holder.current
+    holder = service.holder
+    champion = holder.current
     problems, notes = [], []
-    if champion is None:
-        problems.append(f"no model loaded ({service.holder.stats.last_error or 'the alias points at nothing'})")
-    elif champion.from_local_copy:
+    if champion is None and holder.load_failure is None:
+        problems.append(f"no model loaded ({holder.stats.last_error or 'the alias points at nothing'})")
+    if holder.load_failure is not None:
+        problems.append(holder.load_failure.describe(holder.alias, champion.version if champion else None))
+    if champion is not None and champion.from_local_copy:
         notes.append(f"serving v{champion.version} from the local copy: MLflow unreachable")
     store_ok = is_reachable(settings.database_url)
     if not store_ok:
@@ -68,8 +79,8 @@ def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
             problems.append(f"{error} (predictions are buffered)")
     answer = Readiness(ready=not problems, model_loaded=champion is not None,
                        model_version=champion.version if champion else None,
-                       model_source=_source(champion), store_reachable=store_ok, problems=problems,
-                       notes=notes)
+                       alias_version=holder.stats.alias_version, model_source=_source(champion),
+                       store_reachable=store_ok, problems=problems, notes=notes)
     return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
 
 

@@ -24,42 +24,36 @@ load average are printed too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
+from wrk_harness import (
+    Result,
+    bench_env,
+    failed_loads,
+    load_mlflow_serve,
+    logging_complete,
+    lua_script,
+    median_round,
+    paired_rounds,
+    print_results,
+    start_vigil,
+    stop,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MODEL_NAME = "bench-lr-20"
 FEATURES = [f"f{i:02d}" for i in range(20)]
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-
-
-@dataclass
-class Result:
-    name: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: str
-    cpu_us_per_request: float  # the server's CPU (all its processes and threads, user + system)
 
 
 def training_frame(rows: int = 5_000, seed: int = 0) -> pd.DataFrame:
@@ -89,114 +83,6 @@ def register_model(env: dict[str, str]) -> dict[str, float]:
     return {name: round(float(v), 4) for name, v in frame[FEATURES].iloc[0].items()}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(url: str, process: subprocess.Popen, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
-def start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = log_path.open("w")
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # its own session: the server and its workers only
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
-def lua_script(path: Path, body: dict) -> Path:
-    payload = json.dumps(body).replace("\\", "\\\\").replace('"', '\\"')
-    path.write_text('wrk.method = "POST"\n'
-                    f'wrk.body = "{payload}"\n'
-                    'wrk.headers["Content-Type"] = "application/json"\n')
-    return path
-
-
-def server_cpu_seconds(process: subprocess.Popen) -> float:
-    """CPU time (user + system) used so far by the server and every process it started."""
-    import psutil
-
-    root = psutil.Process(process.pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def run_wrk(name: str, url: str, script: Path, args: argparse.Namespace, server: subprocess.Popen,
-            *, duration: int, warm_up: bool = True) -> Result:
-    base = [WRK, f"-t{args.threads}", f"-c{args.connections}", "--timeout", "10s", "--latency", "-s", str(script)]
-    if warm_up:
-        subprocess.run([*base, "-d3s", url], capture_output=True, check=True)
-    cpu_before = server_cpu_seconds(server)
-    out = subprocess.run([*base, f"-d{duration}s", url], capture_output=True, text=True, check=True).stdout
-    cpu = server_cpu_seconds(server) - cpu_before
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return Result(
-        name=name,
-        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        p50_ms=_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1)),
-        p99_ms=_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1)),
-        requests=requests,
-        non_2xx=int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0,
-        socket_errors=m.group(0).strip() if (m := re.search(r"Socket errors:.*", out)) else "none",
-        cpu_us_per_request=cpu / max(requests, 1) * 1e6,
-    )
-
-
-def median_round(rounds: list[Result]) -> Result:
-    """The round with the median throughput (the lower middle one for an even count)."""
-    return sorted(rounds, key=lambda r: r.requests_per_s)[(len(rounds) - 1) // 2]
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
-def logged_rows(database_url: str) -> int:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM predictions")).scalar_one()
-    engine.dispose()
-    return count
-
-
-def prometheus_value(base: str, name: str) -> float:
-    """A metric's value, summed over its labels."""
-    values = [float(line.rsplit(" ", 1)[1]) for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines()
-              if line.startswith((name + " ", name + "{"))]
-    if not values:
-        raise KeyError(name)
-    return sum(values)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=3, help="seconds of each Vigil load")
@@ -207,69 +93,33 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vigil-api-bench-"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
-           "VIGIL_DATABASE_URL": f"sqlite:///{tmp / 'vigil.db'}", "VIGIL_VAR_DIR": str(tmp / "var"),
-           "VIGIL_MLFLOW_ARTIFACT_ROOT": str(tmp / "artifacts"), "VIGIL_MODEL_NAME": MODEL_NAME,
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "GRADIO_ANALYTICS_ENABLED": "False",
-           # mlflow models serve starts `uvicorn` from PATH
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = bench_env(tmp, MODEL_NAME)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; work dir {tmp}")
     row = register_model(env)
-    bin_dir = Path(sys.executable).parent
-    results: list[Result] = []
+    results = [load_mlflow_serve(f"models:/{MODEL_NAME}@champion", row, env, tmp, args, args.mlflow_duration)]
 
-    port = free_port()
-    mlflow = start([str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{MODEL_NAME}@champion",
-                    "--env-manager", "local", "-w", "1", "-h", "127.0.0.1", "-p", str(port)],
-                   env, tmp / "mlflow-serve.log")
+    # Both Vigil servers run side by side (the idle one only polls the alias)
+    on_name, off_name = "Vigil, logging on", "Vigil, logging off"
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
-        wait_until(f"http://127.0.0.1:{port}/ping", mlflow)
-        results.append(run_wrk("mlflow models serve", f"http://127.0.0.1:{port}/invocations",
-                               lua_script(tmp / "mlflow.lua", {"dataframe_records": [row]}), args, mlflow,
-                               duration=args.mlflow_duration))
-    finally:
-        stop(mlflow)
-
-    # Both Vigil servers run side by side (the idle one only polls the alias) and are loaded in
-    # pairs, back to back, so that a change in the machine's speed hits both alike.
-    servers: dict[bool, tuple[subprocess.Popen, str]] = {}
-    try:
-        for logging_on in (True, False):
-            port = free_port()
-            servers[logging_on] = (start(
-                [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
-                {**env, "VIGIL_PREDICTION_LOGGING": str(logging_on).lower(), "PYTHONPATH": str(ROOT)},
-                tmp / f"vigil-{'logging' if logging_on else 'nolog'}.log"), f"http://127.0.0.1:{port}")
+        for name, logging_on in ((on_name, True), (off_name, False)):
+            servers[name] = start_vigil({**env, "VIGIL_PREDICTION_LOGGING": str(logging_on).lower()},
+                                        tmp / f"vigil-{'logging' if logging_on else 'nolog'}.log")
         for process, base in servers.values():
             wait_until(f"{base}/health/ready", process)
-        script = lua_script(tmp / "vigil.lua", row)
-        rounds: dict[bool, list[Result]] = {True: [], False: []}
-        for pair in range(args.rounds + 1):  # pair 0 is the warm-up
-            for logging_on in ((True, False) if pair % 2 else (False, True)):
-                process, base = servers[logging_on]
-                result = run_wrk(f"Vigil, logging {'on' if logging_on else 'off'}", f"{base}/predict", script,
-                                 args, process, duration=3 if pair == 0 else args.duration, warm_up=False)
-                if pair:
-                    rounds[logging_on].append(result)
-            if pair:
-                on, off = rounds[True][-1], rounds[False][-1]
-                print(f"pair {pair}/{args.rounds}: logging on {on.requests_per_s:,.0f} req/s, "
-                      f"off {off.requests_per_s:,.0f} req/s, cost {100 * (1 - on.requests_per_s / off.requests_per_s):.1f}%",
-                      flush=True)
-        for logging_on in (True, False):
-            results.append(median_round(rounds[logging_on]))
-        costs = sorted(1 - on.requests_per_s / off.requests_per_s for on, off in zip(rounds[True], rounds[False], strict=False))
-        base = servers[True][1]
-        deadline = time.monotonic() + 60
-        while prometheus_value(base, "vigil_prediction_log_queue_rows") > 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        answered = int(prometheus_value(base, "vigil_predictions_total"))
-        written = logged_rows(env["VIGIL_DATABASE_URL"])
-        dropped = prometheus_value(base, "vigil_prediction_log_dropped_rows_total")
-        logging_check = (f"logging server (all rounds and warm-ups): {answered:,} predictions answered, "
-                         f"{written:,} rows in the store, {dropped:.0f} dropped")
-        logging_ok = written == answered and not dropped
+
+        def report(pair: int, last: dict[str, Result]) -> None:
+            on, off = last[on_name], last[off_name]
+            print(f"pair {pair}/{args.rounds}: logging on {on.requests_per_s:,.0f} req/s, "
+                  f"off {off.requests_per_s:,.0f} req/s, "
+                  f"cost {100 * (1 - on.requests_per_s / off.requests_per_s):.1f}%", flush=True)
+
+        rounds = paired_rounds(servers, lua_script(tmp / "vigil.lua", row), args, report)
+        results += [median_round(rounds[on_name]), median_round(rounds[off_name])]
+        costs = sorted(1 - on.requests_per_s / off.requests_per_s
+                       for on, off in zip(rounds[on_name], rounds[off_name], strict=True))
+        logging_check, logging_ok = logging_complete(servers[on_name][1], env["VIGIL_DATABASE_URL"],
+                                                     "logging server")
     finally:
         for process, _ in servers.values():
             stop(process)
@@ -277,11 +127,7 @@ def main() -> int:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(f"\nwrk: {args.connections} connections, {args.threads} threads, one row per POST, 1 server worker each; "
           f"MLflow {args.mlflow_duration} s, Vigil: the median of {args.rounds} rounds of {args.duration} s")
-    print(f"{'server':<24}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'requests':>11}{'non-2xx':>9}"
-          f"{'server CPU us/req':>19}")
-    for r in results:
-        print(f"{r.name:<24}{r.requests_per_s:>12,.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.requests:>11,}{r.non_2xx:>9}"
-              f"{r.cpu_us_per_request:>19,.0f}")
+    print_results(results)
     mlflow, on, off = results
     print(f"\nVigil (logging on) / MLflow throughput: {on.requests_per_s / mlflow.requests_per_s:.1f}x   (target >= 8x)")
     print(f"Vigil (logging off) / MLflow throughput: {off.requests_per_s / mlflow.requests_per_s:.1f}x")
@@ -289,11 +135,8 @@ def main() -> int:
           f"(spread {100 * costs[0]:.1f}% to {100 * costs[-1]:.1f}%)   (target <= 10%); "
           f"{100 * (on.cpu_us_per_request / off.cpu_us_per_request - 1):.1f}% more server CPU per request")
     print(logging_check)
-    vigil_rounds = rounds[True] + rounds[False]
-    for r in [mlflow, *vigil_rounds]:
-        if r.socket_errors != "none" or r.non_2xx:
-            print(f"{r.name}: {r.non_2xx} non-2xx answers; {r.socket_errors}")
-    failed = sorted({r.name for r in vigil_rounds if r.non_2xx or r.socket_errors != "none"})
+    failed = failed_loads([results[0], *rounds[on_name], *rounds[off_name]])
+    failed = [name for name in failed if name != "mlflow models serve"]
     if failed or not logging_ok:
         print(f"errors during the load of: {', '.join(failed) or 'none'}; logging complete: {logging_ok}; "
               f"see the logs in {tmp}")

@@ -15,6 +15,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,6 +105,13 @@ class Settings(BaseSettings):
     log_flush_rows: int = 500
     log_flush_seconds: float = 0.5
     prediction_logging: bool = True
+    # Micro-batching (monitoring/serving/scoring.py): auto batches the models without a fast path
+    micro_batching: Literal["auto", "on", "off"] = "auto"
+    micro_batch_wait_ms: float = Field(2.0, ge=0, le=100)
+    micro_batch_max_rows: int = Field(256, ge=1)
+    micro_batch_queue: int = Field(1024, ge=1)  # requests waiting for the model; more get a 503
+    predict_timeout_seconds: float = Field(10.0, gt=0)  # a request waits no longer (then a 504)
+    model_threads: int = Field(1, ge=0)  # OpenMP/BLAS threads per model call (0: the libraries' default)
 
     # Monitoring windows
     window_minutes: int = 5

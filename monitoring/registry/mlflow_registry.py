@@ -24,6 +24,14 @@ class RegistryError(RuntimeError):
     """A registry operation failed or was asked for something that does not exist."""
 
 
+class MissingSignature(RegistryError):
+    """The version was logged without an input signature: Vigil cannot check requests for it."""
+
+
+# The pyfunc loaders whose raw model is the library's own object (predict_proba, classes_)
+NATIVE_FLAVORS = ("mlflow.sklearn", "mlflow.xgboost", "mlflow.lightgbm")
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     model_name: str
@@ -33,6 +41,20 @@ class VersionInfo:
     aliases: tuple[str, ...]
     metrics: dict[str, float]
     source: str
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A version loaded through ``mlflow.pyfunc``, and what Vigil reads from its MLmodel file."""
+
+    info: VersionInfo
+    pyfunc: Any  # mlflow.pyfunc.PyFuncModel
+    flavor: str  # the pyfunc loader module: "mlflow.sklearn", "mlflow.pyfunc.model", ...
+    native: Any | None  # the scikit-learn / XGBoost / LightGBM model itself, for the other flavors None
+    input_columns: list[dict[str, Any]]  # [{"name": ..., "type": "double", "required": True}, ...]
+    output_columns: list[dict[str, Any]]  # [] when the signature declares no outputs
+    input_example: pd.DataFrame | None
+    tags: dict[str, str]
 
 
 def _quiet_mlflow() -> None:
@@ -146,28 +168,48 @@ class Registry:
     def delete_alias(self, model_name: str, alias: str) -> None:
         self.client.delete_registered_model_alias(model_name, alias)
 
-    def load_model(self, model_name: str, version: int) -> Any:
-        """The scikit-learn model of a registered version (with predict_proba where it has one)."""
-        import mlflow.sklearn
+    def load_version(self, model_name: str, version: int) -> LoadedVersion:
+        """A registered version loaded through ``mlflow.pyfunc``, with its flavor's own model.
+
+        The signature is read first (from the MLmodel file, without downloading the model), so a
+        version without one is refused before its artifacts are fetched.
+        """
+        import mlflow.models
+        import mlflow.pyfunc
 
         mlflow.set_registry_uri(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
+        uri = f"models:/{model_name}/{version}"
+        info = self.get_version(model_name, version)
         try:
-            return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+            signature = mlflow.models.get_model_info(uri).signature
+        except Exception as error:
+            raise RegistryError(f"cannot read {model_name} version {version}: {error}") from error
+        if signature is None or signature.inputs is None:
+            raise MissingSignature(
+                f"{model_name} version {version} has no input signature, so Vigil cannot check "
+                f"requests for it; log the model with a signature: "
+                f"mlflow.models.infer_signature(X, y) (with X a DataFrame of the features)")
+        try:
+            pyfunc = mlflow.pyfunc.load_model(uri)
         except Exception as error:
             raise RegistryError(f"cannot load {model_name} version {version}: {error}") from error
+        flavor = pyfunc.loader_module or "mlflow.pyfunc.model"
+        example = getattr(pyfunc, "input_example", None)
+        return LoadedVersion(
+            info=info, pyfunc=pyfunc, flavor=flavor,
+            native=pyfunc.get_raw_model() if flavor in NATIVE_FLAVORS else None,
+            input_columns=signature.inputs.to_dict(),
+            output_columns=signature.outputs.to_dict() if signature.outputs is not None else [],
+            input_example=example if isinstance(example, pd.DataFrame) else None,
+            tags=self.model_tags(model_name, version),
+        )
 
-    def input_columns(self, model_name: str, version: int) -> list[dict[str, Any]]:
-        """The version's input signature as ``[{"name": ..., "type": "double"}, ...]`` ([] if none)."""
-        import mlflow.models
-
-        mlflow.set_registry_uri(self.tracking_uri)
-        mlflow.set_tracking_uri(self.tracking_uri)
-        try:
-            signature = mlflow.models.get_model_info(f"models:/{model_name}/{version}").signature
-        except Exception as error:
-            raise RegistryError(f"cannot read the signature of {model_name} version {version}: {error}") from error
-        return signature.inputs.to_dict() if signature is not None and signature.inputs is not None else []
+    def model_tags(self, model_name: str, version: int) -> dict[str, str]:
+        """The registered model's tags, overridden by the version's own."""
+        model = self.client.get_registered_model(model_name)
+        mv = self.client.get_model_version(model_name, str(version))
+        return {**(model.tags or {}), **(mv.tags or {})}
 
     def _info(self, mv: Any) -> VersionInfo:
         metrics: dict[str, float] = {}

@@ -19,9 +19,9 @@ from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.promotion import KIND_TITLES
 from monitoring.registry.rollback_target import choose_rollback_target
 from monitoring.runtime import Runtime
+from monitoring.serving.servable import load_servable
 from monitoring.store import dashboard_queries, history
 from monitoring.store.engine import session_scope
-from monitoring.training import modeling
 
 MOVE_KINDS = ("promote", "manual_rollback")
 SMOKE_ROWS = 20
@@ -123,10 +123,11 @@ def smoke_prediction(runtime: Runtime, model_name: str, version: int,
     if inputs.empty:
         return SmokeResult(rows=0, error="no logged predictions to try the version on")
     try:
-        model = registry.load_model(model_name, version)
-        labels = pd.Series(model.predict(inputs)).astype(str).value_counts()
-        score = modeling.positive_score(model, inputs)
+        model = load_servable(registry, model_name, version)
+        scored = model.score_frame(inputs)
+        labels = pd.Series(scored.labels).astype(str).value_counts()
+        score = pd.Series(scored.scores if model.is_classifier else [], dtype=float).dropna()
     except Exception as error:  # noqa: BLE001 - any failure of the candidate model is the answer
         return SmokeResult(rows=len(inputs), error=f"{type(error).__name__}: {error}")
     return SmokeResult(rows=len(inputs), label_counts={str(k): int(v) for k, v in labels.items()},
-                       mean_score=float(score.mean()) if score is not None else None)
+                       mean_score=float(score.mean()) if not score.empty else None)

@@ -24,12 +24,12 @@ import pandas as pd
 from monitoring.labels import label_text
 from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.runtime import Runtime
+from monitoring.serving.servable import load_servable
 from monitoring.settings import Settings
 from monitoring.store.engine import utcnow
 from monitoring.store.prediction_rows import upsert_batch_predictions
 from monitoring.training import datasets
 from monitoring.training.datasets import DataError
-from monitoring.training.modeling import positive_score
 
 SOURCE = "batch"
 _ID_NAMESPACE = uuid.UUID("6f1c5e0a-8d1b-4b7e-9a57-3c1f2f8e4b10")
@@ -91,21 +91,21 @@ def score_batch(
     if version is None:
         raise RegistryError(f"{name} has no @{settings.champion_alias} version to score with")
     records = read_records(input_path) if input_path else demo_records(interval_start, demo_rows)
-    model = registry.load_model(name, version)
-    columns = list(getattr(model, "feature_names_in_", records.columns))
+    model = load_servable(registry, name, version)
+    columns = model.schema.names
     missing = [c for c in columns if c not in records.columns]
     if missing:
         raise DataError(f"batch records lack the columns {name} v{version} needs: {missing}")
     features = records[columns]
 
     started = time.perf_counter()
-    labels = model.predict(features)
-    scores = positive_score(model, features) if hasattr(model, "predict_proba") else labels
+    scored = model.score_frame(features)
+    labels, scores = scored.labels, scored.scores
     latency_ms = (time.perf_counter() - started) * 1000.0 / len(features)
 
     ids = [prediction_id(name, interval_start, interval_end, i) for i in range(len(features))]
-    output = features.assign(prediction=[label_text(v) for v in labels.tolist()],
-                             score=[float(s) for s in scores], model_name=name, model_version=version)
+    output = features.assign(prediction=[label_text(v) for v in labels],
+                             score=scores, model_name=name, model_version=version)
     output.insert(0, "prediction_id", ids)
     path = Path(output_path) if output_path else _default_output(settings, name, interval_start, interval_end)
     _write_atomically(output, path)

@@ -1,7 +1,8 @@
 """Checking prediction requests against a model's input signature: pure, no I/O.
 
 Rows arrive as JSON objects keyed by feature name (one object, or a list of them). Every row must
-carry exactly the model's features with values of the declared kind; anything else is an
+carry the model's features (those the signature marks optional may be left out or null) with
+values of the declared kind, and no others; anything else is an
 ``InputError`` whose message names the row, the feature and the problem. The checks run on
 plain dicts (no pandas, no pydantic) because they sit on the request's hot path.
 """
@@ -63,18 +64,22 @@ _CHECKS = {
 class Feature:
     name: str
     kind: str  # number | integer | string | boolean
+    signature_type: str = "double"  # the MLflow column type: double, float, long, integer, ...
+    required: bool = True  # an optional feature may be left out or sent as null
 
 
 @dataclass(frozen=True)
 class InputSchema:
     features: tuple[Feature, ...]
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _required: frozenset[str] = field(init=False, repr=False, compare=False)
     _checks: tuple[tuple[str, str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.features:
             raise ValueError("a model input schema needs at least one feature")
         object.__setattr__(self, "_names", frozenset(f.name for f in self.features))
+        object.__setattr__(self, "_required", frozenset(f.name for f in self.features if f.required))
         object.__setattr__(self, "_checks", tuple((f.name, f.kind, _CHECKS[f.kind]) for f in self.features))
 
     @classmethod
@@ -82,18 +87,24 @@ class InputSchema:
         """From MLflow's signature inputs (``[{"name": ..., "type": "double"}, ...]``)."""
         features = []
         for column in columns:
-            if "name" not in column:
-                raise ValueError("the model signature has an unnamed input column; Vigil needs named features")
+            if column.get("type") == "tensor" or "name" not in column:
+                raise ValueError("the model signature has unnamed (tensor) inputs; Vigil needs named "
+                                 "features: log the model with a signature inferred from a DataFrame, "
+                                 "mlflow.models.infer_signature(X_frame, y)")
             kind = _KINDS.get(column.get("type", ""))
             if kind is None:
                 raise ValueError(f"feature {column['name']!r} has type {column.get('type')!r}, "
                                  f"which Vigil cannot take from JSON")
-            features.append(Feature(column["name"], kind))
+            features.append(Feature(column["name"], kind, column["type"], column.get("required", True)))
         return cls(tuple(features))
 
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def all_required(self) -> bool:
+        return self._names == self._required
 
     def rows(self, payload: Any, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
         """The checked rows of a request body, and whether it was a single row (an object)."""
@@ -117,8 +128,8 @@ class InputSchema:
         where = "" if index is None else f"row {index}: "
         if type(row) is not dict:
             raise InputError(f"{where}a row must be a JSON object keyed by feature name, not {_json_kind(row)}")
-        if row.keys() != self._names:
-            missing = [f.name for f in self.features if f.name not in row]
+        if row.keys() != self._names and not self._names >= row.keys() >= self._required:
+            missing = [f.name for f in self.features if f.name not in row and f.required]
             unknown = sorted(k for k in row if k not in self._names)
             problems = []
             if missing:
@@ -127,8 +138,8 @@ class InputSchema:
                 problems.append(f"unknown feature(s): {', '.join(unknown)}")
             raise InputError(where + "; ".join(problems))
         for name, kind, check in self._checks:
-            value = row[name]
-            if not check(value):
+            value = row.get(name)
+            if not check(value) and (value is not None or name in self._required):
                 raise InputError(f"{where}feature {name!r} must be {'an' if kind == 'integer' else 'a'} "
                                  f"{kind}, got {_json_kind(value)} {_short(value)}")
 
@@ -136,10 +147,15 @@ class InputSchema:
         """The JSON schema of one row (for the OpenAPI document)."""
         return {
             "type": "object",
-            "properties": {f.name: dict(_JSON_SCHEMA[f.kind]) for f in self.features},
-            "required": self.names,
+            "properties": {f.name: _property(f) for f in self.features},
+            "required": [f.name for f in self.features if f.required],
             "additionalProperties": False,
         }
+
+
+def _property(feature: Feature) -> dict[str, Any]:
+    kind = _JSON_SCHEMA[feature.kind]["type"]
+    return {"type": kind} if feature.required else {"type": [kind, "null"]}
 
 
 def _short(value: Any) -> str:

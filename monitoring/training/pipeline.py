@@ -22,6 +22,7 @@ from monitoring.metrics.references import feature_kinds, load_reference
 from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.promotion import move_alias_in
 from monitoring.runtime import Runtime
+from monitoring.serving.servable import load_servable
 from monitoring.settings import Settings
 from monitoring.store import history
 from monitoring.store.engine import lock_model, session_scope
@@ -119,7 +120,7 @@ def evaluate(runtime: Runtime, *, model_name: str,
     champion_score = None
     if champion is not None:
         try:
-            champion_model = registry.load_model(model_name, champion)
+            champion_model = load_servable(registry, model_name, champion)
             champion_score = modeling.evaluate(champion_model, task, holdout, features, target)[metric]
         except (ValueError, KeyError) as error:
             raise RegistryError(f"champion version {champion} cannot score this data ({error})") from error

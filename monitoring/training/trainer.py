@@ -15,6 +15,7 @@ from typing import Any
 
 from monitoring.registry.mlflow_registry import Registry, RegistryError, VersionInfo
 from monitoring.registry.promotion import move_alias_in
+from monitoring.serving.servable import load_servable
 from monitoring.store import history
 from monitoring.store.engine import Session, lock_model, session_scope
 from monitoring.training import modeling
@@ -126,7 +127,7 @@ def train(
 def _champion_score(registry: Registry, model_name: str, version: int, dataset: TabularDataset,
                     holdout: Any) -> float:
     """The champion's primary metric on the candidate's holdout."""
-    champion = registry.load_model(model_name, version)
+    champion = load_servable(registry, model_name, version)
     try:
         return modeling.evaluate(champion, dataset.task, holdout, dataset.features,
                                  dataset.target)[modeling.PRIMARY_METRIC[dataset.task]]

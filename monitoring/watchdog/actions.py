@@ -20,6 +20,7 @@ import pandas as pd
 from monitoring.registry.mlflow_registry import Registry, RegistryError
 from monitoring.registry.promotion import move_alias_in
 from monitoring.registry.rollback_target import choose_rollback_target
+from monitoring.serving.servable import load_servable
 from monitoring.settings import WatchdogPolicy
 from monitoring.store import alerts, history
 from monitoring.store import watchdog_evidence as evidence
@@ -175,7 +176,7 @@ def _check_target(case: Case, target: int, test: decisions.ErrorRateTest | None)
     Without a quality test (a latency or error-rate breach) the target is only checked. Raises
     RegistryError (cannot load) or ValueError/KeyError (cannot predict those rows).
     """
-    model = case.registry.load_model(case.name, target)
+    model = load_servable(case.registry, case.name, target)
     labelled = evidence.newest_labelled_inputs(case.session, case.name, case.champion,
                                                case.took_over, ATTRIBUTION_ROWS)
     rows = [r.features for r in labelled] \

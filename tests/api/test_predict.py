@@ -31,7 +31,7 @@ def test_one_row_is_answered_by_the_champion_like_scikit_learn(shared_client, sh
     assert answer["model_name"] == shared_settings.model_name
     assert answer["model_version"] == 1
     assert len(answer["prediction_id"]) == 36
-    model = Registry(shared_settings).load_model(shared_settings.model_name, 1)
+    model = Registry(shared_settings).load_version(shared_settings.model_name, 1).native
     import pandas as pd
 
     frame = pd.DataFrame([row])

@@ -23,14 +23,16 @@ def test_model_info_names_the_champion_and_its_registration_metrics(shared_clien
     assert info["champion_since"] is not None and info["loaded_at"] is not None
     assert {"name": "age", "kind": "number"} in info["features"]
     assert {"name": "region", "kind": "string"} in info["features"]
-    assert info["fast_path"] is True
+    assert info["fast_path"] is True and info["micro_batched"] is False
+    assert info["task"] == "classification" and info["positive_class"] == 1
+    assert info["flavor"] == "mlflow.sklearn" and info["load_failure"] is None
 
 
 def test_liveness_and_readiness(shared_client):
     assert shared_client.get("/health").json() == {"status": "ok"}
     ready = shared_client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "model_loaded": True, "model_version": 1,
+    assert ready.json() == {"ready": True, "model_loaded": True, "model_version": 1, "alias_version": 1,
                             "model_source": "registry", "store_reachable": True, "problems": [],
                             "notes": []}
 

@@ -46,7 +46,7 @@ def test_a_batch_is_scored_written_and_logged_once_per_interval(settings, store_
     logged = {row[0]: row for row in first}
     assert set(output["prediction_id"]) == set(logged)
     assert set(output["model_version"]) == {version}
-    expected = registry.load_model(model_name, version).predict(datasets.generate_features(
+    expected = registry.load_version(model_name, version).native.predict(datasets.generate_features(
         50, seed=int(START.timestamp()) % 2**31))
     assert list(output["prediction"]) == [str(v) for v in expected]
     assert output["age"].tolist() == [logged[pid][4]["age"] for pid in output["prediction_id"]]
@@ -88,3 +88,23 @@ def test_a_users_csv_is_scored_into_the_named_output(settings, model_name, tmp_p
     output = pd.read_csv(result.output_path)
     assert len(output) == 30 and "default" not in output.columns
     assert len(_logged(url, model_name)) == 30
+
+
+def test_a_custom_pyfunc_champion_scores_a_batch_file_with_its_own_probabilities(settings, sqlite_url,
+                                                                                  tmp_path):
+    """The same loader as the API: a model Vigil did not train, read by the output convention."""
+    from tests import model_matrix
+
+    named = settings.model_copy(update={"model_name": f"batch-pyfunc-{tmp_path.name[-8:]}"})
+    registered = model_matrix.register(named, "python-model", tmp=tmp_path)
+    records = model_matrix.features(30, seed=5)
+    records.to_csv(tmp_path / "records.csv", index=False)
+    result = score_batch(runtime_for(sqlite_url, Registry(named), named), interval_start=START, interval_end=END,
+                         input_path=tmp_path / "records.csv", output_path=tmp_path / "out.parquet",
+                         model_name=named.model_name)
+    output = pd.read_parquet(result.output_path)
+    labels, probabilities = registered.expected(records)
+    assert result.version == registered.version and result.rows == 30
+    assert output["prediction"].tolist() == [str(v) for v in labels]
+    assert output["score"].tolist() == pytest.approx(probabilities, rel=1e-9)
+    assert {row[7] for row in _logged(sqlite_url, named.model_name)} == {"batch"}

@@ -35,9 +35,9 @@ def test_a_loaded_champion_scores_like_its_model_with_a_checked_fast_path(two_ve
     rows = demo_rows(50, seed=9)
     labels, scores = champion.predict(rows)
     frame = pd.DataFrame(rows)
-    assert labels == champion.model.predict(frame).tolist()
-    assert scores == pytest.approx(champion.model.predict_proba(frame)[:, 1].tolist(), rel=1e-9)
-    slow = type(champion)(info=champion.info, model=champion.model, schema=champion.schema, scorer=None)
+    assert labels == champion.servable.native.predict(frame).tolist()
+    assert scores == pytest.approx(champion.servable.native.predict_proba(frame)[:, 1].tolist(), rel=1e-9)
+    slow = type(champion)(servable=champion.servable, scorer=None)
     assert slow.predict(rows) == (labels, pytest.approx(scores, rel=1e-9))
 
 

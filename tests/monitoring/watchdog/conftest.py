@@ -87,7 +87,7 @@ class World:
     def serve(self, version: int, n: int, *, seed: int, scenario: str = "healthy", labelled: bool = True,
               latency_ms: float = 20.0, per_second: float = 20.0, start: datetime | None = None) -> None:
         """``n`` predictions of ``version`` (and their labels a second later), from the clock on."""
-        model = self.models.setdefault(version, self.registry.load_model(self.name, version))
+        model = self.models.setdefault(version, self.registry.load_version(self.name, version).native)
         data = datasets.generate(n, seed, scenario)
         predicted = model.predict(data.X())
         start = start or max(self.clock, utcnow())
