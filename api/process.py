@@ -12,6 +12,7 @@ from api.metrics import ApiMetrics
 from monitoring.runtime import Runtime
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.prediction_log import PredictionLog
+from monitoring.serving.watchdog_status import WatchdogStatus
 from monitoring.settings import Settings
 
 
@@ -21,6 +22,7 @@ class ApiProcess:
     holder: ChampionHolder
     log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
     metrics: ApiMetrics
+    watchdog: WatchdogStatus  # the newest watchdog heartbeat, for readiness and /metrics
 
     @classmethod
     def build(cls, settings: Settings) -> ApiProcess:
@@ -30,7 +32,8 @@ class ApiProcess:
         log = PredictionLog(settings.database_url, capacity=settings.log_buffer_rows,
                             flush_rows=settings.log_flush_rows,
                             flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
-        return cls(runtime, holder, log, ApiMetrics(holder, log))
+        watchdog = WatchdogStatus(settings.database_url, settings.reliability.watchdog_stale_seconds)
+        return cls(runtime, holder, log, ApiMetrics(holder, log, watchdog), watchdog)
 
     @property
     def settings(self) -> Settings:
@@ -41,11 +44,13 @@ class ApiProcess:
         if self.log is not None:
             self.log.start()
         self.holder.start()
+        self.watchdog.start()
         if self.metrics.shared_state is not None:
             self.metrics.shared_state.start()
 
     def stop(self) -> None:
         self.holder.stop()
+        self.watchdog.stop()
         if self.log is not None:
             self.log.stop()
         if self.metrics.shared_state is not None:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.dependencies import ApiProcessDep, SettingsDep
-from api.schemas import Liveness, ModelInfo, Readiness
+from api.schemas import Liveness, ModelInfo, Readiness, WatchdogState
 from monitoring.store import history
 from monitoring.store.engine import is_reachable
 
@@ -48,11 +48,18 @@ async def health() -> Liveness:
     return Liveness(status="ok")
 
 
-@router.get("/health/ready", summary="Readiness: a model is loaded and the store is reachable (503 if not)",
+@router.get("/health/ready", summary="Readiness: a model is loaded and the store is reachable (503 if "
+                                    "not); MLflow and the watchdog are reported, they do not stop serving",
             response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
     champion = service.holder.current
-    problems = []
+    problems: list[str] = []
+    notes: list[str] = []
+    registry_ok = service.holder.stats.registry_reachable
+    if not registry_ok:
+        notes.append(f"MLflow is unreachable ({service.holder.stats.last_error}); "
+                     + (f"still serving version {champion.version}" if champion else "no version loaded"))
+    watchdog = _watchdog_state(service, notes)
     if champion is None:
         problems.append(f"no model loaded ({service.holder.stats.last_error or 'the alias points at nothing'})")
     store_ok = is_reachable(settings.database_url)
@@ -60,8 +67,24 @@ def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
         problems.append("the store is unreachable (predictions are buffered, feedback is refused)")
     answer = Readiness(ready=not problems, model_loaded=champion is not None,
                        model_version=champion.version if champion else None,
-                       store_reachable=store_ok, problems=problems)
+                       store_reachable=store_ok, registry_reachable=registry_ok, watchdog=watchdog,
+                       problems=problems, notes=notes)
     return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
+
+
+def _watchdog_state(service, notes: list[str]) -> WatchdogState | None:
+    """The watchdog's freshness as this API last read it; a stale one is a note, not a problem:
+    serving does not need the watchdog, and a load balancer must not drop the API for it."""
+    found = service.watchdog.freshness()
+    if found is None:
+        notes.append("the watchdog's state is unknown: the store has not answered yet")
+        return None
+    if found.stale:
+        notes.append(found.describe())
+    seconds = None if found.beat is None else round(found.seconds_since, 1)
+    return WatchdogState(seconds_since_last_evaluation=seconds, stale=found.stale,
+                         threshold_seconds=found.threshold_seconds,
+                         last_watcher=found.beat.watcher if found.beat else None)
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process",
