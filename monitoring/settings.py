@@ -86,7 +86,7 @@ class ReliabilityPolicy(BaseSettings):
     model_config = SettingsConfigDict(**_FROM_ENVIRONMENT, frozen=True, validate_by_name=True)
 
     # seconds to connect and to wait for each answer (MLflow's own default is 120)
-    mlflow_timeout_seconds: int = Field(5, ge=1, validation_alias=AliasChoices(
+    mlflow_timeout_seconds: int = Field(10, ge=1, validation_alias=AliasChoices(
         "VIGIL_MLFLOW_TIMEOUT_SECONDS", "MLFLOW_HTTP_REQUEST_TIMEOUT"))
     # retries of a failed request (MLflow's default, 7 with backoff, waits about 4 minutes)
     mlflow_max_retries: int = Field(1, ge=0, le=10, validation_alias=AliasChoices(

@@ -73,15 +73,18 @@ def evaluate_and_act(
     url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
     policy = settings.watchdog
     names = [model_name] if model_name else watched_models(url, settings.champion_alias)
-    outcomes = []
+    outcomes: list[Outcome] = []
+    outage: str | None = None  # MLflow did not answer for one model: the others are not asked
     for name in names:
         try:
-            outcome = _evaluate_model(url, registry, settings, policy, name, now or utcnow())
+            outcome = _evaluate_model(url, registry, settings, policy, name, now or utcnow(), outage)
         except Exception as error:  # one model's failure must not stop the others
             log.exception("watchdog: evaluating %s failed; nothing was changed", name)
             outcome = Outcome(name, 0, "error", "error", notes=(f"{type(error).__name__}: {error}",))
         if outcome is not None:
             outcomes.append(outcome)
+            if outcome.status == SKIPPED and outcome.findings:
+                outage = outcome.findings[0].reason
     statuses = [o.status for o in outcomes]
     heartbeat.beat(url, evaluated=len(statuses) - statuses.count(SKIPPED) - statuses.count("error"),
                    skipped=statuses.count(SKIPPED), failed=statuses.count("error"))
@@ -122,11 +125,13 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
 # -- one model -----------------------------------------------------------------------------------
 
 def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: WatchdogPolicy, name: str,
-                    now: datetime) -> Outcome | None:
+                    now: datetime, outage: str | None) -> Outcome | None:
     alias = settings.champion_alias
     with session_scope(url) as session:
         moves_seen = evidence.last_alias_event_id(session, name, alias)
     try:
+        if outage is not None:  # a hung MLflow would cost each model its timeout in this run
+            raise RegistryUnavailable(outage)
         champion = registry.alias_version(name, alias)  # remote: read before the lock, never in it
     except RegistryUnavailable as error:
         notes = skips.record_skip(url, name, str(error), now,

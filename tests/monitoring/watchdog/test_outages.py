@@ -20,9 +20,10 @@ from monitoring.registry.mlflow_registry import Registry, RegistryUnavailable
 from monitoring.settings import ReliabilityPolicy
 from monitoring.store.engine import lock_model, session_scope
 from monitoring.watchdog import skips
-from monitoring.watchdog.evaluation import SKIPPED
+from monitoring.watchdog.evaluation import SKIPPED, evaluate_and_act
 from tests.monitoring.watchdog.conftest import World
 from tests.net import free_port
+from tests.runtimes import runtime_for
 
 MLFLOW_VARIABLES = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
@@ -129,3 +130,16 @@ def test_a_hung_mlflow_never_holds_the_model_lock(world: World, silent_mlflow: s
 def test_the_grace_period_rule(seconds: float, due: bool):
     since = datetime(2026, 12, 1, tzinfo=UTC)
     assert skips.alert_due(since, since + timedelta(seconds=seconds), 30) is due
+
+
+def test_one_hung_read_skips_every_model_of_the_run(sqlite_world: World, silent_mlflow: str):
+    world = sqlite_world
+    other = World(world.url, world.settings, world.registry, world.trained, world.name + "-b")
+    world.add("good")
+    other.add("good")
+    hung = _registry_at(world, silent_mlflow, mlflow_timeout_seconds=2)
+    started = time.monotonic()
+    outcomes = evaluate_and_act(runtime_for(world.url, hung, world.settings))
+    assert time.monotonic() - started < 4  # one timeout for the run, not one per model
+    assert [(o.model_name, o.status) for o in outcomes] == [(world.name, SKIPPED), (other.name, SKIPPED)]
+    assert other.control().skipped_since is not None and world.control().skipped_since is not None
