@@ -148,7 +148,11 @@ class Registry:
         try:
             mv = self.client.get_model_version(model_name, str(version))
         except MlflowException as error:
-            raise RegistryError(f"model {model_name!r} has no version {version}") from error
+            if error.error_code in _ANSWERS:
+                raise RegistryError(f"model {model_name!r} has no version {version}") from error
+            raise unavailable(error, self.tracking_uri, f"reading {model_name} v{version}") from error
+        except Exception as error:  # a driver or network error that MLflow did not wrap
+            raise unavailable(error, self.tracking_uri, f"reading {model_name} v{version}") from error
         return self._info(mv)
 
     def list_versions(self, model_name: str) -> list[VersionInfo]:

@@ -143,3 +143,14 @@ def test_one_hung_read_skips_every_model_of_the_run(sqlite_world: World, silent_
     assert time.monotonic() - started < 4  # one timeout for the run, not one per model
     assert [(o.model_name, o.status) for o in outcomes] == [(world.name, SKIPPED), (other.name, SKIPPED)]
     assert other.control().skipped_since is not None and world.control().skipped_since is not None
+
+
+def test_a_missing_version_is_an_answer_and_an_unreachable_one_is_not(world: World):
+    from monitoring.registry.mlflow_registry import RegistryError
+
+    world.add("good")
+    with pytest.raises(RegistryError, match="has no version 99") as missing:
+        world.registry.get_version(world.name, 99)
+    assert not isinstance(missing.value, RegistryUnavailable)
+    with pytest.raises(RegistryUnavailable, match="connection refused"):
+        _registry_at(world, f"http://127.0.0.1:{free_port()}").get_version(world.name, 1)
