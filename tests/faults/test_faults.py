@@ -7,16 +7,17 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.fault_table import run_all
-from tests.faults.scenarios import ANNOUNCE_TARGET
+from tests.faults.scenarios import ANNOUNCE_TARGET, markdown
 
-pytestmark = pytest.mark.slow
+# the MLflow server alone takes 1-3 minutes to start on a loaded 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     said: list[str] = []
     rows = run_all(tmp_path_factory.mktemp("faults"), say=said.append)
-    print("\n".join(said))
+    print("\n".join(said), markdown(rows), sep="\n")
     return {row.fault: row for row in rows}
 
 
