@@ -2,8 +2,10 @@
 bodies larger than ``max_body_bytes`` before they are read).
 
 Counters and the latency histogram are updated per request; the model version, the prediction
-log's queue and drop counts and the process's CPU and memory are read when ``/metrics`` is
-scraped. ``vigil_process_cpu_percent`` and ``vigil_process_memory_mb`` are the names the
+log's queue and drop counts, whether MLflow answers, the age of the newest watchdog run
+(``vigil_watchdog_seconds_since_last_evaluation``, from a heartbeat read by a thread, never the
+store at scrape time) and the process's CPU and memory are read when ``/metrics`` is scraped.
+``vigil_process_cpu_percent`` and ``vigil_process_memory_mb`` are the names the
 monitoring pipeline reads (see monitoring/process_metrics.py).
 
 One worker: a registry of its own. Several workers (``vigil serve --workers N`` sets
@@ -16,6 +18,7 @@ queue depth summed, store reachability the minimum.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -38,6 +41,7 @@ from starlette.exceptions import HTTPException
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.micro_batch import MicroBatcher
 from monitoring.serving.prediction_log import PredictionLog
+from monitoring.serving.watchdog_status import WatchdogStatus
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OTHER_PATH = "other"  # label for paths that match no route, so fuzzing cannot explode label counts
@@ -46,7 +50,7 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 class ApiMetrics:
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
-                 batcher: MicroBatcher | None = None):
+                 batcher: MicroBatcher | None = None, watchdog: WatchdogStatus | None = None):
         several_workers = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
         own = None if several_workers else self.registry  # several workers: the values live in shared files
@@ -60,7 +64,7 @@ class ApiMetrics:
                             ["model_name", "model_version"], registry=own)
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
                                       ["model_name", "model_version"], registry=own)
-        state = _StateCollector(holder, prediction_log, batcher)
+        state = _StateCollector(holder, prediction_log, batcher, watchdog)
         if several_workers:
             multiprocess.MultiProcessCollector(self.registry)
             self.shared_state: SharedState | None = SharedState(state)
@@ -84,10 +88,11 @@ class _StateCollector:
     """Values read at scrape time from the champion holder, the prediction log and the process."""
 
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
-                 batcher: MicroBatcher | None):
+                 batcher: MicroBatcher | None, watchdog: WatchdogStatus | None = None):
         self.holder = holder
         self.log = prediction_log
         self.batcher = batcher
+        self.watchdog = watchdog
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first reading only starts the measurement
 
@@ -128,6 +133,12 @@ class _StateCollector:
         yield _gauge("vigil_prediction_log_store_ok", "1 when the last write to the store succeeded",
                      1 if stats is None or stats.store_ok else 0)
         yield _gauge("vigil_prediction_logging_enabled", "1 when predictions are being logged", 1 if self.log else 0)
+        yield _gauge("vigil_registry_reachable", "1 when MLflow answered the last alias poll",
+                     1 if self.holder.stats.registry_reachable else 0)
+        found = self.watchdog.freshness() if self.watchdog else None
+        yield _gauge("vigil_watchdog_seconds_since_last_evaluation",
+                     "seconds since the newest watchdog run ended (+Inf: none ever ran; NaN: the "
+                     "store has not answered)", found.seconds_since if found else math.nan)
         yield _gauge("vigil_process_cpu_percent", "CPU used by this API process since the last scrape (100 = one core)",
                      self.process.cpu_percent(None))
         yield _gauge("vigil_process_memory_mb", "resident memory of this API process, MB",
@@ -143,6 +154,7 @@ class SharedState:
         "vigil_champion_load_failed": "livemax",
         "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
         "vigil_prediction_logging_enabled": "livemax",
+        "vigil_registry_reachable": "livemin", "vigil_watchdog_seconds_since_last_evaluation": "livemax",
     }
 
     def __init__(self, state: _StateCollector):

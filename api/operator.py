@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, HTTPException
 from api.dependencies import ApiProcessDep
 from api.process import ApiProcess
 from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
-from monitoring.registry.mlflow_registry import RegistryError
+from monitoring.registry.mlflow_registry import RegistryError, RegistryUnavailable
 from monitoring.registry.promotion import PromotionError, promote, rollback
 from monitoring.store import history
 
@@ -77,6 +77,8 @@ def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> N
 def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
     try:
         event = move(service.runtime)
+    except RegistryUnavailable as error:  # no answer from MLflow: not "no such version"
+        raise HTTPException(503, f"{error}; nothing was changed") from None
     except RegistryError as error:
         raise HTTPException(404, str(error)) from None
     except PromotionError as error:

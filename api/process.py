@@ -17,6 +17,7 @@ from monitoring.serving import local_copy
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.prediction_log import PredictionLog
 from monitoring.serving.scoring import ChampionScoring
+from monitoring.serving.watchdog_status import WatchdogStatus
 from monitoring.settings import Settings
 
 
@@ -27,6 +28,7 @@ class ApiProcess:
     log: PredictionLog | None  # None when VIGIL_PREDICTION_LOGGING is off
     scoring: ChampionScoring
     metrics: ApiMetrics
+    watchdog: WatchdogStatus  # the newest watchdog heartbeat, for readiness and /metrics
     schema_checked: bool = False  # the store's schema was found at head (checked when reachable)
 
     @classmethod
@@ -41,7 +43,8 @@ class ApiProcess:
                             flush_rows=settings.log_flush_rows,
                             flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
         scoring = ChampionScoring(settings)
-        return cls(runtime, holder, log, scoring, ApiMetrics(holder, log, scoring.batcher))
+        watchdog = WatchdogStatus(settings.database_url, settings.reliability.watchdog_stale_seconds)
+        return cls(runtime, holder, log, scoring, ApiMetrics(holder, log, scoring.batcher, watchdog), watchdog)
 
     @property
     def settings(self) -> Settings:
@@ -53,12 +56,14 @@ class ApiProcess:
             self.log.start()
         self.scoring.start()
         self.holder.start()
+        self.watchdog.start()
         if self.metrics.shared_state is not None:
             self.metrics.shared_state.start()
 
     def stop(self) -> None:
         self.holder.stop()
         self.scoring.stop()
+        self.watchdog.stop()
         if self.log is not None:
             self.log.stop()
         if self.metrics.shared_state is not None:

@@ -71,6 +71,14 @@ class Liveness(BaseModel):
     status: str
 
 
+class WatchdogState(BaseModel):
+    seconds_since_last_evaluation: float | None = Field(
+        description="since the newest watchdog run ended (null: no watchdog has run yet)")
+    stale: bool = Field(description="no run for longer than VIGIL_WATCHDOG_STALE_SECONDS")
+    threshold_seconds: float
+    last_watcher: str | None = Field(None, description="host:pid of the newest run's process")
+
+
 class Readiness(BaseModel):
     ready: bool
     model_loaded: bool
@@ -78,8 +86,12 @@ class Readiness(BaseModel):
     model_source: str | None = None  # "registry", or "local copy" while MLflow is unreachable
     alias_version: int | None = Field(None, description="where the alias points (at the last poll)")
     store_reachable: bool
+    registry_reachable: bool = Field(True, description="MLflow answered the last alias poll "
+                                     "(if not, the loaded version keeps serving)")
+    watchdog: WatchdogState | None = Field(None, description="null while the store never answered")
     problems: list[str]
-    notes: list[str] = []  # serving, but not as usual
+    notes: list[str] = Field(default_factory=list, description="serving, but something to know: "
+                             "MLflow unreachable, a stale watchdog")
 
 
 class PromoteRequest(BaseModel):

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.dependencies import ApiProcessDep, SettingsDep
-from api.schemas import Liveness, ModelInfo, Readiness
+from api.schemas import Liveness, ModelInfo, Readiness, WatchdogState
 from monitoring.store import history
 from monitoring.store.engine import is_reachable
 from monitoring.store.migrations import SchemaNotCurrent, check_schema
@@ -57,18 +57,25 @@ async def health() -> Liveness:
 
 
 @router.get("/health/ready", summary="Readiness: the alias's version is loaded and the store is reachable "
-                                    "(503 if not, with the problems)",
+                                    "(503 if not, with the problems); MLflow and the watchdog are reported, "
+                                    "they do not stop serving",
             response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
     holder = service.holder
     champion = holder.current
-    problems, notes = [], []
+    problems: list[str] = []
+    notes: list[str] = []
+    registry_ok = holder.stats.registry_reachable
+    if not registry_ok:
+        notes.append(f"MLflow is unreachable ({holder.stats.last_error}); "
+                     + (f"still serving version {champion.version}" if champion else "no version loaded"))
+    if champion is not None and champion.from_local_copy:
+        notes.append(f"serving v{champion.version} from the local copy: MLflow unreachable")
+    watchdog = _watchdog_state(service, notes)
     if champion is None and holder.load_failure is None:
         problems.append(f"no model loaded ({holder.stats.last_error or 'the alias points at nothing'})")
     if holder.load_failure is not None:
         problems.append(holder.load_failure.describe(holder.alias, champion.version if champion else None))
-    if champion is not None and champion.from_local_copy:
-        notes.append(f"serving v{champion.version} from the local copy: MLflow unreachable")
     store_ok = is_reachable(settings.database_url)
     if not store_ok:
         problems.append("the store is unreachable (predictions are buffered, feedback is refused)")
@@ -80,7 +87,8 @@ def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
     answer = Readiness(ready=not problems, model_loaded=champion is not None,
                        model_version=champion.version if champion else None,
                        alias_version=holder.stats.alias_version, model_source=_source(champion),
-                       store_reachable=store_ok, problems=problems, notes=notes)
+                       store_reachable=store_ok, registry_reachable=registry_ok, watchdog=watchdog,
+                       problems=problems, notes=notes)
     return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
 
 
@@ -88,6 +96,21 @@ def _source(champion) -> str | None:
     if champion is None:
         return None
     return "local copy" if champion.from_local_copy else "registry"
+
+
+def _watchdog_state(service, notes: list[str]) -> WatchdogState | None:
+    """The watchdog's freshness as this API last read it; a stale one is a note, not a problem:
+    serving does not need the watchdog, and a load balancer must not drop the API for it."""
+    found = service.watchdog.freshness()
+    if found is None:
+        notes.append("the watchdog's state is unknown: the store has not answered yet")
+        return None
+    if found.stale:
+        notes.append(found.describe())
+    seconds = None if found.beat is None else round(found.seconds_since, 1)
+    return WatchdogState(seconds_since_last_evaluation=seconds, stale=found.stale,
+                         threshold_seconds=found.threshold_seconds,
+                         last_watcher=found.beat.watcher if found.beat else None)
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process",

@@ -388,6 +388,30 @@ def watch(interval, model_name) -> None:
     click.echo(f"watchdog stopped after {runs} evaluation(s)", err=True)
 
 
+@main.command("watchdog-health")
+@click.option("--any-host", is_flag=True,
+              help="judge the newest run of any watchdog (default: the watchdogs on this host)")
+@click.option("--stale-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="default: VIGIL_WATCHDOG_STALE_SECONDS")
+@_user_errors
+def watchdog_health(any_host, stale_seconds) -> None:
+    """Exit 0 if a watchdog run ended within the stale threshold, 1 if not (a health check)."""
+    from monitoring.watchdog.heartbeat import read_freshness, this_host
+
+    settings = get_settings()
+    threshold = stale_seconds or settings.reliability.watchdog_stale_seconds
+    try:
+        found = read_freshness(settings.database_url, threshold,
+                               host=None if any_host else this_host())
+    except Exception as error:  # noqa: BLE001 - a store that does not answer is unhealthy too
+        click.echo(f"unhealthy: cannot read the watchdog's heartbeat ({type(error).__name__})", err=True)
+        sys.exit(1)
+    if found.stale:
+        click.echo(f"unhealthy: {found.describe()}", err=True)
+        sys.exit(1)
+    click.echo(f"healthy: {found.describe()}")
+
+
 @main.command()
 @click.option("--reason", required=True, help="why (recorded in the audit trail)")
 @click.option("--model-name", default=None)

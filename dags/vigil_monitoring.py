@@ -1,7 +1,10 @@
-"""Vigil monitoring: every 5 minutes, turn the prediction log and feedback into window metrics and drift.
+"""Vigil monitoring: every 5 minutes, turn the prediction log and feedback into window metrics and drift,
+and check that the watchdog is alive.
 
 The run's data interval is the window range: it computes the windows that ended in it (and
 refreshes older windows whose feedback arrived in it). Upserts make re-runs and backfills safe.
+``check_watchdog`` raises ``watchdog_stalled`` when no watchdog run ended for
+VIGIL_WATCHDOG_STALE_SECONDS (resolved once one does) and delivers the outbox itself.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -27,7 +30,14 @@ def vigil_monitoring():
 
         return monitor_interval(data_interval_start, data_interval_end)
 
+    @task
+    def check_watchdog():
+        from monitoring.pipeline_tasks import check_watchdog
+
+        return check_watchdog()
+
     compute_windows()
+    check_watchdog()
 
 
 vigil_monitoring()

@@ -47,6 +47,18 @@ def watchdog_once() -> list[str]:
     return run_once(Runtime.from_environment(), quiet=False)
 
 
+def check_watchdog() -> dict[str, Any]:
+    """Raise (or resolve) ``watchdog_stalled``, then deliver the outbox: the usual deliverer is
+    the watchdog itself, so this path must not wait for it."""
+    from monitoring.alerts.delivery import deliver_pending
+    from monitoring.watchdog.heartbeat import check_and_alert
+
+    settings = get_settings()
+    found = check_and_alert(settings.database_url, settings.reliability.watchdog_stale_seconds)
+    report = deliver_pending(settings.database_url, settings=settings)
+    return {"stale": found.stale, "said": found.describe(), "delivery": str(report)}
+
+
 # -- maintenance -----------------------------------------------------------------------------
 def prune_store(now: datetime | None = None) -> dict[str, Any]:
     """Apply the retention: partitions made ahead, due rows, partitions and report files deleted."""

@@ -77,6 +77,29 @@ class RetentionPolicy(BaseSettings):
         return self.label_delay_days + self.prediction_days
 
 
+class ReliabilityPolicy(BaseSettings):
+    """How quickly Vigil gives up on an unreachable MLflow, and when a silence becomes an alert.
+
+    The MLflow client limits are applied to Vigil's own processes by the registry module (each
+    also read from MLflow's own variable, so an existing ``MLFLOW_HTTP_REQUEST_TIMEOUT`` is kept).
+    """
+
+    model_config = SettingsConfigDict(**_FROM_ENVIRONMENT, frozen=True, validate_by_name=True)
+
+    # seconds to connect and to wait for each answer (MLflow's own default is 120)
+    mlflow_timeout_seconds: int = Field(10, ge=1, validation_alias=AliasChoices(
+        "VIGIL_MLFLOW_TIMEOUT_SECONDS", "MLFLOW_HTTP_REQUEST_TIMEOUT"))
+    # retries of a failed request (MLflow's default, 7 with backoff, waits about 4 minutes)
+    mlflow_max_retries: int = Field(1, ge=0, le=10, validation_alias=AliasChoices(
+        "VIGIL_MLFLOW_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+    mlflow_backoff_factor: int = Field(1, ge=0, le=120, validation_alias=AliasChoices(
+        "VIGIL_MLFLOW_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"))
+    # consecutive skipped evaluations (MLflow unreachable) for this long raise mlflow_unreachable
+    mlflow_unreachable_grace_seconds: float = Field(30.0, ge=0)
+    # no watchdog run completed for this long: the watchdog is stale (watchdog_stalled)
+    watchdog_stale_seconds: float = Field(120.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = _FROM_ENVIRONMENT
 
@@ -127,6 +150,9 @@ class Settings(BaseSettings):
     slack_base_url: str | None = None  # tests point the SDK at a local fake Slack
     renotify_minutes: int = 60
 
+    # Outages and silences: MLflow client limits, grace periods, the stale-watchdog threshold
+    reliability: ReliabilityPolicy = Field(default_factory=ReliabilityPolicy)
+
     # Retention (``vigil prune``, the vigil_maintenance DAG): its own section, VIGIL_RETENTION_*
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
 
@@ -148,7 +174,9 @@ def explain(error: ValidationError) -> str:
     prefix = _PREFIXES.get(error.title, "VIGIL_")
     lines = []
     for problem in error.errors():
-        name = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+        name = "_".join(str(part) for part in problem["loc"]).upper()
+        if not name.startswith(("VIGIL_", "MLFLOW_")):  # an aliased field is named by its variable
+            name = prefix + name
         shown = "(hidden)" if _SECRET_LIKE.search(name) else problem.get("input")
         lines.append(f"{name}={shown!s}: {problem['msg'].lower()}")
     return "bad setting: " + "; ".join(lines)

@@ -457,3 +457,24 @@ def test_every_database_url_names_a_role_and_database_the_init_script_creates(se
         database = parts.path.lstrip("/")
         assert parts.username == database, value
         assert variables(value) == {created[database]}, f"{value}: not the password the init script set"
+
+
+# -- the watched watchdog ----------------------------------------------------------------------------
+
+def test_the_watchdog_service_is_health_checked_by_its_heartbeat(services):
+    watchdog = services["watchdog"]
+    assert command_of(watchdog)[:2] == ["vigil", "watch"]
+    assert healthcheck_of(watchdog) == ["vigil", "watchdog-health"]  # this host's heartbeat
+    interval = float(_option(command_of(watchdog), "--interval"))
+    stale = {name: float(resolve(str(s["environment"]["VIGIL_WATCHDOG_STALE_SECONDS"])))
+             for name, s in services.items() if command_of(s)[:1] == ["vigil"]}
+    assert len(set(stale.values())) == 1, f"one stale threshold for every Vigil process: {stale}"
+    threshold = stale["watchdog"]
+    assert threshold >= 5 * interval, "a threshold of a few intervals would flap on one slow run"
+    assert threshold <= 60, "a stalled watchdog must be announced within a minute"
+    check = watchdog["healthcheck"]
+    seconds = {key: float(check[key].rstrip("s")) for key in ("interval", "timeout", "start_period")}
+    assert seconds["timeout"] < seconds["interval"] and seconds["start_period"] >= threshold
+    # the Airflow tasks read it too: the vigil_monitoring DAG raises watchdog_stalled
+    assert services["airflow-scheduler"]["environment"]["VIGIL_WATCHDOG_STALE_SECONDS"] == \
+        watchdog["environment"]["VIGIL_WATCHDOG_STALE_SECONDS"]

@@ -7,6 +7,7 @@ Everything is configured from the settings at call time, never at import.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring.settings import Settings
+from monitoring.settings import ReliabilityPolicy, Settings
 
 # Pinning requirements keeps log_model fast (MLflow would otherwise infer them: ~6 s).
 MODEL_PIP_REQUIREMENTS = ["scikit-learn>=1.9,<1.10", "pandas<3", "numpy", "cloudpickle"]
@@ -30,6 +31,17 @@ class MissingSignature(RegistryError):
 
 # The pyfunc loaders whose raw model is the library's own object (predict_proba, classes_)
 NATIVE_FLAVORS = ("mlflow.sklearn", "mlflow.xgboost", "mlflow.lightgbm")
+
+
+class RegistryUnavailable(RegistryError):
+    """MLflow did not answer (down, timed out, failing): no answer, unlike "no such alias"."""
+
+
+# MLflow's answers that a name or alias does not exist; any other failure means it did not answer
+_ANSWERS = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
+_USER_INFO = re.compile(r"://[^/@\s]+@")
+_CAUSES = ("Connection refused", "Read timed out", "timed out", "Name or service not known",
+           "Connection reset", "Remote end closed connection")
 
 
 @dataclass(frozen=True)
@@ -63,11 +75,35 @@ def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _limit_mlflow_requests(policy: ReliabilityPolicy) -> None:
+    """Short timeouts and few retries for this process's MLflow client.
+
+    MLflow reads these variables on every request and has no per-client setting, so they are set
+    for the process when its registry is made. Its defaults (120 s, 7 retries with backoff) make
+    one call to a dead server take minutes.
+    """
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(policy.mlflow_timeout_seconds)
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(policy.mlflow_max_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(policy.mlflow_backoff_factor)
+
+
+def unavailable(error: BaseException, where: str, what: str) -> RegistryUnavailable:
+    """The outage as one short line: where, doing what, and the cause (no credentials)."""
+    text = str(error)
+    cause = next((phrase.lower() for phrase in _CAUSES if phrase in text), None)
+    if cause is None:
+        caused_by = re.search(r"Caused by (\w+)", text)
+        cause = caused_by.group(1) if caused_by else f"{type(error).__name__}: {text[:200]}"
+    return RegistryUnavailable(f"MLflow unreachable at {_USER_INFO.sub('://', where)} ({what}): "
+                               f"{cause}")
+
+
 class Registry:
     """MLflow tracking and registry for one tracking URI."""
 
     def __init__(self, settings: Settings):
         _quiet_mlflow()
+        _limit_mlflow_requests(settings.reliability)
         from mlflow import MlflowClient
 
         self.settings = settings
@@ -134,7 +170,11 @@ class Registry:
         try:
             mv = self.client.get_model_version(model_name, str(version))
         except MlflowException as error:
-            raise RegistryError(f"model {model_name!r} has no version {version}") from error
+            if error.error_code in _ANSWERS:
+                raise RegistryError(f"model {model_name!r} has no version {version}") from error
+            raise unavailable(error, self.tracking_uri, f"reading {model_name} v{version}") from error
+        except Exception as error:  # a driver or network error that MLflow did not wrap
+            raise unavailable(error, self.tracking_uri, f"reading {model_name} v{version}") from error
         return self._info(mv)
 
     def list_versions(self, model_name: str) -> list[VersionInfo]:
@@ -145,13 +185,18 @@ class Registry:
                       key=lambda v: v.version)
 
     def alias_version(self, model_name: str, alias: str) -> int | None:
-        """The version the alias points at, or None when it points at nothing."""
+        """The version the alias points at, or None when it points at nothing (or the model does
+        not exist). Raises RegistryUnavailable when MLflow does not answer: that is no answer."""
         from mlflow.exceptions import MlflowException
 
         try:
             return int(self.client.get_model_version_by_alias(model_name, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as error:
+            if error.error_code in _ANSWERS:
+                return None
+            raise unavailable(error, self.tracking_uri, f"reading {model_name}@{alias}") from error
+        except Exception as error:  # a driver or network error that MLflow did not wrap
+            raise unavailable(error, self.tracking_uri, f"reading {model_name}@{alias}") from error
 
     def reachable(self) -> bool:
         """Whether MLflow answers now (tells "MLflow is down" from "the alias points at nothing")."""

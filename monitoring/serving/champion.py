@@ -111,6 +111,7 @@ class HolderStats:
     swaps: int = 0
     load_errors: int = 0
     poll_errors: int = 0
+    registry_reachable: bool = True  # False while MLflow does not answer (serving goes on)
 
 
 class ChampionHolder:
@@ -170,11 +171,13 @@ class ChampionHolder:
             version = self.registry.alias_version(self.model_name, self.alias)
         except Exception as error:  # noqa: BLE001 - a registry outage must not stop serving
             self.stats.poll_errors += 1
+            self.stats.registry_reachable = False  # not "the alias was removed": no answer
             self.stats.last_error = f"cannot read @{self.alias}: {error}"
             log.warning("%s: %s", self.model_name, self.stats.last_error)
             return self._current if self._current is not None else self._serve_fallback()
         self.stats.alias_version = version
         self.stats.last_poll_at = utcnow()
+        self.stats.registry_reachable = True
         current = self._current
         if version is None and current is None:
             return self._serve_fallback()

@@ -145,6 +145,10 @@ def renotify_due(session: Session, *, now: datetime, interval: timedelta) -> int
     return len(due_ids)
 
 
+def is_firing(session: Session, key: str) -> bool:
+    return session.scalar(select(Alert.state).where(Alert.alert_key == key)) == "firing"
+
+
 def _announce(session: Session, alert: Alert, *, kind: str, title: str, severity: str,
               facts: dict[str, Any], text: str, now: datetime) -> OutboxMessage:
     return enqueue(session, model_name=alert.model_name, kind=kind, title=title, severity=severity,

@@ -197,6 +197,31 @@ class ModelControl(Base):
     detector_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_evaluated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
+    # evaluations skipped in a row because MLflow did not answer: since when, the last one, why
+    skipped_since: Mapped[datetime | None]
+    last_skipped_at: Mapped[datetime | None]
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WatchdogHeartbeat(Base):
+    """One watchdog process's last completed run (``vigil watch``, ``vigil watchdog``, a DAG task).
+
+    Read by whoever must notice a silent watchdog: the API's readiness and metrics, the monitoring
+    DAG, ``vigil watchdog-health``. Rows of processes gone for a day are deleted by the next beat.
+    """
+
+    __tablename__ = "watchdog_heartbeats"
+
+    watcher: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]  # its first run
+    beat_at: Mapped[datetime]  # the end of its last run
+    evaluated: Mapped[int] = mapped_column(Integer, default=0)  # models, in the last run
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_watchdog_heartbeats_beat", "beat_at"),)
 
 
 class Alert(Base):

@@ -53,6 +53,12 @@ def models_with_alias_history(session: Session, alias: str) -> list[str]:
     )
 
 
+def last_alias_event_id(session: Session, name: str, alias: str) -> int | None:
+    """The newest alias move Vigil recorded (every move Vigil makes holds the model's lock)."""
+    return session.scalar(select(func.max(RegistryEvent.id))
+                          .where(RegistryEvent.model_name == name, RegistryEvent.alias == alias))
+
+
 def took_over_at(session: Session, name: str, alias: str, version: int) -> datetime | None:
     """When the alias last moved to ``version`` (None: never by Vigil)."""
     return session.scalars(

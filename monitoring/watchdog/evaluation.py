@@ -1,9 +1,12 @@
 """Evaluate each model's champion and act on it: one locked, audited transaction per model.
 
 ``evaluate_and_act`` is what the Airflow watchdog DAG calls every minute and ``vigil watch`` calls
-in a loop. For each model it takes the per-model lock first (``monitoring.store.engine.lock_model``),
-so two watchdogs running at once take turns: the second one sees the first one's rollback and the
-detector state it saved. Inside the lock it
+in a loop. For each model it first reads the champion alias from MLflow, outside any lock: when
+MLflow does not answer, the evaluation is skipped and recorded (``monitoring.watchdog.skips``)
+without ever holding the lock across the remote call. Then it takes the per-model lock
+(``monitoring.store.engine.lock_model``), so two watchdogs running at once take turns: the second
+one sees the first one's rollback and the detector state it saved (an alias moved by Vigil between
+the read and the lock makes this run skip the model; the next one reads it again). Inside the lock it
 
 1. reads the evidence straight from the store (``monitoring.store.watchdog_evidence``): the
    champion's labelled predictions since it took over, its latency and failures in new
@@ -12,6 +15,9 @@ detector state it saved. Inside the lock it
    judges them with ``decisions``;
 3. acts (``monitoring.watchdog.actions``): a rollback, an alert, a resolved alert, a version
    promoted to ``healthy``, the bake report after a rollback.
+
+Every run ends with the process's heartbeat (``monitoring.watchdog.heartbeat``), read by those
+who must notice a watchdog that stopped.
 """
 
 from __future__ import annotations
@@ -20,16 +26,19 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitoring.registry.mlflow_registry import Registry
+from monitoring.registry.mlflow_registry import Registry, RegistryUnavailable
 from monitoring.runtime import Runtime
 from monitoring.settings import Settings, WatchdogPolicy
 from monitoring.store import history, outbox
 from monitoring.store import watchdog_evidence as evidence
-from monitoring.store.engine import lock_model, session_scope, utcnow
-from monitoring.watchdog import actions, decisions, detectors
+from monitoring.store.engine import Session, lock_model, session_scope, utcnow
+from monitoring.store.tables import ModelControl
+from monitoring.watchdog import actions, decisions, detectors, heartbeat, skips
 from monitoring.watchdog.detectors import SETTLE
 
-__all__ = ["SETTLE", "Outcome", "evaluate_and_act", "freeze", "release", "watched_models"]
+SKIPPED = "skipped"
+
+__all__ = ["SETTLE", "SKIPPED", "Outcome", "evaluate_and_act", "freeze", "release", "watched_models"]
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +49,14 @@ class Outcome:
 
     model_name: str
     version: int
-    status: str  # ok | inconclusive | degraded | error
+    status: str  # ok | inconclusive | degraded | error | skipped (MLflow did not answer)
     action: str = "none"  # none | rollback | alert | error
     rolled_back_to: int | None = None
     findings: tuple[decisions.Finding, ...] = ()
     notes: tuple[str, ...] = ()  # what was done besides the action (health, bake, alerts)
 
     def __str__(self) -> str:
-        head = f"{self.model_name} v{self.version}: {self.status}"
+        head = f"{self.model_name}{f' v{self.version}' if self.version else ''}: {self.status}"
         if self.action == "rollback":
             head += f", rolled back to v{self.rolled_back_to}"
         elif self.action != "none":
@@ -64,15 +73,21 @@ def evaluate_and_act(
     url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
     policy = settings.watchdog
     names = [model_name] if model_name else watched_models(url, settings.champion_alias)
-    outcomes = []
+    outcomes: list[Outcome] = []
+    outage: str | None = None  # MLflow did not answer for one model: the others are not asked
     for name in names:
         try:
-            outcome = _evaluate_model(url, registry, settings, policy, name, now or utcnow())
+            outcome = _evaluate_model(url, registry, settings, policy, name, now or utcnow(), outage)
         except Exception as error:  # one model's failure must not stop the others
             log.exception("watchdog: evaluating %s failed; nothing was changed", name)
             outcome = Outcome(name, 0, "error", "error", notes=(f"{type(error).__name__}: {error}",))
         if outcome is not None:
             outcomes.append(outcome)
+            if outcome.status == SKIPPED and outcome.findings:
+                outage = outcome.findings[0].reason
+    statuses = [o.status for o in outcomes]
+    heartbeat.beat(url, evaluated=len(statuses) - statuses.count(SKIPPED) - statuses.count("error"),
+                   skipped=statuses.count(SKIPPED), failed=statuses.count("error"))
     return outcomes
 
 
@@ -110,43 +125,65 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
 # -- one model -----------------------------------------------------------------------------------
 
 def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: WatchdogPolicy, name: str,
-                    now: datetime) -> Outcome | None:
+                    now: datetime, outage: str | None) -> Outcome | None:
     alias = settings.champion_alias
     with session_scope(url) as session:
+        moves_seen = evidence.last_alias_event_id(session, name, alias)
+    try:
+        if outage is not None:  # a hung MLflow would cost each model its timeout in this run
+            raise RegistryUnavailable(outage)
+        champion = registry.alias_version(name, alias)  # remote: read before the lock, never in it
+    except RegistryUnavailable as error:
+        notes = skips.record_skip(url, name, str(error), now,
+                                  settings.reliability.mlflow_unreachable_grace_seconds)
+        return Outcome(name, 0, SKIPPED, findings=(decisions.Finding("registry", SKIPPED, str(error)),),
+                       notes=tuple(notes))
+    with session_scope(url) as session:
         control = lock_model(session, name)
-        champion = registry.alias_version(name, alias)
+        notes = skips.clear_skips(session, control, name, now)
+        if evidence.last_alias_event_id(session, name, alias) != moves_seen:
+            return Outcome(name, champion or 0, SKIPPED, notes=(
+                *notes, "the alias moved while it was read; the next run evaluates the new champion"))
         if champion is None:
             return None
-        took_over = detectors.took_over_at(session, name, alias, champion)
-        case = actions.Case(
-            session, registry, control,
-            detectors.state_for(control.detector_state or {}, champion, took_over), name, champion,
-            took_over, now, policy, {v.version: v for v in history.versions_health(session, name)}, [])
-        row = case.health.get(champion)
-        baseline = decisions.baseline_accuracy(row.eval_metrics if row else {},
-                                       row.evidence if row and row.state == "healthy" else None, policy)
-        test = decisions.error_rate_test(baseline, policy) if baseline is not None else None
+        return _judge_and_act(session, control, registry, policy, name, champion, now, notes)
 
-        quality = detectors.advance_quality(session, case.state, name, champion, took_over, test, now)
-        service = detectors.advance_service(session, case.state, name, champion, took_over, now, policy)
-        findings = [decisions.judge_quality(quality, test, policy), *service]
-        drift = detectors.drift_finding(session, name, champion, took_over, policy)
-        degraded = any(f.status == decisions.DEGRADED for f in findings)
-        status = decisions.DEGRADED if degraded else findings[0].status  # otherwise quality decides
 
-        actions.bake(case, quality, test)
-        actions.act_on_drift(case, drift)
-        findings.append(drift)
-        action = decisions.NO_ACTION
-        if degraded:
-            action = actions.act_on_degradation(case, findings, quality, test)
-        else:
-            actions.settle_healthy(case, findings, quality,
-                                   service_breaching=any(f.status == decisions.DEGRADED for f in service))
+def _judge_and_act(session: Session, control: ModelControl, registry: Registry, policy: WatchdogPolicy,
+                   name: str, champion: int, now: datetime, notes: list[str]) -> Outcome:
+    """Advance the detectors of the champion, judge them and act (the model's lock is held)."""
+    alias = registry.settings.champion_alias
+    took_over = detectors.took_over_at(session, name, alias, champion)
+    case = actions.Case(
+        session, registry, control,
+        detectors.state_for(control.detector_state or {}, champion, took_over), name, champion,
+        took_over, now, policy, {v.version: v for v in history.versions_health(session, name)},
+        notes)
+    row = case.health.get(champion)
+    baseline = decisions.baseline_accuracy(row.eval_metrics if row else {},
+                                   row.evidence if row and row.state == "healthy" else None, policy)
+    test = decisions.error_rate_test(baseline, policy) if baseline is not None else None
 
-        if action.kind != "rollback":  # a rollback saved the restored version's fresh state
-            control.detector_state = case.state
-        control.consecutive_breaches = detectors.consecutive_breaches(case.state)
-        control.last_evaluated_at = now
-        return Outcome(name, champion, status, action.kind, action.target, tuple(findings),
-                       tuple(case.notes))
+    quality = detectors.advance_quality(session, case.state, name, champion, took_over, test, now)
+    service = detectors.advance_service(session, case.state, name, champion, took_over, now, policy)
+    findings = [decisions.judge_quality(quality, test, policy), *service]
+    drift = detectors.drift_finding(session, name, champion, took_over, policy)
+    degraded = any(f.status == decisions.DEGRADED for f in findings)
+    status = decisions.DEGRADED if degraded else findings[0].status  # otherwise quality decides
+
+    actions.bake(case, quality, test)
+    actions.act_on_drift(case, drift)
+    findings.append(drift)
+    action = decisions.NO_ACTION
+    if degraded:
+        action = actions.act_on_degradation(case, findings, quality, test)
+    else:
+        actions.settle_healthy(case, findings, quality,
+                               service_breaching=any(f.status == decisions.DEGRADED for f in service))
+
+    if action.kind != "rollback":  # a rollback saved the restored version's fresh state
+        control.detector_state = case.state
+    control.consecutive_breaches = detectors.consecutive_breaches(case.state)
+    control.last_evaluated_at = now
+    return Outcome(name, champion, status, action.kind, action.target, tuple(findings),
+                   tuple(case.notes))

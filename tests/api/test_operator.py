@@ -102,3 +102,23 @@ def test_refused_when_no_token_is_configured(api_settings):
 ])
 def test_malformed_operator_requests_get_422(shared_client, body):
     assert shared_client.post("/operator/promote", headers=AUTH, json=body).status_code == 422
+
+
+def test_a_move_while_mlflow_is_unreachable_is_a_503_and_changes_nothing(api_settings, monkeypatch):
+    from monitoring.settings import ReliabilityPolicy
+    from tests.net import free_port
+
+    for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+        monkeypatch.delenv(name, raising=False)  # the app's registry sets them for the process
+    down = api_settings.model_copy(update={
+        "mlflow_tracking_uri": f"http://127.0.0.1:{free_port()}",
+        "reliability": ReliabilityPolicy(mlflow_timeout_seconds=1, mlflow_max_retries=0)})
+    with TestClient(create_app(down)) as client:
+        ready = client.get("/health/ready").json()
+        assert ready["registry_reachable"] is False and "MLflow is unreachable" in ready["notes"][0]
+        moved = client.post("/operator/promote", headers=AUTH,
+                            json={"version": 1, "reason": "try", "operator": "alice"})
+    assert moved.status_code == 503 and "MLflow unreachable" in moved.json()["detail"], moved.text
+    with session_scope(down.database_url) as session:
+        assert session.scalars(select(RegistryEvent)).all() == []

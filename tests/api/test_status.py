@@ -32,9 +32,14 @@ def test_liveness_and_readiness(shared_client):
     assert shared_client.get("/health").json() == {"status": "ok"}
     ready = shared_client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "model_loaded": True, "model_version": 1, "alias_version": 1,
-                            "model_source": "registry", "store_reachable": True, "problems": [],
-                            "notes": []}
+    assert ready.json() == {
+        "ready": True, "model_loaded": True, "model_version": 1, "alias_version": 1,
+        "model_source": "registry", "store_reachable": True,
+        "registry_reachable": True, "problems": [],
+        # no watchdog runs beside this app: said, but serving does not depend on it
+        "watchdog": {"seconds_since_last_evaluation": None, "stale": True, "threshold_seconds": 120.0,
+                     "last_watcher": None},
+        "notes": ["no watchdog has run yet: nothing rolls back a bad version"]}
 
 
 def test_metrics_count_requests_errors_rows_and_expose_process_gauges(shared_client, shared_settings):
@@ -59,6 +64,8 @@ def test_metrics_count_requests_errors_rows_and_expose_process_gauges(shared_cli
     assert after[("vigil_model_version", (("model_name", shared_settings.model_name),))] == 1
     assert ("vigil_prediction_log_queue_rows", ()) in after
     assert after[("vigil_prediction_log_dropped_rows_total", ())] == 0
+    assert after[("vigil_registry_reachable", ())] == 1
+    assert after[("vigil_watchdog_seconds_since_last_evaluation", ())] == float("inf")  # none ran
     # the monitoring pipeline reads the process gauges from this very text
     process = process_scrape.parse(text)
     assert process["memory_mb"] > 50

@@ -122,7 +122,8 @@ def test_training_batch_monitoring_and_watchdog_pipelines(vigil, model_name):
     window_start = created - timedelta(minutes=created.minute % minutes, seconds=created.second,
                                        microseconds=created.microsecond)
     window_end = window_start + timedelta(minutes=minutes)  # a run's logical date ends its interval
-    assert _run("vigil_monitoring", window_end) == ("success", {"compute_windows": "success"})
+    assert _run("vigil_monitoring", window_end) == ("success", {"compute_windows": "success",
+                                                                "check_watchdog": "success"})
     monitored = _snapshot(url)
     with session_scope(url) as session:
         metrics = {r.metric: (r.value, r.sample_count) for r in session.scalars(select(MetricWindow))}
