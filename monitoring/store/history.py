@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import AccessLog, ReferenceData, RegistryEvent, VersionHealth
 
-EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback")
+EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback", "adopt", "outside_move")
+OUTSIDE_ACTOR = "mlflow (outside Vigil)"  # who moved an alias that Vigil found moved
+# a reference row with this uri: none yet, taken from the version's first healthy production window
+PENDING_REFERENCE = "pending:first-healthy-window"
 HEALTH_STATES = ("unknown", "healthy", "degraded", "bad")
 
 
@@ -51,6 +54,20 @@ def alias_history(session: Session, model_name: str, alias: str) -> list[Registr
         .where(RegistryEvent.model_name == model_name, RegistryEvent.alias == alias)
         .order_by(RegistryEvent.created_at, RegistryEvent.id)
     ))
+
+
+def last_alias_event(session: Session, model_name: str, alias: str) -> RegistryEvent | None:
+    """The last move of the alias recorded in Vigil's history (None: Vigil never recorded one).
+
+    Last by insertion: moves are recorded under the model's lock, one after the other, whereas
+    their times come from the clocks of whichever processes made them.
+    """
+    return session.scalars(
+        select(RegistryEvent)
+        .where(RegistryEvent.model_name == model_name, RegistryEvent.alias == alias)
+        .order_by(RegistryEvent.id.desc())
+        .limit(1)
+    ).first()
 
 
 def events(session: Session, model_name: str | None = None, limit: int = 500) -> list[RegistryEvent]:

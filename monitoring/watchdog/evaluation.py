@@ -17,16 +17,17 @@ detector state it saved. Inside the lock it
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitoring.registry.mlflow_registry import Registry
+from monitoring.registry.reconciliation import reconcile
 from monitoring.runtime import Runtime
 from monitoring.settings import Settings, WatchdogPolicy
 from monitoring.store import history, outbox
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import lock_model, session_scope, utcnow
-from monitoring.watchdog import actions, decisions, detectors
+from monitoring.watchdog import actions, baselines, decisions, detectors
 from monitoring.watchdog.detectors import SETTLE
 
 __all__ = ["SETTLE", "Outcome", "evaluate_and_act", "freeze", "release", "watched_models"]
@@ -40,14 +41,14 @@ class Outcome:
 
     model_name: str
     version: int
-    status: str  # ok | inconclusive | degraded | error
+    status: str  # ok | inconclusive | degraded | error | skipped
     action: str = "none"  # none | rollback | alert | error
     rolled_back_to: int | None = None
     findings: tuple[decisions.Finding, ...] = ()
     notes: tuple[str, ...] = ()  # what was done besides the action (health, bake, alerts)
 
     def __str__(self) -> str:
-        head = f"{self.model_name} v{self.version}: {self.status}"
+        head = f"{self.model_name}{f' v{self.version}' if self.version else ''}: {self.status}"
         if self.action == "rollback":
             head += f", rolled back to v{self.rolled_back_to}"
         elif self.action != "none":
@@ -60,14 +61,18 @@ def evaluate_and_act(
     runtime: Runtime, *, model_name: str | None = None,
     now: datetime | None = None,
 ) -> list[Outcome]:
-    """Evaluate the champion of ``model_name`` (default: every model with a champion) and act."""
-    url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
-    policy = settings.watchdog
+    """Evaluate the champion of ``model_name`` (default: every model Vigil knows) and act.
+
+    Each model's alias in MLflow is first reconciled with Vigil's history
+    (``monitoring.registry.reconciliation``): a move made outside Vigil is recorded and announced,
+    and the champion MLflow names is the one judged.
+    """
+    url, settings = runtime.store_url, runtime.settings
     names = [model_name] if model_name else watched_models(url, settings.champion_alias)
     outcomes = []
     for name in names:
         try:
-            outcome = _evaluate_model(url, registry, settings, policy, name, now or utcnow())
+            outcome = _reconcile_and_evaluate(runtime, name, now or utcnow())
         except Exception as error:  # one model's failure must not stop the others
             log.exception("watchdog: evaluating %s failed; nothing was changed", name)
             outcome = Outcome(name, 0, "error", "error", notes=(f"{type(error).__name__}: {error}",))
@@ -77,9 +82,9 @@ def evaluate_and_act(
 
 
 def watched_models(url: str, alias: str) -> list[str]:
-    """Models whose champion alias Vigil has ever moved."""
+    """Models Vigil knows: whose alias it recorded a move of, or a version of which it registered."""
     with session_scope(url) as session:
-        return evidence.models_with_alias_history(session, alias)
+        return evidence.watched_model_names(session, alias)
 
 
 def freeze(url: str, model_name: str, actor: str, reason: str, *, channel: str = "cli") -> None:
@@ -109,22 +114,41 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
 
 # -- one model -----------------------------------------------------------------------------------
 
+def _reconcile_and_evaluate(runtime: Runtime, name: str, now: datetime) -> Outcome | None:
+    reconciled = reconcile(runtime, name, now=now)
+    notes = (reconciled.note,) if reconciled.note else ()
+    if not reconciled.settled or reconciled.champion is None:
+        return Outcome(name, reconciled.champion or 0, "skipped", notes=notes) if notes else None
+    outcome = _evaluate_model(runtime.store_url, runtime.registry, runtime.settings,
+                              runtime.settings.watchdog, name, reconciled.champion, now)
+    if outcome is None:
+        return Outcome(name, reconciled.champion, "skipped", notes=(*notes, _MOVED_MEANWHILE))
+    return replace(outcome, notes=(*notes, *outcome.notes))
+
+
+_MOVED_MEANWHILE = "the alias moved during the evaluation; judged again next cycle"
+
+
 def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: WatchdogPolicy, name: str,
-                    now: datetime) -> Outcome | None:
+                    champion: int, now: datetime) -> Outcome | None:
+    """Judge ``champion`` (read from MLflow before the lock) unless the history moved on meanwhile."""
     alias = settings.champion_alias
     with session_scope(url) as session:
         control = lock_model(session, name)
-        champion = registry.alias_version(name, alias)
-        if champion is None:
+        tenure = history.last_alias_event(session, name, alias)
+        if tenure is None or tenure.to_version != champion:
             return None
-        took_over = detectors.took_over_at(session, name, alias, champion)
+        took_over = tenure.created_at
         case = actions.Case(
             session, registry, control,
             detectors.state_for(control.detector_state or {}, champion, took_over), name, champion,
             took_over, now, policy, {v.version: v for v in history.versions_health(session, name)}, [])
         row = case.health.get(champion)
-        baseline = decisions.baseline_accuracy(row.eval_metrics if row else {},
-                                       row.evidence if row and row.state == "healthy" else None, policy)
+        fallback = baselines.fallback_record(session, case.state, name, champion, tenure,
+                                             case.health, policy)
+        baseline = decisions.champion_baseline(row.eval_metrics if row else {},
+                                               row.evidence if row and row.state == "healthy" else None,
+                                               fallback, policy)
         test = decisions.error_rate_test(baseline, policy) if baseline is not None else None
 
         quality = detectors.advance_quality(session, case.state, name, champion, took_over, test, now)
