@@ -56,6 +56,8 @@ def adopt(runtime: Runtime, *, model_name: str, actor: str, reference: Path | No
           channel: str = "cli") -> Adoption:
     """Start watching ``model_name``'s champion (see the module's docstring)."""
     registry, alias = runtime.registry, runtime.settings.champion_alias
+    if not model_name.strip():
+        raise AdoptionError("give the name of the registered model to adopt")
     if not registry.model_exists(model_name):
         raise AdoptionError(f"no registered model named {model_name!r} in MLflow "
                             f"({registry.tracking_uri})")

@@ -150,6 +150,13 @@ def reference_for(session: Session, model_name: str, version: int) -> ReferenceD
     return session.get(ReferenceData, (model_name, version))
 
 
+def reference_uri(url: str, model_name: str, version: int) -> str | None:
+    """Where the version's reference data is (``PENDING_REFERENCE``: not taken yet), in its own read."""
+    with session_scope(url) as session:
+        row = reference_for(session, model_name, version)
+        return row.uri if row is not None else None
+
+
 def record_access(
     session: Session, *, actor: str, action: str, allowed: bool, channel: str,
     model_name: str | None = None, detail: str = "",
