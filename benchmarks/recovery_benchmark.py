@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.watchdog_benchmark import (
+    RATE,
     VIGIL,
     Traffic,
     _free_port,
@@ -128,16 +129,19 @@ def run(trials: int) -> list[dict]:
         for number, how in enumerate(["mlflow"] * trials + ["vigil promote"] * trials, start=1):
             result = _trial(settings, traffic, good, number, how)
             results.append(result)
+            noticed = f"outside move recorded after {result['noticed_after']:.1f}s, " if how == "mlflow" else ""
             print(f"  trial {number} ({how}): back on v{good} {result['seconds']:.1f}s after v{result['bad']} "
-                  f"got @champion; outside move recorded after {result['noticed_after']:.1f}s, API served "
-                  f"v{result['bad']} after {result['served_bad_after']:.1f}s, rollback committed after "
-                  f"{result['rollback_after']:.1f}s")
+                  f"got @champion; {noticed}API served v{result['bad']} after "
+                  f"{result['served_bad_after']:.1f}s, rollback committed after {result['rollback_after']:.1f}s")
     finally:
         traffic.stop.set()
         if watcher is not None:
             _stop(watcher)
         _stop(server)
-    print(f"  traffic: {len(traffic.answers)} answers, {traffic.errors} client errors; logs in {log}")
+    span = traffic.answers[-1].at - traffic.answers[0].at if len(traffic.answers) > 1 else 0.0
+    rate = len(traffic.answers) / span if span else 0.0
+    print(f"  traffic: {len(traffic.answers)} answers ({rate:.1f}/s achieved, {RATE:g}/s asked), "
+          f"{traffic.errors} client errors; logs in {log}")
     return results
 
 
