@@ -151,6 +151,21 @@ def rollback(to_version, reason, model_name) -> None:
 
 
 @main.command()
+@click.argument("name")
+@click.option("--reference", "reference", type=click.Path(path_type=Path), default=None,
+              help="CSV or Parquet file of inputs to measure drift against (default: the dataset "
+                   "logged with the version's run, else its first healthy production window)")
+@_user_errors
+def adopt(name, reference) -> None:
+    """Start watching NAME, a registered model Vigil did not train (its @champion as it is)."""
+    from monitoring.registry.adoption import adopt as do_adopt
+
+    adoption = do_adopt(Runtime.from_environment(), model_name=name, actor=_actor(),
+                        reference=reference)
+    click.echo(str(adoption))
+
+
+@main.command()
 @click.option("--model-name", default=None)
 @_user_errors
 def versions(model_name) -> None:

@@ -151,7 +151,7 @@ def view() -> View:
 def no_model() -> bool:
     """Say so and stop the page's content when the store knows no model yet."""
     if view().model_name is None:
-        st.info("Vigil's store has no model yet: train one (`vigil train`) or seed a demo "
-                "(`python -m cli.demo_seed`).")
+        st.info("Vigil's store has no model yet: train one (`vigil train`), adopt one of your own "
+                "(`vigil adopt NAME`, or the Registry page) or seed a demo (`python -m cli.demo_seed`).")
         return True
     return False

@@ -23,6 +23,8 @@ KIND_LABELS = {
     "renotify": "still firing",
     "resolved": "resolved",
     "followup": "follow-up",
+    "outside_move": "alias moved outside Vigil",
+    "adopt": "adopted",
 }
 
 # Slack Block Kit limits

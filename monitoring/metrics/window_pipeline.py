@@ -22,7 +22,7 @@ import pandas as pd
 from monitoring import metric_names
 from monitoring.labels import label_text
 from monitoring.metrics import process_scrape
-from monitoring.metrics.references import Reference, load_reference
+from monitoring.metrics.references import Reference, load_reference, take_first_healthy_window
 from monitoring.metrics.windows import (
     Window,
     latest_closed_window,
@@ -173,7 +173,7 @@ class _Context:
 
         reference = self._reference(model_name, version)
         if reference is None:
-            self.summary.note(f"{model_name} v{version}: no reference data, drift skipped")
+            self._take_pending_reference(model_name, version, window)
             return None
         with get_engine(self.runtime.store_url).connect() as connection:
             current = window_queries.features(connection, window, model_name, version,
@@ -200,6 +200,21 @@ class _Context:
                  "report_path": report_path, "computed_at": self.now}
                 for f in result.features]
         return (float(result.share_drifted), len(current)), rows
+
+    def _take_pending_reference(self, model_name: str, version: int, window: Window) -> None:
+        """An adopted version without reference data: its first healthy window becomes it."""
+        def read_window(numerical: list[str], categorical: list[str]) -> pd.DataFrame:
+            with get_engine(self.runtime.store_url).connect() as connection:
+                return window_queries.features(connection, window, model_name, version,
+                                               numerical, categorical)
+
+        taken = take_first_healthy_window(self.runtime, model_name, version, read_window)
+        if taken:
+            self.references.pop((model_name, version), None)  # the next window is measured
+            self.summary.note(f"{model_name} v{version}: its healthy window "
+                              f"{window.start.isoformat()} ({taken} rows) is now its drift reference")
+        else:
+            self.summary.note(f"{model_name} v{version}: no reference data, drift skipped")
 
     def _report(self, model_name, version, window, reference, current, methods) -> str | None:
         from monitoring.metrics.evidently_report import save_drift_report

@@ -6,6 +6,7 @@ Everything is configured from the settings at call time, never at import.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -17,8 +18,13 @@ import pandas as pd
 
 from monitoring.settings import ReliabilityPolicy, Settings
 
+log = logging.getLogger(__name__)
+
 # Pinning requirements keeps log_model fast (MLflow would otherwise infer them: ~6 s).
 MODEL_PIP_REQUIREMENTS = ["scikit-learn>=1.9,<1.10", "pandas<3", "numpy", "cloudpickle"]
+
+
+REFERENCE_RUN_TAG = "vigil.reference_of"  # on the runs Vigil makes to keep an adopted version's reference
 
 
 class RegistryError(RuntimeError):
@@ -159,6 +165,38 @@ class Registry:
             )
         return self.get_version(model_name, int(info.registered_model_version))
 
+    def logged_dataset(self, run_id: str, dst: Path) -> Path | None:
+        """A local copy of the first loadable dataset logged with ``mlflow.log_input`` in the run
+        (the ``training`` context first); None when the run logged none that can be loaded (a
+        dataset logged from memory keeps only its schema and digest, not its rows)."""
+        import mlflow.data
+
+        inputs = self.client.get_run(run_id).inputs.dataset_inputs
+        training = [i for i in inputs
+                    if any(t.key == "mlflow.data.context" and t.value == "training" for t in i.tags)]
+        for dataset_input in training + [i for i in inputs if i not in training]:
+            try:
+                local = mlflow.data.get_source(dataset_input).load(dst_path=str(dst))
+            except Exception as error:  # noqa: BLE001 - not loadable (code, a table elsewhere)
+                log.info("run %s: dataset %s cannot be loaded (%s)", run_id,
+                         dataset_input.dataset.name, error)
+                continue
+            if isinstance(local, str) and Path(local).is_file():
+                return Path(local)
+        return None
+
+    def log_reference(self, model_name: str, version: int, file: Path) -> str:
+        """Keep ``file`` as the version's reference in a run of Vigil's own experiment; its uri.
+
+        The team's own run is left untouched; every Vigil process can fetch the file from MLflow.
+        """
+        tags = {REFERENCE_RUN_TAG: f"{model_name}/v{version}"}
+        run = self.client.create_run(self.experiment_id(), tags=tags,
+                                     run_name=f"reference-{model_name}-v{version}")
+        self.client.log_artifact(run.info.run_id, str(file), artifact_path="reference")
+        self.client.set_terminated(run.info.run_id)
+        return f"runs:/{run.info.run_id}/reference/{file.name}"
+
     def download_artifact(self, run_id: str, artifact_path: str, dst: Path) -> Path:
         dst.mkdir(parents=True, exist_ok=True)
         return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
@@ -197,6 +235,19 @@ class Registry:
             raise unavailable(error, self.tracking_uri, f"reading {model_name}@{alias}") from error
         except Exception as error:  # a driver or network error that MLflow did not wrap
             raise unavailable(error, self.tracking_uri, f"reading {model_name}@{alias}") from error
+
+    def model_exists(self, model_name: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(model_name)
+        except MlflowException as error:
+            if error.error_code in _ANSWERS:
+                return False
+            raise unavailable(error, self.tracking_uri, f"reading {model_name}") from error
+        except Exception as error:  # a driver or network error that MLflow did not wrap
+            raise unavailable(error, self.tracking_uri, f"reading {model_name}") from error
+        return True
 
     def reachable(self) -> bool:
         """Whether MLflow answers now (tells "MLflow is down" from "the alias points at nothing")."""

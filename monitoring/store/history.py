@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import AccessLog, ReferenceData, RegistryEvent, VersionHealth
 
-EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback")
+EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback", "adopt", "outside_move")
+OUTSIDE_ACTOR = "mlflow (outside Vigil)"  # who moved an alias that Vigil found moved
+# a reference row with this uri: none yet, taken from the version's first healthy production window
+PENDING_REFERENCE = "pending:first-healthy-window"
 HEALTH_STATES = ("unknown", "healthy", "degraded", "bad")
 
 
@@ -51,6 +54,20 @@ def alias_history(session: Session, model_name: str, alias: str) -> list[Registr
         .where(RegistryEvent.model_name == model_name, RegistryEvent.alias == alias)
         .order_by(RegistryEvent.created_at, RegistryEvent.id)
     ))
+
+
+def last_alias_event(session: Session, model_name: str, alias: str) -> RegistryEvent | None:
+    """The last move of the alias recorded in Vigil's history (None: Vigil never recorded one).
+
+    Last by insertion: moves are recorded under the model's lock, one after the other, whereas
+    their times come from the clocks of whichever processes made them.
+    """
+    return session.scalars(
+        select(RegistryEvent)
+        .where(RegistryEvent.model_name == model_name, RegistryEvent.alias == alias)
+        .order_by(RegistryEvent.id.desc())
+        .limit(1)
+    ).first()
 
 
 def events(session: Session, model_name: str | None = None, limit: int = 500) -> list[RegistryEvent]:
@@ -131,6 +148,13 @@ def record_reference(session: Session, *, model_name: str, version: int, uri: st
 
 def reference_for(session: Session, model_name: str, version: int) -> ReferenceData | None:
     return session.get(ReferenceData, (model_name, version))
+
+
+def reference_uri(url: str, model_name: str, version: int) -> str | None:
+    """Where the version's reference data is (``PENDING_REFERENCE``: not taken yet), in its own read."""
+    with session_scope(url) as session:
+        row = reference_for(session, model_name, version)
+        return row.uri if row is not None else None
 
 
 def record_access(

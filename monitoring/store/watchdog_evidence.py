@@ -13,7 +13,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitoring.store.tables import AccessLog, DriftResult, Feedback, Prediction, RegistryEvent
+from monitoring.store.tables import (
+    AccessLog,
+    DriftResult,
+    Feedback,
+    Prediction,
+    RegistryEvent,
+    VersionHealth,
+)
 
 
 class Label(NamedTuple):
@@ -41,36 +48,29 @@ class LabelledInput(NamedTuple):
     label: str
 
 
-def models_with_alias_history(session: Session, alias: str) -> list[str]:
-    """Models whose ``alias`` Vigil has ever moved."""
-    return list(
-        session.scalars(
-            select(RegistryEvent.model_name)
-            .where(RegistryEvent.alias == alias)
-            .distinct()
-            .order_by(RegistryEvent.model_name)
-        )
+def watched_model_names(session: Session, alias: str) -> list[str]:
+    """Models Vigil knows: an ``alias`` move in its history, or a version it registered or adopted."""
+    moved = select(RegistryEvent.model_name).where(RegistryEvent.alias == alias)
+    known = select(VersionHealth.model_name)
+    return sorted(set(session.scalars(moved.union(known))))
+
+
+def labelled_outcomes(
+    session: Session, name: str, version: int, *, before: datetime | None = None,
+    after: datetime | None = None, limit: int,
+) -> list[tuple[str | None, str]]:
+    """(prediction, label) of the version's labelled predictions made before ``before`` (the
+    newest ``limit``) or at or after ``after`` (the oldest ``limit``)."""
+    query = (
+        select(Prediction.prediction, Feedback.label)
+        .join(Feedback, Feedback.prediction_id == Prediction.id)
+        .where(Prediction.model_name == name, Prediction.model_version == version)
     )
-
-
-def last_alias_event_id(session: Session, name: str, alias: str) -> int | None:
-    """The newest alias move Vigil recorded (every move Vigil makes holds the model's lock)."""
-    return session.scalar(select(func.max(RegistryEvent.id))
-                          .where(RegistryEvent.model_name == name, RegistryEvent.alias == alias))
-
-
-def took_over_at(session: Session, name: str, alias: str, version: int) -> datetime | None:
-    """When the alias last moved to ``version`` (None: never by Vigil)."""
-    return session.scalars(
-        select(RegistryEvent.created_at)
-        .where(
-            RegistryEvent.model_name == name,
-            RegistryEvent.alias == alias,
-            RegistryEvent.to_version == version,
-        )
-        .order_by(RegistryEvent.created_at.desc(), RegistryEvent.id.desc())
-        .limit(1)
-    ).first()
+    if before is not None:
+        query = query.where(Prediction.created_at < before).order_by(Prediction.created_at.desc())
+    if after is not None:
+        query = query.where(Prediction.created_at >= after).order_by(Prediction.created_at)
+    return [(prediction, label) for prediction, label in session.execute(query.limit(limit))]
 
 
 def labels_after(

@@ -26,6 +26,7 @@ from monitoring.watchdog.sequential_test import (
     ErrorRateTest,
     SprtState,
     baseline_accuracy,
+    champion_baseline,
     error_rate_test,
     quality_margin,
     sprt_update,
@@ -41,7 +42,7 @@ __all__ = [
     "DATA_PROBLEM", "DEGRADED", "INCONCLUSIVE", "NOT_RECOVERED", "NO_ACTION", "OK", "PENDING",
     "RECOVERED", "UNKNOWN_CAUSE", "VERSION_PROBLEM", "Action", "Attribution", "ErrorRateTest",
     "Finding", "Guard", "ServiceNumbers", "SprtState", "StreakState", "attribute",
-    "bake_verdict", "baseline_accuracy", "decide", "earns_health", "error_rate_test", "is_error",
+    "bake_verdict", "baseline_accuracy", "champion_baseline", "decide", "earns_health", "error_rate_test", "is_error",
     "judge_drift", "judge_quality", "judge_streak", "quality_margin", "sprt_update",
     "streak_update", "summarise_service",
 ]

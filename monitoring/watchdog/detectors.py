@@ -33,11 +33,6 @@ def state_for(saved: dict[str, Any], champion: int, took_over: datetime) -> dict
     return {"version": champion, "took_over_at": took_over.isoformat(), "bake": saved.get("bake")}
 
 
-def took_over_at(session: Session, name: str, alias: str, champion: int) -> datetime:
-    moved = evidence.took_over_at(session, name, alias, champion)
-    return moved or EPOCH  # the alias was set outside Vigil: judge all the version's predictions
-
-
 def consecutive_breaches(state: dict[str, Any]) -> int:
     """The longest current latency / error-rate streak."""
     return max((int(state.get(s, {}).get("consecutive", 0)) for s in SERVICE_SIGNALS), default=0)

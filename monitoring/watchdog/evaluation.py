@@ -23,17 +23,18 @@ who must notice a watchdog that stopped.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitoring.registry.mlflow_registry import Registry, RegistryUnavailable
+from monitoring.registry.reconciliation import reconcile
 from monitoring.runtime import Runtime
-from monitoring.settings import Settings, WatchdogPolicy
+from monitoring.settings import WatchdogPolicy
 from monitoring.store import history, outbox
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session, lock_model, session_scope, utcnow
-from monitoring.store.tables import ModelControl
-from monitoring.watchdog import actions, decisions, detectors, heartbeat, skips
+from monitoring.store.tables import ModelControl, RegistryEvent
+from monitoring.watchdog import actions, baselines, decisions, detectors, heartbeat, skips
 from monitoring.watchdog.detectors import SETTLE
 
 SKIPPED = "skipped"
@@ -69,15 +70,19 @@ def evaluate_and_act(
     runtime: Runtime, *, model_name: str | None = None,
     now: datetime | None = None,
 ) -> list[Outcome]:
-    """Evaluate the champion of ``model_name`` (default: every model with a champion) and act."""
-    url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
-    policy = settings.watchdog
+    """Evaluate the champion of ``model_name`` (default: every model Vigil knows) and act.
+
+    Each model's alias in MLflow is first reconciled with Vigil's history
+    (``monitoring.registry.reconciliation``): a move made outside Vigil is recorded and announced,
+    and the champion MLflow names is the one judged.
+    """
+    url, settings = runtime.store_url, runtime.settings
     names = [model_name] if model_name else watched_models(url, settings.champion_alias)
     outcomes: list[Outcome] = []
     outage: str | None = None  # MLflow did not answer for one model: the others are not asked
     for name in names:
         try:
-            outcome = _evaluate_model(url, registry, settings, policy, name, now or utcnow(), outage)
+            outcome = _reconcile_and_evaluate(runtime, name, now or utcnow(), outage)
         except Exception as error:  # one model's failure must not stop the others
             log.exception("watchdog: evaluating %s failed; nothing was changed", name)
             outcome = Outcome(name, 0, "error", "error", notes=(f"{type(error).__name__}: {error}",))
@@ -92,9 +97,9 @@ def evaluate_and_act(
 
 
 def watched_models(url: str, alias: str) -> list[str]:
-    """Models whose champion alias Vigil has ever moved."""
+    """Models Vigil knows: whose alias it recorded a move of, or a version of which it registered."""
     with session_scope(url) as session:
-        return evidence.models_with_alias_history(session, alias)
+        return evidence.watched_model_names(session, alias)
 
 
 def freeze(url: str, model_name: str, actor: str, reason: str, *, channel: str = "cli") -> None:
@@ -124,44 +129,56 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
 
 # -- one model -----------------------------------------------------------------------------------
 
-def _evaluate_model(url: str, registry: Registry, settings: Settings, policy: WatchdogPolicy, name: str,
-                    now: datetime, outage: str | None) -> Outcome | None:
-    alias = settings.champion_alias
-    with session_scope(url) as session:
-        moves_seen = evidence.last_alias_event_id(session, name, alias)
+def _reconcile_and_evaluate(runtime: Runtime, name: str, now: datetime, outage: str | None) -> Outcome | None:
+    """Reconcile the alias with the history (a remote read, before the model's lock), then judge."""
+    settings = runtime.settings
     try:
         if outage is not None:  # a hung MLflow would cost each model its timeout in this run
             raise RegistryUnavailable(outage)
-        champion = registry.alias_version(name, alias)  # remote: read before the lock, never in it
+        reconciled = reconcile(runtime, name, now=now)
     except RegistryUnavailable as error:
-        notes = skips.record_skip(url, name, str(error), now,
+        notes = skips.record_skip(runtime.store_url, name, str(error), now,
                                   settings.reliability.mlflow_unreachable_grace_seconds)
         return Outcome(name, 0, SKIPPED, findings=(decisions.Finding("registry", SKIPPED, str(error)),),
                        notes=tuple(notes))
-    with session_scope(url) as session:
+    notes = (reconciled.note,) if reconciled.note else ()
+    if not reconciled.settled or reconciled.champion is None:
+        return Outcome(name, reconciled.champion or 0, SKIPPED, notes=notes) if notes else None
+    outcome = _evaluate_model(runtime, name, reconciled.champion, now)
+    if outcome is None:
+        return Outcome(name, reconciled.champion, SKIPPED, notes=(*notes, _MOVED_MEANWHILE))
+    return replace(outcome, notes=(*notes, *outcome.notes))
+
+
+_MOVED_MEANWHILE = "the alias moved during the evaluation; judged again next cycle"
+
+
+def _evaluate_model(runtime: Runtime, name: str, champion: int, now: datetime) -> Outcome | None:
+    """Judge ``champion`` (read from MLflow before the lock) unless the history moved on meanwhile."""
+    with session_scope(runtime.store_url) as session:
         control = lock_model(session, name)
         notes = skips.clear_skips(session, control, name, now)
-        if evidence.last_alias_event_id(session, name, alias) != moves_seen:
-            return Outcome(name, champion or 0, SKIPPED, notes=(
-                *notes, "the alias moved while it was read; the next run evaluates the new champion"))
-        if champion is None:
+        tenure = history.last_alias_event(session, name, runtime.settings.champion_alias)
+        if tenure is None or tenure.to_version != champion:
             return None
-        return _judge_and_act(session, control, registry, policy, name, champion, now, notes)
+        return _judge_and_act(session, control, runtime.registry, runtime.settings.watchdog, name, tenure,
+                              now, notes)
 
 
 def _judge_and_act(session: Session, control: ModelControl, registry: Registry, policy: WatchdogPolicy,
-                   name: str, champion: int, now: datetime, notes: list[str]) -> Outcome:
+                   name: str, tenure: RegistryEvent, now: datetime, notes: list[str]) -> Outcome:
     """Advance the detectors of the champion, judge them and act (the model's lock is held)."""
-    alias = registry.settings.champion_alias
-    took_over = detectors.took_over_at(session, name, alias, champion)
+    champion, took_over = tenure.to_version, tenure.created_at
     case = actions.Case(
         session, registry, control,
         detectors.state_for(control.detector_state or {}, champion, took_over), name, champion,
         took_over, now, policy, {v.version: v for v in history.versions_health(session, name)},
         notes)
     row = case.health.get(champion)
-    baseline = decisions.baseline_accuracy(row.eval_metrics if row else {},
-                                   row.evidence if row and row.state == "healthy" else None, policy)
+    fallback = baselines.fallback_record(session, case.state, name, champion, tenure, case.health, policy)
+    baseline = decisions.champion_baseline(row.eval_metrics if row else {},
+                                           row.evidence if row and row.state == "healthy" else None,
+                                           fallback, policy)
     test = decisions.error_rate_test(baseline, policy) if baseline is not None else None
 
     quality = detectors.advance_quality(session, case.state, name, champion, took_over, test, now)

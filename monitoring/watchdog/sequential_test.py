@@ -37,6 +37,20 @@ def baseline_accuracy(eval_metrics: Mapping[str, Any], healthy_record: Mapping[s
     return min(candidates) if candidates else None
 
 
+def champion_baseline(eval_metrics: Mapping[str, Any], healthy_record: Mapping[str, Any] | None,
+                      fallback: Mapping[str, Any] | None, policy: WatchdogPolicy) -> float | None:
+    """Every champion's baseline: its own (``baseline_accuracy``), or else ``fallback``, a
+    production record (``{"accuracy", "labels"}``: the version it replaced before the move, or
+    for an adopted version its own), counted from ``min_labels`` labels."""
+    own = baseline_accuracy(eval_metrics, healthy_record, policy)
+    if own is not None:
+        return own
+    if fallback and isinstance(fallback.get("accuracy"), (int, float)) \
+            and int(fallback.get("labels", 0)) >= policy.min_labels:
+        return float(fallback["accuracy"])
+    return None
+
+
 @dataclass(frozen=True)
 class ErrorRateTest:
     """H0: the error rate is ``p0``; H1: it is ``p1`` (= p0 + margin)."""

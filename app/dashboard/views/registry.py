@@ -1,18 +1,21 @@
 """Registry: every version with its registration metrics, production record and health; promote
 or roll back after a preview and with a reason; freeze or release automatic actions; the audit
-trail of every alias move. Acting goes only through ``monitoring.registry.promotion`` (locked, audited)."""
+trail of every alias move; adopt a registered model Vigil did not train. Acting goes only through
+``monitoring.registry.promotion`` and ``monitoring.registry.adoption`` (locked, audited)."""
 
 import importlib
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app.dashboard import auth, common
+from monitoring.registry.adoption import adopt
 from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.move_preview import preview_move
 from monitoring.registry.promotion import PromotionError, promote, rollback
 from monitoring.settings import get_settings
-from monitoring.store import dashboard_queries, dashboard_summaries
+from monitoring.store import dashboard_queries, dashboard_summaries, history
 
 PREVIEW_KEY = "vigil_move_preview"
 ACTIONS = {"Roll back": "manual_rollback", "Promote": "promote"}
@@ -66,6 +69,41 @@ def champion_line(model_name: str) -> int | None:
         st.warning(f"MLflow's @{alias} is version {mlflow_says}, Vigil's history says {vigil_says}: "
                    "the alias was moved outside Vigil.")
     return mlflow_says
+
+
+def reference_line(model_name: str, version: int | None) -> None:
+    """Say so when the champion's drift reference is still to be taken from production."""
+    if version is not None and history.reference_uri(common.store_url(), model_name, version) \
+            == history.PENDING_REFERENCE:
+        st.info(f"Drift reference of v{version}: none yet. It was adopted without a logged dataset "
+                f"or a reference file, so its first healthy production window becomes its "
+                "reference; drift is not measured until then.")
+
+
+def adopt_form() -> None:
+    """Start watching a registered model Vigil did not train (operators only)."""
+    st.subheader("Adopt a model")
+    st.caption("Start watching a model registered in MLflow by your own code: Vigil records its "
+               "@champion as it is now, and guards it from then on.")
+    name = st.text_input("Registered model name", key="adopt_name").strip()
+    path = st.text_input("Reference file on the dashboard's machine (CSV or Parquet; optional: "
+                         "else the dataset logged with the version, else its first healthy "
+                         "production window)", key="adopt_reference").strip()
+    if not st.button("Adopt", key="adopt_button"):
+        return
+    actor = auth.require_operator("adopt", name or None)
+    if actor is None:
+        return
+    try:
+        adoption = adopt(common.runtime(), model_name=name, actor=actor,
+                         reference=Path(path) if path else None, channel="dashboard")
+    except (RegistryError, ValueError) as error:  # AdoptionError is a ValueError
+        auth.record(actor, "adopt", allowed=False, model_name=name or None, detail=f"refused: {error}")
+        st.error(f"Refused: {error}")
+        return
+    common.after_action()
+    st.session_state["vigil_flash"] = str(adoption)
+    st.rerun()
 
 
 def move_form(model_name: str, versions: list[int]) -> None:
@@ -176,14 +214,15 @@ def audit(model_name: str) -> None:
         st.dataframe(refused, hide_index=True, key="refused_attempts")
 
 
+if flash := st.session_state.pop("vigil_flash", None):
+    st.success(flash)
 if not common.no_model():
     name = common.view().model_name
-    if flash := st.session_state.pop("vigil_flash", None):
-        st.success(flash)
-    champion_line(name)
+    reference_line(name, champion_line(name))
     table = version_table(name)
     st.dataframe(table, hide_index=True, key="versions",
                  column_config={"registration_metrics": st.column_config.JsonColumn("registration metrics")})
     move_form(name, [int(v) for v in table["version"]])
     controls(name)
     audit(name)
+adopt_form()

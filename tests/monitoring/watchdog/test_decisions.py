@@ -34,6 +34,7 @@ from monitoring.watchdog.decisions import (
 from monitoring.watchdog.sequential_test import (
     SprtState,
     baseline_accuracy,
+    champion_baseline,
     error_rate_test,
     quality_margin,
     sprt_bounds,
@@ -55,6 +56,18 @@ POLICY = WatchdogPolicy()
 ])
 def test_baseline_accuracy(eval_metrics, record, expected):
     assert baseline_accuracy(eval_metrics, record, POLICY) == expected
+
+
+@pytest.mark.parametrize(("eval_metrics", "record", "fallback", "expected"), [
+    ({"accuracy": 0.82}, None, {"accuracy": 0.70, "labels": 500}, 0.82),  # its own comes first
+    ({}, {"accuracy": 0.75, "labels": 100}, {"accuracy": 0.90, "labels": 500}, 0.75),
+    ({}, None, {"accuracy": 0.80, "labels": 300}, 0.80),  # the replaced version's record
+    ({}, None, {"accuracy": 0.80, "labels": 29}, None),  # fewer than min_labels: no baseline
+    ({}, None, None, None),
+    ({}, None, {"labels": 300}, None),
+])
+def test_champion_baseline(eval_metrics, record, fallback, expected):
+    assert champion_baseline(eval_metrics, record, fallback, POLICY) == expected
 
 
 @pytest.mark.parametrize(("baseline", "margin"), [(0.82, 0.10), (0.50, 0.075), (0.30, 0.045)])
