@@ -141,7 +141,8 @@ def test_mlflow_unreachable_is_no_difference_and_changes_nothing(sqlite_world: W
 
     [outcome] = world.evaluate(unreachable)
 
-    assert outcome.action == "error" and "cannot read @champion" in outcome.notes[0]
+    assert outcome.status == "skipped" and outcome.action == "none"  # no answer: a skip, recorded
+    assert outcome.findings[0].signal == "registry" and "MLflow" in outcome.findings[0].reason
     assert outside_moves(world) == [] and announcements(world) == []
 
 
