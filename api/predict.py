@@ -60,7 +60,8 @@ async def predict(request: Request, service: ApiProcessDep) -> Response:
     except orjson.JSONDecodeError as error:
         raise HTTPException(400, f"the body is not valid JSON: {error}") from None
     try:
-        rows, single = champion.schema.rows(payload, service.settings.max_batch_rows)
+        rows, single = champion.schema.rows(payload, service.settings.max_batch_rows,
+                                            service.settings.max_string_feature_chars)
     except InputError as error:
         raise HTTPException(413 if error.too_large else 422, str(error)) from None
     try:

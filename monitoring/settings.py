@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = None
     alias_poll_seconds: float = 2.0
     max_batch_rows: int = 1000
+    max_string_feature_chars: int = Field(200, ge=1)  # a longer category value is refused (422)
     max_body_bytes: int = 2_000_000
     log_buffer_rows: int = 100_000
     log_flush_rows: int = 500

@@ -3,10 +3,18 @@
 Vigil computes drift itself (`monitoring.metrics.drift`); Evidently renders the HTML report the dashboard
 links to, on a bounded random sample because it is slow on large data, and its verdicts are the
 yardstick the tests hold `monitoring.metrics.drift` to. This is the only module that imports Evidently.
+
+The report shows what clients sent, so it is made inert before it is stored: string values and
+feature names are HTML-escaped before Evidently sees them (its charts read a little HTML in text),
+and in the data block Evidently embeds in a ``<script>`` every ``<``, ``>`` and ``&`` is written as
+a JSON ``\\u`` escape, so no value can close the script or open markup. A report whose layout is
+not the one expected is not written at all.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -94,12 +102,49 @@ def save_drift_report(
         if len(frame) == 0:
             raise ValueError(f"{label} data has no rows")
         rows = frame.sample(n=min(sample_rows, len(frame)), random_state=seed)
-        samples.append(rows[columns].reset_index(drop=True))
-    snapshot = _run(*samples, numerical, categorical, overrides, drift_share)
+        samples.append(_escaped_sample(rows[columns].reset_index(drop=True), categorical))
+    escaped = {name: html.escape(name) for name in columns}
+    snapshot = _run(*samples, [escaped[n] for n in numerical], [escaped[n] for n in categorical],
+                    {escaped[n]: config for n, config in (overrides or {}).items() if n in escaped},
+                    drift_share)
+    page = inert_report_html(snapshot.get_html_str(as_iframe=False))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(path))
+    path.write_text(page, encoding="utf-8")
     return path
+
+
+def _escaped_sample(frame: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
+    """The sample with its string values and column names HTML-escaped (the same distributions)."""
+    frame = frame.copy()
+    for name in categorical:
+        frame[name] = frame[name].map(lambda value: html.escape(value, quote=False) if isinstance(value, str) else value)
+    return frame.rename(columns=html.escape)
+
+
+_DASHBOARD_ID = re.compile(r"window\.drawDashboard\((metric_[0-9a-f]{32}),")
+_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def inert_report_html(page: str) -> str:
+    """Evidently's standalone report with its embedded data unable to leave its ``<script>``.
+
+    The data block opens with ``var <dashboard id> = `` and closes right before the ``</head>``
+    that precedes the dashboard's root element; the id is a random uuid drawn after the data, so a
+    value cannot fake either end. Inside, ``<``, ``>`` and ``&`` occur only in JSON strings, where
+    their ``\\u`` escapes mean the same text. Raises ValueError when the layout is not that one.
+    """
+    ids = _DASHBOARD_ID.findall(page)
+    if not ids:
+        raise ValueError("Evidently's report has no dashboard call; not writing an unchecked report")
+    dashboard_id = ids[-1]
+    opening = f"<script>\n    var {dashboard_id} = "
+    closing = f"\n</script>\n    </head>\n    <body>\n    <div id=\"root_{dashboard_id}\">"
+    start, end = page.find(opening), page.rfind(closing)
+    if start < 0 or end < start:
+        raise ValueError("Evidently's report data block is not where expected; not writing it")
+    data_start = start + len(opening)
+    return page[:data_start] + page[data_start:end].translate(_JSON_ESCAPES) + page[end:]
 
 
 def _run(

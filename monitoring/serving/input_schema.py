@@ -5,10 +5,16 @@ carry the model's features (those the signature marks optional may be left out o
 values of the declared kind, and no others; anything else is an
 ``InputError`` whose message names the row, the feature and the problem. The checks run on
 plain dicts (no pandas, no pydantic) because they sit on the request's hot path.
+
+A string value is data, never markup: it may be at most ``max_string_chars`` characters long and
+may not hold ``<``, ``>``, control characters (C0, DEL, C1), line/paragraph separators or bidi
+controls; such a value is refused, not cleaned. Every other character (``&``, quotes, any letter)
+is taken as sent and escaped wherever it is shown (the Evidently report, the dashboard).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +31,11 @@ _JSON_SCHEMA = {
     "string": {"type": "string"},
     "boolean": {"type": "boolean"},
 }
+
+
+# characters a category value may not carry: markup delimiters, control and invisible-direction ones
+_REFUSED_CHARACTERS = re.compile("[<>\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+DEFAULT_MAX_STRING_CHARS = 200
 
 
 class InputError(ValueError):
@@ -106,7 +117,8 @@ class InputSchema:
     def all_required(self) -> bool:
         return self._names == self._required
 
-    def rows(self, payload: Any, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+    def rows(self, payload: Any, max_rows: int, max_string_chars: int = DEFAULT_MAX_STRING_CHARS,
+             ) -> tuple[list[dict[str, Any]], bool]:
         """The checked rows of a request body, and whether it was a single row (an object)."""
         if isinstance(payload, dict):
             rows, single = [payload], True
@@ -121,10 +133,10 @@ class InputSchema:
             raise InputError(f"the body must be a JSON object (one row) or an array of objects "
                              f"(a batch), not {_json_kind(payload)}")
         for index, row in enumerate(rows):
-            self._check_row(row, None if single else index)
+            self._check_row(row, None if single else index, max_string_chars)
         return rows, single
 
-    def _check_row(self, row: Any, index: int | None) -> None:
+    def _check_row(self, row: Any, index: int | None, max_string_chars: int) -> None:
         where = "" if index is None else f"row {index}: "
         if type(row) is not dict:
             raise InputError(f"{where}a row must be a JSON object keyed by feature name, not {_json_kind(row)}")
@@ -142,6 +154,10 @@ class InputSchema:
             if not check(value) and (value is not None or name in self._required):
                 raise InputError(f"{where}feature {name!r} must be {'an' if kind == 'integer' else 'a'} "
                                  f"{kind}, got {_json_kind(value)} {_short(value)}")
+            if kind == "string" and value is not None:
+                problem = string_problem(value, max_string_chars)
+                if problem is not None:
+                    raise InputError(f"{where}feature {name!r} {problem}")
 
     def row_json_schema(self) -> dict[str, Any]:
         """The JSON schema of one row (for the OpenAPI document)."""
@@ -156,6 +172,17 @@ class InputSchema:
 def _property(feature: Feature) -> dict[str, Any]:
     kind = _JSON_SCHEMA[feature.kind]["type"]
     return {"type": kind} if feature.required else {"type": [kind, "null"]}
+
+
+def string_problem(value: str, max_chars: int) -> str | None:
+    """Why a string feature value is refused (length, characters), or None when it is fine."""
+    if len(value) > max_chars:
+        return f"is {len(value)} characters long; at most {max_chars} are accepted"
+    found = _REFUSED_CHARACTERS.search(value)
+    if found is not None:
+        return (f"holds the character {found.group()!r} (U+{ord(found.group()):04X}) at position "
+                f"{found.start()}; '<', '>' and control characters are not accepted in a value")
+    return None
 
 
 def _short(value: Any) -> str:

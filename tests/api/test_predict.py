@@ -96,6 +96,26 @@ def test_bad_input_gets_a_4xx_naming_the_problem(shared_client, body, status, wo
         assert word in detail
 
 
+HOSTILE_VALUES = ["</script><script>window.__pwned=1</script>", '<img src=x onerror="window.__pwned=2">',
+                  "rent\u202e", "rent\x00", "r" * 201]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_a_category_that_could_be_markup_is_refused_and_nothing_of_the_batch_is_logged(
+        shared_client, shared_settings, value):
+    response = shared_client.post("/predict", json=[_row(), _row(home_ownership=value)])
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "row 1: feature 'home_ownership'" in detail
+    assert ("201 characters long; at most 200" in detail) if len(value) > 200 else ("U+" in detail)
+    marker = shared_client.post("/predict", json=_row()).json()["prediction_id"]
+    assert _stored(shared_settings.database_url, [marker])  # the log has flushed past the refusal
+    with session_scope(shared_settings.database_url) as session:
+        logged = [p.features["home_ownership"] for p in session.scalars(
+            select(Prediction).where(Prediction.model_name == shared_settings.model_name))]
+    assert value not in logged
+
+
 def test_extreme_numbers_are_scored_not_a_500(shared_client):
     response = shared_client.post("/predict", json=_row(age=1.7e308, income=-1.7e308, savings=1e-300))
     assert response.status_code == 200

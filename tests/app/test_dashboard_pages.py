@@ -326,3 +326,6 @@ def test_drift_page_embeds_the_windows_evidently_report_from_the_var_directory(s
     app = _app("drift")
     assert [button.proto.label for button in app.get("download_button")] == ["Download the Evidently report"]
     assert len(app.get("iframe")) == 1
+    shown = app.get("iframe")[0].proto.srcdoc  # the report only inside a script-only sandbox
+    assert '<iframe sandbox="allow-scripts" ' in shown and "<h1>" not in shown
+    assert "&lt;h1&gt;Evidently data drift&lt;/h1&gt;" in shown

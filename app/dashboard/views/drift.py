@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboard import charts, common
+from app.dashboard.report_frame import sandboxed_report
 from monitoring import metric_names
 from monitoring.settings import get_settings
 from monitoring.store import dashboard_queries
@@ -15,7 +16,8 @@ st.title("Drift")
 
 
 def _report(path: str | None) -> None:
-    """Link or embed the window's Evidently report: embedded only from Vigil's own var directory."""
+    """Link or embed the window's Evidently report: embedded only from Vigil's own var directory,
+    and then only in a sandbox without the dashboard's origin (``report_frame``)."""
     if not path:
         st.caption("No Evidently report was saved for this window.")
         return
@@ -29,9 +31,9 @@ def _report(path: str | None) -> None:
     if not report.is_relative_to(get_settings().var_dir.expanduser().resolve()):
         st.caption(f"Evidently report: {report} (outside Vigil's var directory, not embedded)")
         return
-    st.download_button("Download the Evidently report", report.read_bytes(), file_name=report.name,
-                       mime="text/html")
-    st.iframe(report, height=700)
+    page = report.read_bytes()
+    st.download_button("Download the Evidently report", page, file_name=report.name, mime="text/html")
+    st.iframe(sandboxed_report(page.decode("utf-8", errors="replace")), height=700)
 
 
 @st.fragment(run_every=common.REFRESH)

@@ -67,3 +67,33 @@ def test_json_schema_of_a_row():
     assert schema["required"] == ["age", "accounts", "region", "member"]
     assert schema["properties"]["accounts"] == {"type": "integer"}
     assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("</script><script>window.__pwned=1</script>", "holds the character '<' (U+003C) at position 0"),
+    ('<img src=x onerror="alert(1)">', "'<'"),
+    ("north>", "'>' (U+003E) at position 5"),
+    ("no\nrth", "U+000A"),
+    ("nor\x00th", "U+0000"),
+    ("nor\x7fth", "U+007F"),
+    ("nor\x85th", "U+0085"),
+    ("nor\u2028th", "U+2028"),
+    ("\u202ehtron", "U+202E"),
+    ("x" * 201, "is 201 characters long; at most 200 are accepted"),
+])
+def test_a_string_value_that_could_be_markup_or_is_too_long_is_refused(value, message):
+    with pytest.raises(InputError) as error:
+        SCHEMA.rows({**ROW, "region": value}, 10)
+    assert "feature 'region'" in str(error.value) and message in str(error.value)
+    assert len(str(error.value)) < 200  # the value itself is not echoed back
+
+
+@pytest.mark.parametrize("value", ["x" * 200, "north & south", 'say "hi"', "l'est", "Zürich", "北", ""])
+def test_other_strings_are_taken_as_sent(value):
+    assert SCHEMA.rows({**ROW, "region": value}, 10)[0][0]["region"] == value
+
+
+def test_the_length_limit_is_the_callers():
+    assert SCHEMA.rows({**ROW, "region": "x" * 300}, 10, max_string_chars=300)[0][0]["region"] == "x" * 300
+    with pytest.raises(InputError, match="at most 5"):
+        SCHEMA.rows([ROW, {**ROW, "region": "abcdef"}], 10, max_string_chars=5)
