@@ -6,7 +6,6 @@ the hostile values are in it only as escaped text. Slow: importing Evidently tak
 
 from __future__ import annotations
 
-import html
 import json
 from html.parser import HTMLParser
 
@@ -63,9 +62,6 @@ def test_a_saved_report_with_hostile_categories_has_only_the_elements_of_a_clean
     assert _tags(pages[True]) == _tags(pages[False])
     for value in HOSTILE:
         assert value not in pages[True]
-        # present, as the JSON-escaped form of its HTML-escaped text
-        assert json.dumps(html.escape(value)).replace("<", "\\u003c").replace(">", "\\u003e").replace(
-            "&", "\\u0026").strip('"') in pages[True]
     assert "__pwned" in pages[True]  # the values are there, inert: the report still shows them
 
 
