@@ -131,7 +131,7 @@ def mlflow_server(root: Path, port: int) -> Iterator[str]:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(f"{url}/health", what="mlflow server", timeout=120,
+        wait_until_healthy(f"{url}/health", what="mlflow server", timeout=300,
                            alive=lambda: server.poll() is None)
         yield url
     finally:
@@ -148,7 +148,7 @@ def _ready(base: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # two `mlflow server` starts and three API starts: minutes on a busy machine
+@pytest.mark.timeout(1200)  # two `mlflow server` starts and three API starts: minutes on a busy machine
 def test_mlflow_down_at_start_serves_the_local_copy_then_the_registry_again(sqlite_url, tmp_path):
     root, port = tmp_path / "mlflow", free_port()
     root.mkdir()
