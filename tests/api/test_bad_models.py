@@ -116,23 +116,26 @@ def test_a_model_taking_2_s_per_call_is_batched_and_never_blocks_the_rest(sqlite
         def send(i: int) -> None:
             answers[i] = httpx.post(f"{base}/predict", json=rows[i], timeout=30)
 
+        assert httpx.post(f"{base}/predict", json=rows[0], timeout=30).status_code == 200  # warm-up
         started = time.monotonic()
         threads = [threading.Thread(target=send, args=(i,)) for i in range(len(rows))]
         for thread in threads:
             thread.start()
-        time.sleep(0.5)
-        health_started = time.monotonic()
-        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
-        health_took = time.monotonic() - health_started
+        health_took = []
+        for _ in range(4):  # while the model holds its calls
+            time.sleep(0.5)
+            health_started = time.monotonic()
+            assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+            health_took.append(time.monotonic() - health_started)
         for thread in threads:
             thread.join(30)
         took = time.monotonic() - started
         metrics = httpx.get(f"{base}/metrics").text
     assert [a.status_code for a in answers] == [200] * len(rows)
     assert len({a.json()["prediction_id"] for a in answers}) == len(rows)
-    assert health_took < 1.0  # the model holds a call for 2 s: /health never waits for it
+    assert max(health_took) < 1.0  # the model holds each call for 2 s: /health never waits for it
     assert took < 8  # one by one: 8 x 2 s = 16 s; batched: two or three calls
-    assert _counter(metrics, "vigil_micro_batches_total") <= 3
+    assert _counter(metrics, "vigil_micro_batches_total") <= 4  # the warm-up's, then two or three
 
 
 @pytest.mark.slow
