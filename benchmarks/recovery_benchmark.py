@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.watchdog_benchmark import (
+from benchmarks.watchdog_benchmark import (  # noqa: E402 - after the repo root is on sys.path
     RATE,
     VIGIL,
     Traffic,
