@@ -264,23 +264,33 @@ class Registry:
     def delete_alias(self, model_name: str, alias: str) -> None:
         self.client.delete_registered_model_alias(model_name, alias)
 
+    def input_columns(self, model_name: str, version: int) -> list[dict[str, Any]]:
+        """The version's input signature as ``[{"name": ..., "type": "double"}, ...]`` ([] if none)."""
+        signature = self._signature(model_name, version)
+        return signature.inputs.to_dict() if signature is not None and signature.inputs is not None else []
+
+    def _signature(self, model_name: str, version: int) -> Any:
+        """The version's signature, read from its MLmodel file without downloading the model."""
+        import mlflow.models
+
+        mlflow.set_registry_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            return mlflow.models.get_model_info(f"models:/{model_name}/{version}").signature
+        except Exception as error:
+            raise RegistryError(f"cannot read {model_name} version {version}: {error}") from error
+
     def load_version(self, model_name: str, version: int) -> LoadedVersion:
         """A registered version loaded through ``mlflow.pyfunc``, with its flavor's own model.
 
         The signature is read first (from the MLmodel file, without downloading the model), so a
         version without one is refused before its artifacts are fetched.
         """
-        import mlflow.models
         import mlflow.pyfunc
 
-        mlflow.set_registry_uri(self.tracking_uri)
-        mlflow.set_tracking_uri(self.tracking_uri)
         uri = f"models:/{model_name}/{version}"
         info = self.get_version(model_name, version)
-        try:
-            signature = mlflow.models.get_model_info(uri).signature
-        except Exception as error:
-            raise RegistryError(f"cannot read {model_name} version {version}: {error}") from error
+        signature = self._signature(model_name, version)
         if signature is None or signature.inputs is None:
             raise MissingSignature(
                 f"{model_name} version {version} has no input signature, so Vigil cannot check "
