@@ -166,7 +166,7 @@ def test_mlflow_down_at_start_serves_the_local_copy_then_the_registry_again(sqli
     with vigil_serve(settings, tmp_path / "second.log", **FAST_MLFLOW) as (_, base):
         ready = _ready(base)
         assert ready["ready"] is True and ready["model_source"] == "local copy"
-        assert ready["notes"] == ["serving v1 from the local copy: MLflow unreachable"]
+        assert "serving v1 from the local copy: MLflow unreachable" in ready["notes"]
         answer = _predict(base, demo_rows(5))
         assert [p["prediction"] for p in answer["predictions"]] == [
             p["prediction"] for p in expected["predictions"]]
@@ -175,7 +175,7 @@ def test_mlflow_down_at_start_serves_the_local_copy_then_the_registry_again(sqli
         with mlflow_server(root, port):  # back on the same address: the poller takes the registry's
             _until(lambda: _ready(base)["model_source"] == "registry", 90,
                    "the API did not go back to the registry")
-            assert _ready(base)["notes"] == []
+            assert not [note for note in _ready(base)["notes"] if "MLflow" in note]
 
 
 def test_a_corrupted_local_copy_is_refused_not_served(api_settings, tmp_path):
