@@ -18,6 +18,7 @@ from monitoring.metrics.references import load_reference
 from monitoring.metrics.window_pipeline import compute_windows
 from monitoring.metrics.windows import window_containing
 from monitoring.registry.adoption import adopt
+from monitoring.serving.servable import load_servable
 from monitoring.settings import Settings
 from monitoring.store import history
 from monitoring.store.engine import session_scope, utcnow
@@ -29,7 +30,7 @@ from tests.team_models import register_team_version
 
 
 def _serve(runtime, name: str, version: int, start, n: int) -> None:
-    model = runtime.registry.load_model(name, version)
+    model = load_servable(runtime.registry, name, version)
     features = datasets.generate_features(n, 11)
     truth = (np.random.default_rng(3).random(n) < datasets.true_default_probability(features)).astype(int)
     predicted = model.predict(features)
