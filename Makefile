@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two pytest workers: most tests wait on real servers and processes, so two share the 2 cores well
+# (about 9.5 instead of 15 minutes here); whole modules stay on one worker (--dist loadfile).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
@@ -42,12 +46,12 @@ system-deps:
 test: install system-deps
 	@$(BIN)/python -m tests.preflight
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # Local quick run: everything but the slow end-to-end tests (CI always runs those).
 test-fast: install
 	@$(BIN)/python -m tests.preflight
-	$(BIN)/python -m pytest --skip-slow $(PYTEST_ARGS)
+	$(PYTEST) --skip-slow $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/vigil demo
