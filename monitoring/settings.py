@@ -150,6 +150,7 @@ class Settings(BaseSettings):
     slack_channel: str = "#vigil-oncall"
     slack_base_url: str | None = None  # tests point the SDK at a local fake Slack
     renotify_minutes: int = 60
+    alert_routes_file: Path | None = None  # webhook/PagerDuty/e-mail routes (TOML or YAML)
 
     # Outages and silences: MLflow client limits, grace periods, the stale-watchdog threshold
     reliability: ReliabilityPolicy = Field(default_factory=ReliabilityPolicy)

@@ -296,3 +296,27 @@ class ReferenceData(Base):
     uri: Mapped[str] = mapped_column(String(500))  # a parquet file
     rows: Mapped[int]
     created_at: Mapped[datetime]
+
+
+class RouteDelivery(Base):
+    """One outbox message's delivery to one alert route (webhook, PagerDuty, e-mail).
+
+    Slack keeps its state on the outbox row itself; every other route has its own row here, so a
+    route that is down delays only its own messages. ``next_attempt_at`` doubles as the lease.
+    """
+
+    __tablename__ = "route_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(BigId, ForeignKey("notification_outbox.id"))
+    route: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "route", name="uq_route_deliveries_message_route"),
+        Index("ix_route_deliveries_pending", "route", "delivered_at", "message_id"),
+    )

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from monitoring.alerts.delivery import DeliveryReport, deliver_pending
+from monitoring.alerts.route_delivery import RouteReport, deliver_routes
+from monitoring.alerts.routes import load_routes
 from monitoring.runtime import Runtime
 from monitoring.store import alerts
 from monitoring.store.engine import session_scope, utcnow
@@ -39,8 +41,9 @@ def run_once(runtime: Runtime, *, model_name: str | None = None,
     except Exception:
         _notify_despite_failure(runtime)
         raise
-    reminded, report = _notify(runtime)
+    reminded, report, routed = _notify(runtime)
     lines = [str(o) for o in outcomes if not quiet or _noteworthy(o)]
+    lines += [str(r) for r in routed if not quiet or r.delivered or r.failed]
     if not quiet:
         if not outcomes:
             lines.append("no model has a champion yet: nothing to watch")
@@ -50,12 +53,17 @@ def run_once(runtime: Runtime, *, model_name: str | None = None,
     return lines
 
 
-def _notify(runtime: Runtime) -> tuple[int, DeliveryReport]:
-    """Remind about alerts still firing after the re-notify interval, then deliver the outbox."""
+def _notify(runtime: Runtime) -> tuple[int, DeliveryReport, list[RouteReport]]:
+    """Remind about alerts still firing after the re-notify interval, then deliver the outbox.
+
+    Slack first, then each alert route on its own (``monitoring.alerts.route_delivery``).
+    """
     with session_scope(runtime.store_url) as session:
         reminded = alerts.renotify_due(session, now=utcnow(),
                                        interval=timedelta(minutes=runtime.settings.renotify_minutes))
-    return reminded, deliver_pending(runtime.store_url, settings=runtime.settings)
+    report = deliver_pending(runtime.store_url, settings=runtime.settings)
+    routes = load_routes(runtime.settings.alert_routes_file)
+    return reminded, report, deliver_routes(runtime.store_url, routes)
 
 
 def _notify_despite_failure(runtime: Runtime) -> None:
@@ -72,6 +80,7 @@ def run_loop(runtime: Runtime, *, interval: float, model_name: str | None = None
 
     ``started`` is called once the stop signals are handled (from then on Ctrl-C stops cleanly).
     """
+    load_routes(runtime.settings.alert_routes_file)  # a bad routes file stops the start, clearly
     stop = threading.Event()
     previous = _handle_stop_signals(stop)
     started()
