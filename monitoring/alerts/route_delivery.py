@@ -1,4 +1,4 @@
-"""Delivering the outbox to the alert routes (webhook, PagerDuty), each route on its own.
+"""Delivering the outbox to the alert routes (webhook, PagerDuty, e-mail), each route on its own.
 
 ``deliver_routes`` runs beside Slack's ``deliver_pending`` in the watch loop and the watchdog DAG;
 it never raises because of a route. For each route, one run claims that route's due rows in
@@ -21,10 +21,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitoring.alerts import pagerduty, webhook
+from monitoring.alerts import email, pagerduty, webhook
 from monitoring.alerts.delivery import backoff_seconds
 from monitoring.alerts.route_http import RouteError
-from monitoring.alerts.routes import PagerDutyRoute, Route, RouteConfigError, WebhookRoute
+from monitoring.alerts.routes import (
+    EmailRoute,
+    PagerDutyRoute,
+    Route,
+    RouteConfigError,
+    WebhookRoute,
+)
 from monitoring.store import route_deliveries
 from monitoring.store.engine import utcnow
 from monitoring.store.route_deliveries import RoutedMessage
@@ -93,3 +99,5 @@ def _send(route: Route, message: RoutedMessage, *, now: datetime) -> None:
         webhook.send(route, message, now=now)
     elif isinstance(route, PagerDutyRoute):
         pagerduty.send(route, message)
+    elif isinstance(route, EmailRoute):
+        email.send(route, message)

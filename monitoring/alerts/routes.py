@@ -81,7 +81,21 @@ class PagerDutyRoute(_Route):
 
 
 
-Route = Annotated[WebhookRoute | PagerDutyRoute, Field(discriminator="kind")]
+class EmailRoute(_Route):
+    """E-mail over SMTP: one plain-text mail per message to ``to``."""
+
+    kind: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True  # False only for a relay on a trusted network (or a local test server)
+    from_address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
+    username: str | None = None
+    password_env: EnvName | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+
+Route = Annotated[WebhookRoute | PagerDutyRoute | EmailRoute, Field(discriminator="kind")]
 _ROUTES = TypeAdapter(list[Route])
 
 
@@ -140,7 +154,7 @@ def _explain(error: ValidationError, raw: object) -> str:
             item = raw[index] if isinstance(raw, list) and index < len(raw) else {}
             name = item.get("name") if isinstance(item, dict) else None
             label = f"route {name!r} (#{index + 1})" if name else f"route #{index + 1}"
-            if loc and loc[0] in ("webhook", "pagerduty"):
+            if loc and loc[0] in ("webhook", "pagerduty", "email"):
                 loc.pop(0)
         field = ".".join(str(part) for part in loc) or "kind"
         lines.append(f"{label}: {field}: {problem['msg']}")
