@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitoring.events import Adopted
 from monitoring.metrics.references import fit_signature, keep_reference, read_table
 from monitoring.registry.mlflow_registry import VersionInfo
 from monitoring.runtime import Runtime
@@ -134,7 +135,10 @@ def _record(session: Session, runtime: Runtime, info: VersionInfo, actor: str, c
                    title=f"{name}: adopted by Vigil, @{alias} is version {version}",
                    facts={"model": name, "version": version, "by": actor,
                           "drift reference": source, "baseline": baseline},
-                   link=runtime.settings.dashboard_url, now=now)
+                   link=runtime.settings.dashboard_url, now=now,
+                   event=Adopted(type="adopt", model=name, occurred_at=now, actor=actor,
+                                 reason=event.reason, alias=alias, version=version,
+                                 reference=source).document())
     return Adoption(name, version, source, rows, baseline)
 
 

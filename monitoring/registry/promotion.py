@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from monitoring.events import AliasMoved
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.registry.rollback_target import choose_rollback_target
 from monitoring.runtime import Runtime
@@ -68,6 +69,8 @@ def move_alias_in(
         facts={"model": model_name, "from version": from_version, "to version": to_version,
                "by": actor, "reason": reason, **(evidence or {}).get("numbers", {})},
         link=registry.settings.dashboard_url, now=now,
+        event=AliasMoved(type=kind, model=model_name, occurred_at=now, actor=actor, reason=reason,
+                         alias=alias, from_version=from_version, to_version=to_version).document(),
     )
     session.flush()  # a constraint problem surfaces before MLflow is touched
     registry.set_alias(model_name, alias, to_version)

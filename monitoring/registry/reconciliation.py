@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitoring.events import AliasMoved
 from monitoring.runtime import Runtime
 from monitoring.store import history, outbox
 from monitoring.store.engine import lock_model, session_scope, utcnow
@@ -90,6 +91,9 @@ def record_difference(session, runtime: Runtime, model_name: str, *, recorded: i
         facts={"model": model_name, "from version": recorded, "to version": actual,
                "by": history.OUTSIDE_ACTOR, "noticed at": f"{now:%Y-%m-%d %H:%M:%S} UTC"},
         text=f"{reason}. {guard}", link=runtime.settings.dashboard_url, now=now,
+        event=AliasMoved(type=KIND, model=model_name, occurred_at=now,
+                         actor=history.OUTSIDE_ACTOR, reason=reason, alias=alias,
+                         from_version=recorded, to_version=actual).document(),
     )
 
 

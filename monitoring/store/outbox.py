@@ -5,8 +5,9 @@ notification exists if and only if the event committed. Delivery (to Slack) happ
 retries, from ``monitoring.alerts.delivery``; nothing here does I/O beyond the session.
 
 A payload is structured, not pre-rendered: ``title``, ``severity`` (info|warning|critical),
-``facts`` (label -> value, shown as fields), ``text`` (free text), optional ``link``. It is
-turned into Slack Block Kit at delivery time.
+``facts`` (label -> value, shown as fields), ``text`` (free text), optional ``link``, and for a
+registry move its typed ``event`` (``monitoring.events``, sent to webhook routes). It is turned
+into Slack Block Kit at delivery time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def enqueue(
     text: str = "",
     link: str | None = None,
     alert_id: int | None = None,
+    event: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> OutboxMessage:
     """Add one message to the outbox in the caller's transaction."""
@@ -49,6 +51,7 @@ def enqueue(
             "facts": {str(k): v for k, v in (facts or {}).items()},
             "text": text,
             "link": link,
+            **({"event": event} if event is not None else {}),
         },
         created_at=now,
         attempts=0,

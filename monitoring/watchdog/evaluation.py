@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from monitoring.events import RollbackControl
 from monitoring.registry.mlflow_registry import Registry, RegistryUnavailable
 from monitoring.registry.reconciliation import reconcile
 from monitoring.runtime import Runtime
@@ -117,6 +118,7 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
         raise ValueError("a reason is required to freeze or release automatic rollbacks")
     verb = "freeze" if frozen else "release"
     with session_scope(url) as session:
+        now = utcnow()
         control = lock_model(session, model_name)
         control.frozen = frozen
         control.frozen_reason = f"{actor}: {reason}" if frozen else None
@@ -124,7 +126,9 @@ def _set_frozen(url: str, model_name: str, actor: str, reason: str, channel: str
                                  model_name=model_name, detail=reason)
         outbox.enqueue(session, model_name=model_name, kind=verb, severity="warning" if frozen else "info",
                        title=f"{model_name}: automatic rollback {'frozen' if frozen else 'released'} by {actor}",
-                       facts={"model": model_name, "by": actor, "reason": reason})
+                       facts={"model": model_name, "by": actor, "reason": reason}, now=now,
+                       event=RollbackControl(type=verb, model=model_name, occurred_at=now,
+                                             actor=actor, reason=reason).document())
 
 
 # -- one model -----------------------------------------------------------------------------------
