@@ -4,7 +4,8 @@ bodies larger than ``max_body_bytes`` before they are read).
 Counters and the latency histogram are updated per request; the model version, the prediction
 log's queue and drop counts, whether MLflow answers, the age of the newest watchdog run
 (``vigil_watchdog_seconds_since_last_evaluation``, from a heartbeat read by a thread, never the
-store at scrape time) and the process's CPU and memory are read when ``/metrics`` is scraped.
+store at scrape time), the model signals (``vigil_model_metric`` and friends, likewise read by a
+thread: ``monitoring.serving.model_signals``) and the process's CPU and memory are read when ``/metrics`` is scraped.
 ``vigil_process_cpu_percent`` and ``vigil_process_memory_mb`` are the names the
 monitoring pipeline reads (see monitoring/process_metrics.py).
 
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException
 
 from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.micro_batch import MicroBatcher
+from monitoring.serving.model_signals import ModelSignals
 from monitoring.serving.prediction_log import PredictionLog
 from monitoring.serving.watchdog_status import WatchdogStatus
 
@@ -50,7 +52,8 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 class ApiMetrics:
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
-                 batcher: MicroBatcher | None = None, watchdog: WatchdogStatus | None = None):
+                 batcher: MicroBatcher | None = None, watchdog: WatchdogStatus | None = None,
+                 signals: ModelSignals | None = None):
         several_workers = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
         own = None if several_workers else self.registry  # several workers: the values live in shared files
@@ -64,7 +67,7 @@ class ApiMetrics:
                             ["model_name", "model_version"], registry=own)
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
                                       ["model_name", "model_version"], registry=own)
-        state = _StateCollector(holder, prediction_log, batcher, watchdog)
+        state = _StateCollector(holder, prediction_log, batcher, watchdog, signals)
         if several_workers:
             multiprocess.MultiProcessCollector(self.registry)
             self.shared_state: SharedState | None = SharedState(state)
@@ -88,8 +91,10 @@ class _StateCollector:
     """Values read at scrape time from the champion holder, the prediction log and the process."""
 
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
-                 batcher: MicroBatcher | None, watchdog: WatchdogStatus | None = None):
+                 batcher: MicroBatcher | None, watchdog: WatchdogStatus | None = None,
+                 signals: ModelSignals | None = None):
         self.holder = holder
+        self.signals = signals
         self.log = prediction_log
         self.batcher = batcher
         self.watchdog = watchdog
@@ -139,6 +144,8 @@ class _StateCollector:
         yield _gauge("vigil_watchdog_seconds_since_last_evaluation",
                      "seconds since the newest watchdog run ended (+Inf: none ever ran; NaN: the "
                      "store has not answered)", found.seconds_since if found else math.nan)
+        if self.signals is not None:
+            yield from _model_signals(self.signals)
         yield _gauge("vigil_process_cpu_percent", "CPU used by this API process since the last scrape (100 = one core)",
                      self.process.cpu_percent(None))
         yield _gauge("vigil_process_memory_mb", "resident memory of this API process, MB",
@@ -155,6 +162,9 @@ class SharedState:
         "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
         "vigil_prediction_logging_enabled": "livemax",
         "vigil_registry_reachable": "livemin", "vigil_watchdog_seconds_since_last_evaluation": "livemax",
+        # every worker reads the same store: one copy, not a sum
+        "vigil_model_metric": "livemax", "vigil_model_metric_samples": "livemax",
+        "vigil_model_metric_window_end_seconds": "livemax", "vigil_model_open_alerts": "livemax",
     }
 
     def __init__(self, state: _StateCollector):
@@ -201,6 +211,29 @@ class SharedState:
     def _run(self) -> None:
         while not self._stop.wait(self.PUBLISH_SECONDS):
             self.publish()
+
+
+def _model_signals(signals: ModelSignals) -> Iterator[GaugeMetricFamily]:
+    """The store's newest window per model, version and metric, and open alerts per model."""
+    current = signals.current
+    labels = ["model_name", "model_version", "metric"]
+    value = GaugeMetricFamily("vigil_model_metric", "newest window's value of a model metric "
+                              "(quality, latency_p95_ms, drift_share ...; NaN: not computable)",
+                              labels=labels)
+    samples = GaugeMetricFamily("vigil_model_metric_samples", "rows behind that value (labelled "
+                                "predictions for a quality metric)", labels=labels)
+    ended = GaugeMetricFamily("vigil_model_metric_window_end_seconds",
+                              "Unix time the newest window of that metric ended", labels=labels)
+    for signal in current.latest:
+        key = [signal.model_name, str(signal.model_version), signal.metric]
+        value.add_metric(key, math.nan if signal.value is None else signal.value)
+        samples.add_metric(key, signal.sample_count)
+        ended.add_metric(key, signal.window_end.timestamp())
+    alerts = GaugeMetricFamily("vigil_model_open_alerts", "alerts firing for a model",
+                               labels=["model_name"])
+    for model_name, count in sorted(current.open_alerts.items()):
+        alerts.add_metric([model_name], count)
+    yield from (value, samples, ended, alerts)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

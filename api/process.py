@@ -15,6 +15,7 @@ from api.metrics import ApiMetrics
 from monitoring.runtime import Runtime
 from monitoring.serving import local_copy
 from monitoring.serving.champion import ChampionHolder
+from monitoring.serving.model_signals import ModelSignals
 from monitoring.serving.prediction_log import PredictionLog
 from monitoring.serving.scoring import ChampionScoring
 from monitoring.serving.watchdog_status import WatchdogStatus
@@ -29,6 +30,7 @@ class ApiProcess:
     scoring: ChampionScoring
     metrics: ApiMetrics
     watchdog: WatchdogStatus  # the newest watchdog heartbeat, for readiness and /metrics
+    signals: ModelSignals  # the store's newest model metrics and open alerts, for /metrics
     schema_checked: bool = False  # the store's schema was found at head (checked when reachable)
 
     @classmethod
@@ -44,7 +46,9 @@ class ApiProcess:
                             flush_seconds=settings.log_flush_seconds) if settings.prediction_logging else None
         scoring = ChampionScoring(settings)
         watchdog = WatchdogStatus(settings.database_url, settings.reliability.watchdog_stale_seconds)
-        return cls(runtime, holder, log, scoring, ApiMetrics(holder, log, scoring.batcher, watchdog), watchdog)
+        signals = ModelSignals(settings.database_url)
+        metrics = ApiMetrics(holder, log, scoring.batcher, watchdog, signals)
+        return cls(runtime, holder, log, scoring, metrics, watchdog, signals)
 
     @property
     def settings(self) -> Settings:
@@ -57,6 +61,7 @@ class ApiProcess:
         self.scoring.start()
         self.holder.start()
         self.watchdog.start()
+        self.signals.start()
         if self.metrics.shared_state is not None:
             self.metrics.shared_state.start()
 
@@ -64,6 +69,7 @@ class ApiProcess:
         self.holder.stop()
         self.scoring.stop()
         self.watchdog.stop()
+        self.signals.stop()
         if self.log is not None:
             self.log.stop()
         if self.metrics.shared_state is not None:
