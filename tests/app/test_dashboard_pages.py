@@ -329,3 +329,28 @@ def test_drift_page_embeds_the_windows_evidently_report_from_the_var_directory(s
     shown = app.get("iframe")[0].proto.srcdoc  # the report only inside a script-only sandbox
     assert '<iframe sandbox="allow-scripts" ' in shown and "<h1>" not in shown
     assert "&lt;h1&gt;Evidently data drift&lt;/h1&gt;" in shown
+
+
+def test_alerts_page_shows_per_route_what_was_sent_and_delivered(seeded, model_name, monkeypatch):
+    from monitoring.alerts.route_delivery import deliver_routes
+    from monitoring.alerts.routes import WebhookRoute
+    from tests.fakes.fake_receiver import start_receiver
+
+    monkeypatch.setenv("TEST_HOOK_SECRET", "x")
+    up, up_server = start_receiver()
+    down, down_server = start_receiver()
+    down.down = True
+    try:
+        deliver_routes(seeded, tuple(
+            WebhookRoute(name=name, kind="webhook", url=receiver.url, secret_env="TEST_HOOK_SECRET")
+            for name, receiver in (("ops-up", up), ("ops-down", down))))
+    finally:
+        up_server.shutdown()
+        down_server.shutdown()
+    (table,) = [d.value for d in _app("alerts").dataframe if "route" in d.value.columns]
+    mine = table[table["model"] == model_name]
+    assert set(mine["route"]) == {"ops-up", "ops-down"}
+    assert mine[mine["route"] == "ops-up"]["delivered"].all()
+    waiting = mine[mine["route"] == "ops-down"]
+    assert not waiting["delivered"].any()
+    assert waiting["state"].str.contains("answered 503").any()

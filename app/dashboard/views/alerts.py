@@ -1,5 +1,6 @@
 """Alerts: firing (and what was resolved in the last day, such as a rollback that recovered) and
-resolved, each with the text of its Slack messages, or what they would say when Slack is off."""
+resolved, each with the text of its Slack messages, or what they would say when Slack is off;
+then, per alert route (webhook, PagerDuty, e-mail), what was sent and whether it was delivered."""
 
 from datetime import timedelta
 
@@ -8,7 +9,7 @@ import streamlit as st
 
 from app.dashboard import common
 from monitoring.settings import get_settings
-from monitoring.store import dashboard_queries
+from monitoring.store import dashboard_queries, route_deliveries
 
 SEVERITY_MARK = {"critical": ":red[:material/error:]", "warning": ":orange[:material/warning:]",
                  "info": ":blue[:material/info:]"}
@@ -94,5 +95,31 @@ def alert_list() -> None:
             _show(alert, messages, slack_on)
 
 
+def _route_state(row) -> str:
+    if row.delivered_at is not None:
+        return f"delivered {_time(row.delivered_at)}"
+    error = f": {row.last_error}" if row.last_error else ""
+    return f"waiting, {row.attempts} attempts, next {_time(row.next_attempt_at)}{error}"
+
+
+@st.fragment(run_every=common.REFRESH)
+def route_list() -> None:
+    """What each alert route was sent (newest first) and whether it took it."""
+    st.header("Alert routes")
+    every_model = st.session_state.get("alert_all_models", False)
+    model_name = None if every_model else common.view().model_name
+    rows = [r for r in route_deliveries.recent_deliveries(common.store_url())
+            if model_name is None or r.model_name == model_name]
+    if not rows:
+        st.caption("No message went to an alert route (VIGIL_ALERT_ROUTES_FILE) for this model.")
+        return
+    st.dataframe(pd.DataFrame([{
+        "route": r.route, "sent": _time(r.created_at), "model": r.model_name, "kind": r.kind,
+        "severity": r.severity, "title": r.title, "delivered": r.delivered_at is not None,
+        "state": _route_state(r),
+    } for r in rows]), hide_index=True)
+
+
 if not common.no_model():
     alert_list()
+    route_list()
