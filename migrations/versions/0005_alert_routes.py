@@ -1,6 +1,7 @@
 """Alert routes: one ``route_deliveries`` row per outbox message and non-Slack route.
 
-Each row holds that route's attempts, next try (also its lease), delivery time and last error.
+Each row holds that route's attempts, next try (also its lease), delivery time and last error;
+it goes with its outbox row, which retention keeps while any route has not delivered it.
 No existing row changes.
 
 Revision ID: 0005
@@ -30,7 +31,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["message_id"], ["notification_outbox.id"]),
+        sa.ForeignKeyConstraint(["message_id"], ["notification_outbox.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("message_id", "route", name="uq_route_deliveries_message_route"),
     )

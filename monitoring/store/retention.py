@@ -36,7 +36,10 @@ class Kind:
 
 KINDS = {
     "feedback": Kind("feedback", "received_at < :cutoff"),
-    "outbox": Kind("notification_outbox", "delivered_at IS NOT NULL AND delivered_at < :cutoff"),
+    # kept while an alert route has not delivered it; its delivered route rows go with it (cascade)
+    "outbox": Kind("notification_outbox", "delivered_at IS NOT NULL AND delivered_at < :cutoff "
+                   "AND NOT EXISTS (SELECT 1 FROM route_deliveries r WHERE "
+                   "r.message_id = notification_outbox.id AND r.delivered_at IS NULL)"),
     "access_log": Kind("access_log", "created_at < :cutoff"),
     "metric_windows": Kind("metric_windows", "window_end < :cutoff"),
     "drift_results": Kind("drift_results", "window_end < :cutoff"),

@@ -308,7 +308,8 @@ class RouteDelivery(Base):
     __tablename__ = "route_deliveries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    message_id: Mapped[int] = mapped_column(BigId, ForeignKey("notification_outbox.id"))
+    message_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("notification_outbox.id", ondelete="CASCADE"))
     route: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

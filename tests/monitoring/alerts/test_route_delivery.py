@@ -141,3 +141,23 @@ def test_no_loss_or_duplicate_across_a_deliverer_restart(store_url, receiver):
     assert after.delivered == 3
     deliver_routes(store_url, (route,), now=now + timedelta(minutes=10))
     assert [r.headers["Idempotency-Key"] for r in receiver.requests] == [f"vigil-{i}" for i in ids]
+
+
+def test_retention_keeps_a_message_until_every_route_delivered_it(store_url, receiver):
+    from sqlalchemy import func, select, update
+
+    from monitoring.store.retention import delete_due
+    from monitoring.store.tables import OutboxMessage, RouteDelivery
+
+    receiver.down = True
+    _enqueue(store_url, "m")
+    now = utcnow()
+    deliver_routes(store_url, (_hook(receiver.url),), now=now)
+    with session_scope(store_url) as session:  # Slack delivered it long ago
+        session.execute(update(OutboxMessage).values(delivered_at=now - timedelta(days=30)))
+    assert delete_due(store_url, "outbox", now - timedelta(days=7), batch_rows=10) == 0
+    receiver.down = False
+    deliver_routes(store_url, (_hook(receiver.url),), now=now + timedelta(minutes=1))
+    assert delete_due(store_url, "outbox", now - timedelta(days=7), batch_rows=10) == 1
+    with session_scope(store_url) as session:
+        assert session.scalar(select(func.count()).select_from(RouteDelivery)) == 0
