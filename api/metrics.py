@@ -165,6 +165,9 @@ class SharedState:
         # every worker reads the same store: one copy, not a sum
         "vigil_model_metric": "livemax", "vigil_model_metric_samples": "livemax",
         "vigil_model_metric_window_end_seconds": "livemax", "vigil_model_open_alerts": "livemax",
+        "vigil_model_quality_test_breaching": "livemax", "vigil_model_quality_test_llr": "livemax",
+        "vigil_model_quality_test_labels": "livemax",
+        "vigil_model_seconds_since_last_evaluation": "livemax",
     }
 
     def __init__(self, state: _StateCollector):
@@ -234,6 +237,32 @@ def _model_signals(signals: ModelSignals) -> Iterator[GaugeMetricFamily]:
     for model_name, count in sorted(current.open_alerts.items()):
         alerts.add_metric([model_name], count)
     yield from (value, samples, ended, alerts)
+    yield from _watched(current.watched)
+
+
+def _watched(watched) -> Iterator[GaugeMetricFamily]:
+    """Per model, the watchdog's quality test and the age of its last evaluation."""
+    families = {
+        "breaching": GaugeMetricFamily("vigil_model_quality_test_breaching", "1 while the "
+                                       "quality test has tripped and not found the version healthy "
+                                       "since", labels=["model_name"]),
+        "llr": GaugeMetricFamily("vigil_model_quality_test_llr", "the running quality test's "
+                                 "log-likelihood ratio (trips at its upper bound)",
+                                 labels=["model_name"]),
+        "labels": GaugeMetricFamily("vigil_model_quality_test_labels", "labels the running quality "
+                                    "test has seen", labels=["model_name"]),
+        "age": GaugeMetricFamily("vigil_model_seconds_since_last_evaluation", "seconds since the "
+                                 "watchdog last evaluated the model (+Inf: never)",
+                                 labels=["model_name"]),
+    }
+    now = time.time()
+    for model in watched:
+        families["breaching"].add_metric([model.model_name], 1 if model.test_breaching else 0)
+        families["llr"].add_metric([model.model_name], model.test_llr)
+        families["labels"].add_metric([model.model_name], model.test_labels)
+        age = math.inf if model.last_evaluated_at is None else now - model.last_evaluated_at.timestamp()
+        families["age"].add_metric([model.model_name], age)
+    yield from families.values()
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -1,4 +1,5 @@
-"""Per model and version, the newest window of every metric, and open alerts: for /metrics.
+"""Per model and version, the newest window of every metric; per model, open alerts and the
+watchdog's quality test and last evaluation: for /metrics.
 
 One grouped query over ``metric_windows`` (windows that ended in the last ``LOOKBACK``), one
 over ``alerts``. The API reads them in a background thread (``monitoring.serving.model_signals``),
@@ -13,7 +14,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, func, select
 
 from monitoring.store.engine import session_scope
-from monitoring.store.tables import Alert, MetricWindow
+from monitoring.store.tables import Alert, MetricWindow, ModelControl
 
 LOOKBACK = timedelta(days=7)  # an older window is no signal any more
 
@@ -27,9 +28,20 @@ class Signal(NamedTuple):
     window_end: datetime
 
 
+class Watched(NamedTuple):
+    """The watchdog's state of one model: its quality test (SPRT) and its last evaluation."""
+
+    model_name: str
+    last_evaluated_at: datetime | None
+    test_breaching: bool  # the test tripped and no test has found the version healthy since
+    test_llr: float  # the running log-likelihood ratio (trips at the upper bound)
+    test_labels: int  # labels the running test has seen
+
+
 class Signals(NamedTuple):
     latest: list[Signal]
     open_alerts: dict[str, int]  # model -> firing alerts
+    watched: list[Watched] = []
 
 
 def read_signals(url: str, *, now: datetime) -> Signals:
@@ -63,4 +75,13 @@ def read_signals(url: str, *, now: datetime) -> Signals:
             select(Alert.model_name, func.count()).where(Alert.state == "firing")
             .group_by(Alert.model_name)
         ).all())
-        return Signals(latest, firing)
+        watched = [
+            Watched(row.model_name, row.last_evaluated_at,
+                    bool((row.detector_state or {}).get("quality", {}).get("breaching", False)),
+                    float((row.detector_state or {}).get("quality", {}).get("llr", 0.0)),
+                    int((row.detector_state or {}).get("quality", {}).get("labels", 0)))
+            for row in session.execute(
+                select(ModelControl.model_name, ModelControl.last_evaluated_at,
+                       ModelControl.detector_state).order_by(ModelControl.model_name))
+        ]
+        return Signals(latest, firing, watched)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.store import alerts
-from monitoring.store.engine import session_scope, utcnow
+from monitoring.store.engine import lock_model, session_scope, utcnow
 from monitoring.store.metric_windows import metric_row, upsert_metrics
 from monitoring.store.model_signals import read_signals
 
@@ -30,6 +30,9 @@ def test_metrics_show_the_newest_window_per_metric_and_open_alerts(shared_client
                                    metric=metric, value=value, sample_count=count, computed_at=end))
     with session_scope(url) as session:
         upsert_metrics(session, rows)
+        control = lock_model(session, model)
+        control.detector_state = {"quality": {"llr": 1.5, "labels": 33, "breaching": True}}
+        control.last_evaluated_at = utcnow() - timedelta(seconds=30)
         alerts.raise_alert(session, key=f"{model}:drift", model_name=model, kind="drift",
                            severity="warning", title="drift", facts={})
     shared_client.app.state.service.signals.refresh()
@@ -46,6 +49,10 @@ def test_metrics_show_the_newest_window_per_metric_and_open_alerts(shared_client
     assert math.isnan(value("vigil_model_metric", "roc_auc"))
     assert value("vigil_model_metric_window_end_seconds", "f1") == end.timestamp()
     assert value("vigil_model_open_alerts") == 1
+    assert value("vigil_model_quality_test_breaching") == 1
+    assert value("vigil_model_quality_test_llr") == 1.5
+    assert value("vigil_model_quality_test_labels") == 33
+    assert 30 <= value("vigil_model_seconds_since_last_evaluation") < 90
     stored = {(s.metric, s.value, s.sample_count) for s in read_signals(url, now=utcnow()).latest
               if s.model_name == model}
     shown = {(m, found[("vigil_model_metric", (("metric", m), ("model_name", model),
