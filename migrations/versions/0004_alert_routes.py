@@ -4,7 +4,7 @@ Each row holds that route's attempts, next try (also its lease), delivery time a
 it goes with its outbox row, which retention keeps while any route has not delivered it.
 No existing row changes.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03 13:15:00
 """
@@ -12,7 +12,7 @@ Create Date: 2026-12-03 13:15:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
