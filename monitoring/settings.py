@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8000"
     dashboard_url: str = "http://127.0.0.1:8501"
     operator_token: SecretStr | None = None
+    # lockout (monitoring/lockout.py): this many wrong tokens from one client within the window
+    # lock that client out for the lockout period (API: per client IP; dashboard: per name/session)
+    operator_max_failures: int = Field(5, ge=1)
+    operator_failure_window_seconds: float = Field(900.0, gt=0)
+    operator_lockout_seconds: float = Field(900.0, gt=0)
     alias_poll_seconds: float = 2.0
     max_batch_rows: int = 1000
     max_string_feature_chars: int = Field(200, ge=1)  # a longer category value is refused (422)

@@ -178,6 +178,20 @@ def record_attempt(
                       model_name=model_name, detail=detail)
 
 
+def refusal_times(url: str, *, channel: str, client: str, since: datetime) -> list[datetime]:
+    """When the access log refused ``client`` (marked ``[client <id>]`` in the detail) since a time."""
+    marker = client_marker(client).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    with session_scope(url) as session:
+        return list(session.scalars(select(AccessLog.created_at).where(
+            AccessLog.channel == channel, AccessLog.allowed.is_(False), AccessLog.created_at >= since,
+            AccessLog.detail.like(f"%{marker}", escape="\\"))))
+
+
+def client_marker(client: str) -> str:
+    """The suffix of a refusal's detail that names the client it came from."""
+    return f" [client {client}]"
+
+
 def champion_since(url: str, model_name: str, alias: str, version: int) -> datetime | None:
     """When the alias last moved to ``version`` by Vigil's history (None: no such move)."""
     with session_scope(url) as session:

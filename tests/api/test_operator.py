@@ -122,3 +122,28 @@ def test_a_move_while_mlflow_is_unreachable_is_a_503_and_changes_nothing(api_set
     assert moved.status_code == 503 and "MLflow unreachable" in moved.json()["detail"], moved.text
     with session_scope(down.database_url) as session:
         assert session.scalars(select(RegistryEvent)).all() == []
+
+
+def test_token_brute_force_is_locked_out_after_n_in_every_worker_and_rows_are_capped(shared_settings):
+    """Attack: guess the token from one address. After 5 wrong ones: 429, even with the right token,
+    and from a second app (another worker) on the same store; other addresses are not affected."""
+    url = shared_settings.database_url
+    guesser, other = ("203.0.113.9", 4000), ("198.51.100.2", 4000)
+    before = len(_access(url))
+    wrong = {"Authorization": "Bearer guess"}
+    body = {"version": 1, "reason": "guess", "operator": "mallory"}
+    with TestClient(create_app(shared_settings), client=guesser) as first, \
+            TestClient(create_app(shared_settings), client=guesser) as second, \
+            TestClient(create_app(shared_settings), client=other) as bystander:
+        codes = [first.post("/operator/promote", headers=wrong, json=body).status_code for _ in range(5)]
+        assert codes == [403] * 5
+        for _ in range(20):
+            locked = first.post("/operator/promote", headers=wrong, json=body)
+            assert locked.status_code == 429
+        assert 0 < int(locked.headers["Retry-After"]) <= 900
+        assert second.post("/operator/rollback", headers=AUTH, json={"reason": "x", "operator": "m"}).status_code == 429
+        assert bystander.post("/operator/promote", headers=wrong, json=body).status_code == 403
+    rows = _access(url)[before:]
+    guessed = [r for r in rows if "203.0.113.9" in r[4]]
+    assert len(guessed) == 5  # capped: 26 attempts, 5 rows
+    assert Registry(shared_settings).alias_version(shared_settings.model_name, "champion") == 1
