@@ -69,6 +69,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@_user_errors
 def db_upgrade() -> None:
     """Create or update Vigil's tables (safe to run again)."""
     from monitoring.store.migrations import head_revision, upgrade
@@ -241,6 +242,7 @@ def monitor(start, end, model_name) -> None:
 @click.option("--migrate/--no-migrate", default=True, show_default=True,
               help="bring the store's schema to head first, when the store answers "
                    "(off where a migrate job does it, as in docker-compose)")
+@_user_errors
 def serve(host, port, workers, access_log, migrate) -> None:
     """Serve the champion over HTTP (FastAPI; docs at /docs).
 

@@ -17,8 +17,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitoring.token_strength import weakness
 
 # an empty variable means "not set" (docker-compose passes optional secrets as ""); a keyword
 # that is no setting is refused, so a misspelt or moved threshold cannot be ignored silently
@@ -162,6 +164,15 @@ class Settings(BaseSettings):
 
     # Retention (``vigil prune``, the vigil_maintenance DAG): its own section, VIGIL_RETENTION_*
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+
+    @field_validator("operator_token")
+    @classmethod
+    def _strong_operator_token(cls, token: SecretStr | None) -> SecretStr | None:
+        why = weakness(token.get_secret_value()) if token is not None else None
+        if why:
+            raise ValueError(f"the operator token is too weak: {why}; make one with "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return token
 
     @property
     def artifact_root(self) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-OPERATOR_TOKEN = "test-operator-token"
+OPERATOR_TOKEN = "test-operator-token-0123456789"
 
 
 def make_settings(store_url: str, mlflow_store: str, var_dir: Path, **overrides):

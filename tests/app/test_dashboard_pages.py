@@ -17,7 +17,7 @@ from monitoring.store.tables import AccessLog, OutboxMessage, RegistryEvent
 pytestmark = pytest.mark.postgres
 
 ENTRY = Path(__file__).resolve().parents[2] / "app" / "dashboard" / "main.py"
-TOKEN = "s3cret-operator-token"
+TOKEN = "s3cret-operator-token-for-tests"
 
 
 @pytest.fixture
