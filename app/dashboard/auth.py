@@ -7,21 +7,29 @@ Two ways to log in as an operator:
   logged-in user is an operator when their e-mail is listed in ``[vigil] operator_emails``.
 
 Every refused attempt (a wrong token, an action without a login) is shown and recorded in the
-access log with channel ``dashboard``.
+access log with channel ``dashboard``. ``VIGIL_OPERATOR_MAX_FAILURES`` wrong tokens within the
+window lock out the typed name (counted from the access log, so every session sees them) and the
+browser session (whatever name it types next) for the lockout period; locked-out attempts are
+refused without a row (``monitoring.lockout``).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
+from datetime import timedelta
 
 import streamlit as st
 from pydantic import SecretStr
 
+from monitoring.lockout import lookback, retry_after
 from monitoring.settings import get_settings
 from monitoring.store import history
+from monitoring.store.engine import utcnow
 
 OPERATOR_KEY = "vigil_operator"
+FAILURES_KEY = "vigil_login_failures"  # this session's wrong tokens, whatever name was typed
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -86,12 +94,31 @@ def _try_token(name: str, token: str) -> None:
     if not NAME_PATTERN.match(name):
         st.error("Give your name (letters, digits, . _ @ -), it goes into the audit trail.")
         return
+    wait = _locked_out_for(name)
+    if wait > 0:
+        st.error(f"Too many wrong operator tokens: logins are locked for {math.ceil(wait)} s more.")
+        return
     if token_matches(token, get_settings().operator_token):
         st.session_state[OPERATOR_KEY] = f"dashboard:{name}"
         record(f"dashboard:{name}", "login", allowed=True)
         st.rerun()
-    record(f"dashboard:{name}", "login", allowed=False, detail="wrong operator token")
+    st.session_state.setdefault(FAILURES_KEY, []).append(utcnow())
+    record(f"dashboard:{name}", "login", allowed=False,
+           detail="wrong operator token" + history.client_marker(f"name:{name}"))
     st.error("Wrong operator token; the attempt was recorded.")
+
+
+def _locked_out_for(name: str) -> float:
+    """Seconds this name or this session must still wait before trying a token again."""
+    settings = get_settings()
+    window = timedelta(seconds=settings.operator_failure_window_seconds)
+    lockout = timedelta(seconds=settings.operator_lockout_seconds)
+    now = utcnow()
+    by_name = history.refusal_times(settings.database_url, channel="dashboard", client=f"name:{name}",
+                                    since=now - lookback(window, lockout))
+    by_session = st.session_state.get(FAILURES_KEY, [])
+    return max(retry_after(times, now, max_failures=settings.operator_max_failures,
+                           window=window, lockout=lockout) for times in (by_name, by_session))
 
 
 def require_operator(action: str, model_name: str | None, detail: str = "") -> str | None:
