@@ -33,6 +33,7 @@ DEMO_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
     "GRADIO_ANALYTICS_ENABLED": "False",
+    "VIGIL_DASHBOARD_ACCESS": "open",  # the demo's dashboard is readable without a login (127.0.0.1)
 }
 
 
@@ -238,7 +239,7 @@ def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeo
 def _login_help(settings: Settings) -> str:
     token = "set VIGIL_OPERATOR_TOKEN to act" if settings.operator_token is None else "VIGIL_OPERATOR_TOKEN"
     slack = "on" if settings.slack_enabled else "off (set VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_WEBHOOK_URL)"
-    return (f"==> dashboard operator login: {token}; Airflow: no login in the demo (all users are admins); "
+    return (f"==> dashboard: reading is open in the demo (VIGIL_DASHBOARD_ACCESS=open), operator login: {token}; Airflow: no login in the demo (all users are admins); "
             f"Slack: {slack}")
 
 

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # Serving
     api_url: str = "http://127.0.0.1:8000"
     dashboard_url: str = "http://127.0.0.1:8501"
+    # who may read the dashboard: "login" (default) an operator or an OIDC viewer; "open" anyone
+    # who reaches it (the embedded demo, on 127.0.0.1, says so)
+    dashboard_access: Literal["open", "login"] = "login"
     operator_token: SecretStr | None = None
     # lockout (monitoring/lockout.py): this many wrong tokens from one client within the window
     # lock that client out for the lockout period (API: per client IP; dashboard: per name/session)

@@ -1,4 +1,5 @@
-"""Who may act on the dashboard: viewing is open, acting needs an operator login.
+"""Who may read and act on the dashboard: acting needs an operator login, and so does reading
+unless ``VIGIL_DASHBOARD_ACCESS=open`` (with OIDC, ``[vigil] viewer_emails`` may also read).
 
 Two ways to log in as an operator:
 - the operator token (``VIGIL_OPERATOR_TOKEN``), typed into the sidebar with a name, compared in
@@ -67,6 +68,22 @@ def operator() -> str | None:
     return None
 
 
+def may_view() -> bool:
+    """Whether this session may read the pages (``VIGIL_DASHBOARD_ACCESS``)."""
+    if get_settings().dashboard_access == "open" or operator() is not None:
+        return True
+    if oidc_configured() and st.user.get("is_logged_in"):
+        return str(st.user.get("email") or "") in _secret("vigil").get("viewer_emails", [])
+    return False
+
+
+def login_gate() -> None:
+    """What a session that may not read sees instead of the pages: the login, no data."""
+    st.title("Vigil: log in")
+    st.caption("This dashboard needs a login to read (VIGIL_DASHBOARD_ACCESS=login).")
+    login_panel()
+
+
 def login_panel() -> None:
     """The sidebar's login box: who you are, and the way to become an operator."""
     actor = operator()
@@ -76,7 +93,8 @@ def login_panel() -> None:
             del st.session_state[OPERATOR_KEY]
             st.rerun()
         return
-    st.caption("Viewing is open. Promoting, rolling back, freezing or releasing needs an operator login.")
+    if get_settings().dashboard_access == "open":
+        st.caption("Viewing is open. Promoting, rolling back, freezing or releasing needs an operator login.")
     if oidc_configured():
         if st.user.get("is_logged_in"):
             st.warning(f"{st.user.get('email')} is not an operator.")

@@ -4,12 +4,15 @@
 
 import streamlit as st
 
-from app.dashboard import common
+from app.dashboard import auth, common
 
 # The pages live in views/, not pages/: Streamlit treats a pages/ folder beside the entry script as a
 # v1 multipage app until st.navigation has run once in the process, so a first visit to /quality
 # would run that page alone (without the sidebar below) and list the file names.
 st.set_page_config(page_title="Vigil", page_icon=":material/shield:", layout="wide")
+if not auth.may_view():  # VIGIL_DASHBOARD_ACCESS=login: no page, no query, until a login
+    auth.login_gate()
+    st.stop()
 page = st.navigation([
     st.Page("views/overview.py", title="Overview", icon=":material/monitor_heart:", default=True),
     st.Page("views/quality.py", title="Quality", icon=":material/insights:"),

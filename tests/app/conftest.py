@@ -28,7 +28,7 @@ def trained(postgres_url, mlflow_store, model_name, monkeypatch, tmp_path):
     from monitoring.training.trainer import train
 
     env = {"VIGIL_DATABASE_URL": postgres_url, "MLFLOW_TRACKING_URI": mlflow_store,
-           "VIGIL_MODEL_NAME": model_name, "VIGIL_OPERATOR_TOKEN": OPERATOR_TOKEN,
+           "VIGIL_MODEL_NAME": model_name, "VIGIL_OPERATOR_TOKEN": OPERATOR_TOKEN, "VIGIL_DASHBOARD_ACCESS": "open",
            "VIGIL_VAR_DIR": str(tmp_path / "var"),
            "VIGIL_MLFLOW_ARTIFACT_ROOT": str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts")}
     for key, value in env.items():

@@ -29,6 +29,7 @@ def seeded(postgres_url, mlflow_store, model_name, monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     monkeypatch.setenv("VIGIL_MODEL_NAME", model_name)
     monkeypatch.setenv("VIGIL_OPERATOR_TOKEN", TOKEN)
+    monkeypatch.setenv("VIGIL_DASHBOARD_ACCESS", "open")
     monkeypatch.setenv("VIGIL_VAR_DIR", str(tmp_path / "var"))
     reset_settings()
     seed(postgres_url, SeedSpec(models=(model_name, f"{model_name}-b"), days=2, predictions=500))

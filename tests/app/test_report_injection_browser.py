@@ -89,7 +89,7 @@ def hostile_report(postgres_url, mlflow_store, model_name, tmp_path):
                               reports=True, now=now)
     assert len(summary.reports) == 1, summary.as_dict()
     env = {"VIGIL_DATABASE_URL": postgres_url, "MLFLOW_TRACKING_URI": mlflow_store,
-           "VIGIL_MODEL_NAME": model_name, "VIGIL_OPERATOR_TOKEN": OPERATOR_TOKEN,
+           "VIGIL_MODEL_NAME": model_name, "VIGIL_OPERATOR_TOKEN": OPERATOR_TOKEN, "VIGIL_DASHBOARD_ACCESS": "open",
            "VIGIL_VAR_DIR": str(settings.var_dir), "VIGIL_MLFLOW_ARTIFACT_ROOT": settings.mlflow_artifact_root,
            "VIGIL_WINDOW_MINUTES": str(WINDOW_MINUTES)}
     return env, summary.reports[0]
