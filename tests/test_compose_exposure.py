@@ -6,10 +6,16 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
-from tests.test_compose import compose, resolve, services  # noqa: F401 - compose and services are fixtures
+from tests.test_compose import COMPOSE, resolve
 
 PUBLISHED = re.compile(r"^(?P<host>[^:]+):(?P<port>[^:]+):(?P<target>\d+)$")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
 
 
 def _published(service: dict) -> list[str]:
