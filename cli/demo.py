@@ -26,6 +26,7 @@ import psutil
 from cli.supervisor import Service, StopRequested, Supervisor
 from monitoring.runtime import Runtime
 from monitoring.settings import Settings
+from monitoring.store.engine import without_password
 
 DEMO_ENV = {
     "VIGIL_WINDOW_MINUTES": "1",  # windows fill the dashboard within minutes
@@ -164,8 +165,8 @@ def _first_champion(settings: Settings, say: Callable[[str], None]) -> None:
     """Migrate the store and train a champion unless there is one."""
     from monitoring.store.migrations import upgrade
 
-    say(f"==> store: {_without_password(settings.database_url)}   "
-        f"MLflow: {_without_password(settings.mlflow_tracking_uri)}")
+    say(f"==> store: {without_password(settings.database_url)}   "
+        f"MLflow: {without_password(settings.mlflow_tracking_uri)}")
     upgrade(settings.database_url)
     registry = Runtime(settings).registry
     champion = registry.alias_version(settings.model_name, settings.champion_alias)
@@ -235,17 +236,6 @@ def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeo
         say(f"!! could not unpause {', '.join(waiting)} in Airflow; unpause them in its UI")
     else:
         say(f"    airflow: unpaused {', '.join(UNPAUSED_DAGS)} (vigil_training stays paused: trigger it in the UI)")
-
-
-def _without_password(url: str) -> str:
-    """A database URL fit for the terminal: its password shown as ***."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a database URL (an MLflow server's http address): nothing to hide
-        return url
 
 
 def _login_help(settings: Settings) -> str:

@@ -25,6 +25,17 @@ __all__ = ["Session", "dispose_engines", "get_engine", "get_session_factory", "i
            "is_sqlite", "lock_model", "session_scope", "undo_if_not_committed", "utcnow"]
 
 
+def without_password(url: str) -> str:
+    """A database URL fit for a terminal or a log: its password shown as ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a database URL (an MLflow server's http address): nothing to hide
+        return url
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.demo import _without_password
+from monitoring.store.engine import without_password
 from tests.api.conftest import make_settings, vigil_serve
 
 pytestmark = pytest.mark.postgres
@@ -47,5 +47,5 @@ def test_the_token_and_the_database_password_are_in_no_argv_and_no_log(postgres_
 
 
 def test_the_demo_prints_the_store_url_without_its_password():
-    shown = _without_password(f"postgresql+psycopg2://vigil:{PASSWORD}@db:5432/vigil")
+    shown = without_password(f"postgresql+psycopg2://vigil:{PASSWORD}@db:5432/vigil")
     assert PASSWORD not in shown and shown == "postgresql+psycopg2://vigil:***@db:5432/vigil"
