@@ -111,9 +111,10 @@ def services(settings: Settings, options: DemoOptions, root: Path) -> list[Servi
                 url=f"http://127.0.0.1:{ports['dashboard']}",
                 ready_url=f"http://127.0.0.1:{ports['dashboard']}/_stcore/health", env=shared_env),
         Service("mlflow-ui", [str(Path(sys.executable).parent / "mlflow"), "ui", "--host", "127.0.0.1",
-                              "--port", str(ports["mlflow"]), "--workers", "1", "--backend-store-uri", settings.mlflow_tracking_uri],
+                              "--port", str(ports["mlflow"]), "--workers", "1"],
                 url=f"http://127.0.0.1:{ports['mlflow']}", ready_url=f"http://127.0.0.1:{ports['mlflow']}",
-                env=shared_env),
+                # the store URI may hold a password: from the environment, not argv
+                env={**shared_env, "MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri}),
     ]
     if options.airflow:
         airflow_home = (settings.var_dir / "airflow").resolve()
@@ -140,6 +141,7 @@ def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the demo unpauses all but training
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",  # every user is an admin in the demo: this machine only
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 
