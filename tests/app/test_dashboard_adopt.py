@@ -19,6 +19,7 @@ ENTRY = Path(__file__).resolve().parents[2] / "app" / "dashboard" / "main.py"
 def dashboard_store(store_url, mlflow_store, model_name, monkeypatch, tmp_path):
     from monitoring.settings import reset_settings
 
+    monkeypatch.setenv("VIGIL_DASHBOARD_ACCESS", "open")
     monkeypatch.setenv("VIGIL_DATABASE_URL", store_url)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     monkeypatch.setenv("VIGIL_MODEL_NAME", model_name)

@@ -36,7 +36,7 @@ DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(plot => (
 @pytest.fixture
 def first_minutes(postgres_url, mlflow_store, model_name, tmp_path):
     seed_one_bucket(postgres_url, model_name, utcnow())
-    env = {"VIGIL_DATABASE_URL": postgres_url, "MLFLOW_TRACKING_URI": mlflow_store,
+    env = {"VIGIL_DASHBOARD_ACCESS": "open", "VIGIL_DATABASE_URL": postgres_url, "MLFLOW_TRACKING_URI": mlflow_store,
            "VIGIL_MODEL_NAME": model_name, "VIGIL_VAR_DIR": str(tmp_path / "var")}
     with serve_dashboard(env) as base:
         yield base

@@ -21,6 +21,7 @@ def test_overview_says_how_long_data_is_kept_and_the_oldest_prediction(postgres_
 
     from monitoring.settings import reset_settings
 
+    monkeypatch.setenv("VIGIL_DASHBOARD_ACCESS", "open")
     monkeypatch.setenv("VIGIL_DATABASE_URL", postgres_url)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     monkeypatch.setenv("VIGIL_VAR_DIR", str(tmp_path / "var"))
