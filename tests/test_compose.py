@@ -28,6 +28,8 @@ IMAGE_ROOT = "/opt/vigil"  # WORKDIR of docker/Dockerfile: the repository's file
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|WEBHOOK|_KEY$")
 IMAGE_TOOLS = {"postgres": {"pg_isready"}}  # commands that come with an upstream image
+OWNER = "postgresql+psycopg2://vigil:"  # Vigil's store as its owner, and as the read-only role
+READER = "postgresql+psycopg2://vigil_reader:"
 
 
 # -- reading the files -----------------------------------------------------------------------------
@@ -98,6 +100,25 @@ def scripts_run_by(service: dict[str, Any]) -> list[Path]:
             if token.startswith(IMAGE_ROOT + "/")]
 
 
+@pytest.fixture(scope="module")
+def secret_files(tmp_path_factory) -> Path:
+    """The secret files as ``python docker/make_secrets.py`` makes them, in a temporary folder."""
+    folder = tmp_path_factory.mktemp("compose") / "secrets"
+    done = subprocess.run([sys.executable, str(REPO / "docker" / "make_secrets.py"), "--dir", str(folder)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def in_container(value: str, secret_files: Path) -> str:
+    """A path as the container sees it, mapped to this machine: secrets and the routes file."""
+    if value.startswith("/run/secrets/"):
+        return str(secret_files / value.rsplit("/", 1)[1])
+    if value == "/etc/vigil/alert-routes.toml":
+        return str(REPO / "docker" / "alert-routes.toml")
+    return value
+
+
 # -- build -------------------------------------------------------------------------------------------
 
 def test_every_build_context_dockerfile_and_copied_path_exists(services):
@@ -160,6 +181,27 @@ def _mlflow_cli() -> click.Group:
     return cli
 
 
+def execed_mlflow(script: Path) -> list[str] | None:
+    """The MLflow arguments a wrapper script ends with (``exec mlflow server ... "$@"``), if any."""
+    for line in script.read_text().splitlines():
+        tokens = shlex.split(line.strip()) if line.strip().startswith("exec mlflow ") else []
+        if tokens:
+            assert tokens[-1] == "$@", f"{script.name}: the service's arguments must reach MLflow"
+            return tokens[2:-1]
+    return None
+
+
+def mlflow_arguments(service: dict[str, Any]) -> list[str] | None:
+    """Everything after ``mlflow`` a service runs, directly or through its wrapper script."""
+    tokens = command_of(service)
+    if tokens[:1] == ["mlflow"]:
+        return tokens[1:]
+    if tokens and tokens[0].startswith(IMAGE_ROOT + "/"):
+        wrapped = execed_mlflow(in_repo(tokens[0]))
+        return None if wrapped is None else wrapped + tokens[1:]
+    return None
+
+
 def _check_command(service_name: str, service: dict[str, Any], tokens: list[str]) -> list[list[str]]:
     """Checks what it can here; returns the Airflow commands (checked together by Airflow's parser)."""
     program, args = tokens[0], [resolve(t) for t in tokens[1:]]
@@ -179,6 +221,9 @@ def _check_command(service_name: str, service: dict[str, Any], tokens: list[str]
     elif program.startswith(IMAGE_ROOT + "/"):
         script = in_repo(program)
         assert script.is_file() and os.access(script, os.X_OK), f"{service_name}: {script} is not an executable"
+        wrapped = execed_mlflow(script)
+        if wrapped is not None:  # `exec mlflow ... "$@"`: the service's arguments go to MLflow
+            _check_click(_mlflow_cli(), wrapped + args)
         return [shlex.split(line.strip())[1:] for line in script.read_text().splitlines()
                 if line.strip().startswith("airflow ")]
     else:
@@ -212,8 +257,11 @@ def test_every_airflow_command_parses_with_airflow_s_own_cli(services, tmp_path:
 def test_the_mlflow_store_uri_variable_is_the_one_mlflow_reads(services):
     server = _mlflow_cli().commands["server"]
     envvars = {param.name: param.envvar for param in server.params}
-    assert envvars["backend_store_uri"] in services["mlflow"]["environment"]
-    assert "--serve-artifacts" in command_of(services["mlflow"])
+    # the wrapper reads <variable>_FILE and exports <variable> for MLflow alone
+    assert envvars["backend_store_uri"] + "_FILE" in services["mlflow"]["environment"]
+    wrapper = in_repo(command_of(services["mlflow"])[0]).read_text()
+    assert f"from_file {envvars['backend_store_uri']}" in wrapper
+    assert "--serve-artifacts" in mlflow_arguments(services["mlflow"])
 
 
 # -- ports -------------------------------------------------------------------------------------------
@@ -240,8 +288,9 @@ def listening_port(service: dict[str, Any]) -> int | None:
             return None
         given = _option(args, "--port", "-p")
         return int(given) if given else next(p.default for p in command.params if p.name == "port")
-    if program == "mlflow":
-        return int(_option(args, "--port", "-p") or 5000)
+    mlflow = mlflow_arguments(service)
+    if mlflow is not None:
+        return int(_option(mlflow, "--port", "-p") or 5000)
     if program == "airflow" and args[0] == "api-server":
         return int(_option(args, "--port", "-p") or 8080)
     return None
@@ -288,9 +337,9 @@ def test_every_url_to_another_service_uses_its_name_and_listening_port(services)
 def _settings_env_names() -> set[str]:
     from pydantic import AliasChoices
 
-    from monitoring.settings import Settings
+    from monitoring.settings import SECRET_FILE_VARIABLES, Settings
 
-    names = set()
+    names = {f"{variable}_FILE" for variable in SECRET_FILE_VARIABLES}
     sections = [Settings, *(field.default_factory for field in Settings.model_fields.values()
                             if isinstance(field.default_factory, type))]  # watchdog, retention
     for section in sections:
@@ -310,22 +359,26 @@ def test_every_vigil_variable_is_a_setting(services):
     assert unknown == [], f"not fields of monitoring.settings.Settings: {unknown}"
 
 
-def test_the_settings_of_every_vigil_service_are_valid(services, monkeypatch):
+def test_the_settings_of_every_vigil_service_are_valid(services, monkeypatch, secret_files):
     from monitoring.settings import Settings
 
     for name, service in services.items():
         if command_of(service)[:1] != ["vigil"]:
             continue
-        for key in [k for k in os.environ if k.startswith("VIGIL_") or k == "MLFLOW_TRACKING_URI"]:
+        for key in [k for k in os.environ if k.startswith(("VIGIL_", "MLFLOW_TRACKING_"))]:
             monkeypatch.delenv(key)
         for key, value in service["environment"].items():
-            monkeypatch.setenv(key, resolve(str(value)))
-        if "VIGIL_OPERATOR_TOKEN" in service["environment"]:  # a placeholder is too weak a token
-            monkeypatch.setenv("VIGIL_OPERATOR_TOKEN", "compose-placeholder-token-0123456789")
+            monkeypatch.setenv(key, in_container(resolve(str(value)), secret_files))
         settings = Settings()
-        assert settings.database_url.startswith("postgresql+psycopg2://vigil:"), name
-        assert settings.mlflow_tracking_uri == "http://mlflow:5000", name
-        assert settings.slack_enabled is False, f"{name}: Slack must stay off when its secrets are empty"
+        store = {"gradio": READER, "demo-traffic": "sqlite:"}.get(name, OWNER)  # simulate: API only
+        assert settings.database_url.startswith(store), name
+        assert settings.read_url.startswith(READER if name in ("gradio", "dashboard") else store), name
+        if "MLFLOW_TRACKING_URI" in service["environment"]:  # not the store jobs
+            assert settings.mlflow_tracking_uri == "http://mlflow:5000", name
+        assert settings.slack_enabled is False, f"{name}: Slack must stay off when its secret files are empty"
+        if name not in ("gradio", "demo-traffic", "vigil-migrate", "vigil-grants"):
+            assert settings.mlflow_tracking_username and settings.mlflow_tracking_password, \
+                f"{name} talks to MLflow, which needs a login"
 
 
 def test_every_variable_is_documented_in_env_example_and_every_entry_is_used():
@@ -361,7 +414,7 @@ def test_no_secret_is_written_in_the_compose_file(services):
     for name, service in services.items():
         for key, value in service.get("environment", {}).items():
             value = str(value)
-            if SECRET_NAME.search(key) and not key.endswith("_FILE"):
+            if SECRET_NAME.search(key) and not key.endswith(("_FILE", "_CMD")):
                 match = INTERPOLATION.fullmatch(value)
                 assert match, f"{name}: {key} must come from .env (${{VAR}}), not be written here"
                 assert match.group(2) != "-" and (match.group(2) != ":-" or not match.group(3)), \
@@ -420,45 +473,57 @@ def test_the_stack_has_every_piece(services):
     assert commands["gradio"][:2] == ["vigil", "gradio"]
     assert commands["dashboard"][:2] == ["vigil", "dashboard"]
     assert commands["watchdog"][:2] == ["vigil", "watch"]
-    assert commands["mlflow"][:2] == ["mlflow", "server"]
+    assert mlflow_arguments(services["mlflow"])[:3] == ["server", "--app-name", "basic-auth"]
     airflow = {c[1] for c in commands.values() if c[:1] == ["airflow"]}
     assert airflow == {"api-server", "scheduler", "dag-processor", "triggerer"}
-    assert "/mlartifacts" in command_of(services["mlflow"])
+    assert "/mlartifacts" in mlflow_arguments(services["mlflow"])
     assert any(v.endswith(":/mlartifacts") for v in services["mlflow"]["volumes"])
 
 
-def test_airflow_runs_the_repository_s_dags_on_postgresql_with_the_local_executor(services):
+def test_airflow_runs_the_repository_s_dags_on_postgresql_with_the_local_executor(services, secret_files):
     for name, service in services.items():
         if not name.startswith("airflow-"):
             continue
         env = service["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
-        assert resolve(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).startswith("postgresql+psycopg2://airflow:")
+        connection = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
+        assert connection == "cat /run/secrets/airflow_database_url", name
+        url = (secret_files / "airflow_database_url").read_text().strip()
+        assert url.startswith("postgresql+psycopg2://airflow:"), name
         dags = in_repo(env["AIRFLOW__CORE__DAGS_FOLDER"])
         assert dags == REPO / "dags" and list(dags.glob("*.py")), f"{name}: no DAGs at {dags}"
-        assert env["VIGIL_DATABASE_URL"], f"{name}: tasks run Vigil code and need its store"
+        # the LocalExecutor runs every task in the scheduler: the one that needs Vigil's store
+        runs_tasks = name == "airflow-scheduler"
+        assert ("VIGIL_DATABASE_URL_FILE" in env) == runs_tasks, f"{name}: Vigil's store only where tasks run"
     init = scripts_run_by(services["airflow-init"])
     assert any("airflow db migrate" in script.read_text() for script in init)
 
 
-def test_every_database_url_names_a_role_and_database_the_init_script_creates(services):
+def test_every_database_url_names_a_role_and_database_the_init_script_creates(services, secret_files):
     postgres = services["postgres"]
     mounts = [v.split(":") for v in postgres["volumes"] if v.startswith("./")]
     scripts = [REPO / source for source, target, *_ in mounts if target.startswith("/docker-entrypoint-initdb.d/")]
     assert scripts and all(s.is_file() and os.access(s, os.X_OK) for s in scripts)
-    created = dict(re.findall(r'^create_database (\w+) "\$\{(\w+):\?\}"$', scripts[0].read_text(), re.MULTILINE))
-    assert set(created) == {"vigil", "mlflow", "airflow"}
+    text = scripts[0].read_text()
+    passwords = dict(re.findall(r'^(\w+)="\$\(password_of (\w+)\)"$', text, re.MULTILINE))
+    made = re.findall(r'^create_database (\w+) "\$(\w+)"$', text, re.MULTILINE)
+    made += re.findall(r'^create_reader (\w+) "\$(\w+)" vigil$', text, re.MULTILINE)
+    created = {role: passwords[variable] for role, variable in made}
+    assert set(created) == {"vigil", "vigil_reader", "mlflow", "airflow"}
     for password_variable in created.values():
-        assert password_variable in postgres["environment"], f"the init script reads {password_variable}"
-    urls = [value for s in services.values() for value in map(str, s.get("environment", {}).values())
-            if value.startswith("postgresql")]
-    assert len(urls) >= 3
-    for value in urls:
-        parts = urlsplit(resolve(value))
+        assert f"{password_variable}_FILE" in postgres["environment"], f"the init script reads {password_variable}"
+    urls = {path.name: path.read_text().strip() for path in secret_files.iterdir() if path.name.endswith("_url")
+            and "database" in path.name}
+    assert len(urls) == 4
+    for name, value in urls.items():
+        parts = urlsplit(value)
+        assert parts.hostname == "postgres" and parts.port == listening_port(postgres), name
         database = parts.path.lstrip("/")
-        assert parts.username == database, value
-        assert variables(value) == {created[database]}, f"{value}: not the password the init script set"
+        assert database == (parts.username if parts.username != "vigil_reader" else "vigil"), value
+        password_file = postgres["environment"][f"{created[parts.username]}_FILE"].rsplit("/", 1)[1]
+        assert parts.password == (secret_files / password_file).read_text().strip(), \
+            f"{name}: not the password the init script set for {parts.username}"
 
 
 # -- the watched watchdog ----------------------------------------------------------------------------
@@ -468,8 +533,9 @@ def test_the_watchdog_service_is_health_checked_by_its_heartbeat(services):
     assert command_of(watchdog)[:2] == ["vigil", "watch"]
     assert healthcheck_of(watchdog) == ["vigil", "watchdog-health"]  # this host's heartbeat
     interval = float(_option(command_of(watchdog), "--interval"))
+    # every long-running Vigil process (not the one-shot store jobs) judges the watchdog alike
     stale = {name: float(resolve(str(s["environment"]["VIGIL_WATCHDOG_STALE_SECONDS"])))
-             for name, s in services.items() if command_of(s)[:1] == ["vigil"]}
+             for name, s in services.items() if command_of(s)[:1] == ["vigil"] and s.get("restart") != "no"}
     assert len(set(stale.values())) == 1, f"one stale threshold for every Vigil process: {stale}"
     threshold = stale["watchdog"]
     assert threshold >= 5 * interval, "a threshold of a few intervals would flap on one slow run"

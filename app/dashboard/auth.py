@@ -1,9 +1,13 @@
 """Who may read and act on the dashboard: acting needs an operator login, and so does reading
 unless ``VIGIL_DASHBOARD_ACCESS=open`` (with OIDC, ``[vigil] viewer_emails`` may also read).
 
-Two ways to log in as an operator:
-- the operator token (``VIGIL_OPERATOR_TOKEN``), typed into the sidebar with a name, compared in
-  constant time; the actor recorded is ``dashboard:<name>``;
+Three ways to log in as an operator:
+- a client key with the ``operator`` scope (``vigil keys create alice --scope operator``), typed
+  into the token field: a per-operator credential; the actor recorded is ``dashboard:key:<its
+  name>``, and a session logged in with a key is logged out within a few seconds of its
+  revocation (the key is checked again on every page run, cached ``KEY_CHECK_SECONDS``);
+- the shared operator token (``VIGIL_OPERATOR_TOKEN``, a bootstrap), typed with a name, compared
+  in constant time; the actor recorded is ``dashboard:<name>``;
 - OIDC through ``st.login()`` when ``.streamlit/secrets.toml`` has an ``[auth]`` section; a
   logged-in user is an operator when their e-mail is listed in ``[vigil] operator_emails``.
 
@@ -24,13 +28,17 @@ from datetime import timedelta
 import streamlit as st
 from pydantic import SecretStr
 
+from monitoring.client_keys import OPERATOR, prefix_of
 from monitoring.lockout import lookback, retry_after
 from monitoring.settings import get_settings
 from monitoring.store import history
+from monitoring.store.client_keys import active_key, find_key
 from monitoring.store.engine import utcnow
 
 OPERATOR_KEY = "vigil_operator"
 FAILURES_KEY = "vigil_login_failures"  # this session's wrong tokens, whatever name was typed
+KEY_ID_KEY = "vigil_operator_key_id"  # the operator key this session logged in with
+KEY_CHECK_SECONDS = 2
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -59,6 +67,10 @@ def oidc_configured() -> bool:
 
 def operator() -> str | None:
     """The logged-in operator's actor name, or None for a viewer."""
+    key_id = st.session_state.get(KEY_ID_KEY)
+    if key_id is not None and not _key_still_operator(get_settings().database_url, key_id):
+        for name in (OPERATOR_KEY, KEY_ID_KEY):
+            st.session_state.pop(name, None)
     if st.session_state.get(OPERATOR_KEY):
         return st.session_state[OPERATOR_KEY]
     if oidc_configured() and st.user.get("is_logged_in"):
@@ -66,6 +78,12 @@ def operator() -> str | None:
         if email and email in _secret("vigil").get("operator_emails", []):
             return f"dashboard:{email}"
     return None
+
+
+@st.cache_data(ttl=KEY_CHECK_SECONDS, show_spinner=False)
+def _key_still_operator(url: str, key_id: int) -> bool:
+    row = active_key(url, key_id)
+    return row is not None and OPERATOR in row.scopes
 
 
 def may_view() -> bool:
@@ -90,7 +108,8 @@ def login_panel() -> None:
     if actor:
         st.success(f"Operator: {actor.removeprefix('dashboard:')}")
         if st.session_state.get(OPERATOR_KEY) and st.button("Log out", key="operator_logout"):
-            del st.session_state[OPERATOR_KEY]
+            for name in (OPERATOR_KEY, KEY_ID_KEY):
+                st.session_state.pop(name, None)
             st.rerun()
         return
     if get_settings().dashboard_access == "open":
@@ -101,29 +120,57 @@ def login_panel() -> None:
         elif st.button("Log in with SSO", key="oidc_login"):
             st.login()
     with st.form("operator_login", clear_on_submit=True):
-        name = st.text_input("Your name", key="operator_name")
-        token = st.text_input("Operator token", type="password", key="operator_token")
+        name = st.text_input("Your name (with the shared token)", key="operator_name")
+        token = st.text_input("Operator key or token", type="password", key="operator_token")
         submitted = st.form_submit_button("Log in")
     if submitted:
         _try_token(name.strip(), token)
 
 
 def _try_token(name: str, token: str) -> None:
+    if prefix_of(token) is not None:
+        _try_key(name, token.strip())
+        return
     if not NAME_PATTERN.match(name):
         st.error("Give your name (letters, digits, . _ @ -), it goes into the audit trail.")
         return
-    wait = _locked_out_for(name)
-    if wait > 0:
-        st.error(f"Too many wrong operator tokens: logins are locked for {math.ceil(wait)} s more.")
+    if _refused_while_locked(name):
         return
     if token_matches(token, get_settings().operator_token):
         st.session_state[OPERATOR_KEY] = f"dashboard:{name}"
         record(f"dashboard:{name}", "login", allowed=True)
         st.rerun()
+    _wrong(name, "wrong operator token", "Wrong operator token; the attempt was recorded.")
+
+
+def _try_key(name: str, text: str) -> None:
+    """Log in with an operator key: the actor is the key's name, whatever name was typed."""
+    who = name if NAME_PATTERN.match(name) else "key"
+    if _refused_while_locked(who):
+        return
+    row = find_key(get_settings().database_url, text)
+    if row is None or not row.active or OPERATOR not in row.scopes:
+        why = ("unknown operator key" if row is None else "revoked key" if not row.active
+               else "the key lacks the operator scope")
+        _wrong(who, why, f"Refused: {why}; the attempt was recorded.")
+        return
+    actor = f"dashboard:key:{row.name}"
+    st.session_state[OPERATOR_KEY], st.session_state[KEY_ID_KEY] = actor, row.id
+    record(actor, "login", allowed=True, detail=f"key {row.id} ({row.prefix})")
+    st.rerun()
+
+
+def _refused_while_locked(name: str) -> bool:
+    wait = _locked_out_for(name)
+    if wait > 0:
+        st.error(f"Too many wrong operator tokens: logins are locked for {math.ceil(wait)} s more.")
+    return wait > 0
+
+
+def _wrong(name: str, why: str, shown: str) -> None:
     st.session_state.setdefault(FAILURES_KEY, []).append(utcnow())
-    record(f"dashboard:{name}", "login", allowed=False,
-           detail="wrong operator token" + history.client_marker(f"name:{name}"))
-    st.error("Wrong operator token; the attempt was recorded.")
+    record(f"dashboard:{name}", "login", allowed=False, detail=why + history.client_marker(f"name:{name}"))
+    st.error(shown)
 
 
 def _locked_out_for(name: str) -> float:

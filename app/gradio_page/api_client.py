@@ -1,5 +1,7 @@
 """The prediction API as the Gradio page sees it: ``GET /model``, ``POST /predict`` and
-``POST /feedback`` over HTTP (httpx), so the page's traffic is logged like any client's.
+``POST /feedback`` over HTTP (httpx), so the page's traffic is logged like any client's. It sends
+its own client key (``VIGIL_CLIENT_KEY``: scopes predict and feedback; give it ``trusted`` only if
+the page's visitors' labels are to count in the watchdog's decisions) as ``X-Vigil-Key``.
 
 Failures come back as two errors whose messages can be shown to an end user as they are:
 ``ApiUnavailable`` (the service cannot answer now: down, timing out, no model, store down) and
@@ -11,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
+from monitoring.client_keys import HEADER
 
 USER_AGENT = "vigil-gradio-page"
 
@@ -29,9 +33,10 @@ class ApiRejected(ValueError):
 
 
 class PredictionApi:
-    def __init__(self, base_url: str, timeout: float = 10.0):
+    def __init__(self, base_url: str, timeout: float = 10.0, key: str | None = None):
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url, headers={"User-Agent": USER_AGENT},
+        headers = {"User-Agent": USER_AGENT, **({HEADER: key} if key else {})}
+        self._client = httpx.Client(base_url=self.base_url, headers=headers,
                                     timeout=httpx.Timeout(timeout, connect=3.0))
 
     def close(self) -> None:

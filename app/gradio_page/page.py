@@ -107,7 +107,7 @@ def launch(actions: PageActions, *, host: str, port: int, block: bool = True) ->
 
 def serve(settings: Settings, *, host: str, port: int, api_url: str) -> None:
     """Run the page until interrupted: answers from the API at ``api_url``, hints from the store."""
-    api = PredictionApi(api_url)
+    api = PredictionApi(api_url, key=settings.client_key.get_secret_value() if settings.client_key else None)
     try:
         launch(PageActions(api, ReferenceHints(settings)), host=host, port=port, block=True)
     except OSError as error:  # Gradio's way of saying the port is taken

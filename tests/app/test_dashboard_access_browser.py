@@ -22,7 +22,7 @@ def test_a_fresh_browser_sees_the_login_not_the_data(sqlite_url, browser, tmp_pa
             page.close()
         page = open_page(browser, base + "/")
         page.get_by_label("Your name").fill("alice")
-        page.get_by_label("Operator token").fill(TOKEN)
+        page.get_by_label("Operator key or token").fill(TOKEN)
         page.get_by_role("button", name="Log in").click()
         settle(page)
         page.get_by_text("Operator: alice").wait_for()

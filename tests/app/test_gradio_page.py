@@ -34,6 +34,7 @@ def make_settings(root: Path, mlflow_store: str):
         database_url=f"sqlite:///{root / 'vigil.db'}", mlflow_tracking_uri=mlflow_store, var_dir=root / "var",
         mlflow_artifact_root=str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts"),
         model_name=f"gradio-model-{uuid.uuid4().hex[:8]}", alias_poll_seconds=0.2, log_flush_seconds=0.05,
+        open_access=True,  # the page's own key: tests/app/gradio_page/test_api_client_key.py
     )
     upgrade(settings.database_url)
     return settings
