@@ -3,8 +3,13 @@
 For each window a run owns (see ``monitoring.metrics.windows``) and each model version that served in it:
 quality against the feedback (with the number of labelled predictions), latency p50/p95/p99,
 error rate, throughput and request count, the serving process's CPU and memory (latest window
-only, when the API answers), and data drift per feature against the version's reference data,
-with Evidently's HTML report on a bounded sample. Feedback that arrived during the run's interval
+only, when the API answers), data drift per feature against the version's reference data,
+with Evidently's HTML report on a bounded sample, prediction drift (the version's classes and
+scores against its own outputs on the reference: ``monitoring.metrics.prediction_drift``), and
+estimated classification metrics
+before the labels arrive (CBPE: ``monitoring.metrics.window_estimates``), and data quality per
+feature (missing values,
+values outside the reference's range, categories it never held: ``monitoring.metrics.data_quality``). Feedback that arrived during the run's interval
 for predictions of older windows re-computes those windows' quality (late labels count in the
 window of their PREDICTION). Every write is an upsert on the natural key: a re-run changes nothing.
 """
@@ -47,6 +52,7 @@ class MonitorSummary:
     served: list[tuple[str, int, Window]] = field(default_factory=list)  # (model, version, window)
     metric_rows: int = 0
     drift_rows: int = 0
+    quality_check_rows: int = 0
     reports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -62,6 +68,7 @@ class MonitorSummary:
             "served": [[name, version, w.start.isoformat()] for name, version, w in self.served],
             "metric_rows": self.metric_rows,
             "drift_rows": self.drift_rows,
+            "quality_check_rows": self.quality_check_rows,
             "reports": list(self.reports),
             "notes": list(self.notes),
         }
@@ -110,6 +117,7 @@ class _Context:
     reports: bool
     summary: MonitorSummary
     references: dict[tuple[str, int], Reference | None] = field(default_factory=dict)
+    reference_outputs: dict[tuple[str, int], pd.DataFrame | None] = field(default_factory=dict)
 
     def full_window(self, model_name: str, window: Window, process: dict[str, float]) -> None:
         with get_engine(self.runtime.store_url).connect() as connection:
@@ -121,26 +129,43 @@ class _Context:
         metric_rows: list[dict[str, Any]] = []
         process_rows: list[dict[str, Any]] = []
         drift_rows: list[dict[str, Any]] = []
+        check_rows: list[dict[str, Any]] = []
         for traffic in served:
             self.summary.served.append((model_name, traffic.version, window))
             metrics = service_metrics(window, traffic.requests, traffic.errors, traffic.percentiles,
                                       traffic.latency_samples)
             metrics |= _quality(tasks.get((model_name, traffic.version)),
                                 labelled[labelled["version"] == traffic.version])
+            metrics |= self._estimate(model_name, traffic.version, window, tasks)
             metric_rows += self._rows(model_name, traffic.version, window, metrics)
             process_rows += self._rows(model_name, traffic.version, window,
                                        {name: (value, 1) for name, value in process.items()})
             drift = self._drift(model_name, traffic.version, window)
             if drift is not None:
-                share, rows = drift
+                share, rows, checks = drift
+                check_rows += checks
                 drift_rows += rows
                 metric_rows += self._rows(model_name, traffic.version, window, {metric_names.DRIFT_SHARE: share})
         with session_scope(self.runtime.store_url) as session:
             metric_windows.upsert_metrics(session, metric_rows)
             metric_windows.insert_metrics_if_absent(session, process_rows)
             metric_windows.upsert_drift(session, drift_rows)
+            metric_windows.upsert_quality_checks(session, check_rows)
         self.summary.metric_rows += len(metric_rows) + len(process_rows)
         self.summary.drift_rows += len(drift_rows)
+        self.summary.quality_check_rows += len(check_rows)
+
+    def _estimate(self, model_name: str, version: int, window: Window,
+                  tasks: dict[tuple[str, int], str]) -> dict[str, tuple[float | None, int]]:
+        from monitoring.metrics.window_estimates import estimate_window
+
+        if tasks.get((model_name, version), "classification") != "classification":
+            return {}
+        estimate = estimate_window(self.runtime.store_url, model_name, version, window)
+        if estimate.note:
+            self.summary.notes.append(f"{model_name} v{version} {window.start.isoformat()}: "
+                                      f"no estimated performance ({estimate.note})")
+        return estimate.metrics
 
     def quality_only(self, model_name: str, window: Window) -> None:
         with get_engine(self.runtime.store_url).connect() as connection:
@@ -198,8 +223,41 @@ class _Context:
                  "score": float(f.score), "threshold": float(f.threshold), "drifted": bool(f.drifted),
                  "reference_size": int(f.reference_size), "current_size": int(f.current_size),
                  "report_path": report_path, "computed_at": self.now}
-                for f in result.features]
-        return (float(result.share_drifted), len(current)), rows
+                for f in result.features + self._prediction_drift(model_name, version, window, reference)]
+        return (float(result.share_drifted), len(current)), rows, self._quality_checks(
+            model_name, version, window, reference, current)
+
+    def _prediction_drift(self, model_name: str, version: int, window: Window, reference: Reference) -> list:
+        """The window's outputs against the version's outputs on its reference (none if it cannot
+        be loaded or score them: said in the summary, feature drift still counts)."""
+        from monitoring.metrics import prediction_drift as outputs
+        from monitoring.registry.mlflow_registry import RegistryError
+
+        key = (model_name, version)
+        if key not in self.reference_outputs:
+            try:
+                self.reference_outputs[key] = outputs.reference_outputs(self.runtime, model_name, version, reference)
+            except (RegistryError, ValueError, KeyError) as error:
+                self.summary.note(f"{model_name} v{version}: prediction drift skipped ({error})")
+                self.reference_outputs[key] = None
+        expected = self.reference_outputs[key]
+        if expected is None:
+            return []
+        with get_engine(self.runtime.store_url).connect() as connection:
+            logged = window_queries.outputs(connection, window, model_name, version)
+        current = outputs.outputs_frame(logged["prediction"].tolist(), logged["score"].tolist())
+        return outputs.prediction_drift(expected, current, drift_share=self.runtime.settings.watchdog.drift_share)
+
+    def _quality_checks(self, model_name: str, version: int, window: Window, reference: Reference,
+                        current: pd.DataFrame) -> list[dict[str, Any]]:
+        from monitoring.metrics import data_quality
+
+        profiles = data_quality.profile(reference.frame, reference.numerical, reference.categorical)
+        return [{"model_name": model_name, "model_version": version, "window_start": window.start,
+                 "window_end": window.end, "feature": c.feature, "kind": c.check, "rate": c.rate,
+                 "reference_rate": c.reference_rate, "threshold": c.threshold, "failed": c.failed,
+                 "rows": c.rows, "computed_at": self.now}
+                for c in data_quality.check_window(profiles, current)]
 
     def _take_pending_reference(self, model_name: str, version: int, window: Window) -> None:
         """An adopted version without reference data: its first healthy window becomes it."""
@@ -254,7 +312,33 @@ def _quality(task: str | None, labelled: pd.DataFrame) -> dict[str, tuple[float 
                                  pd.to_numeric(labelled["prediction"]))
     else:
         score = labelled["score"].to_numpy(dtype=float, na_value=np.nan)
-        values = quality_metrics(task, labelled["label"].map(label_text),
-                                 labelled["prediction"].map(label_text),
-                                 None if np.isnan(score).any() else score)
+        predictions = labelled["prediction"].map(label_text)
+        scored = not np.isnan(score).any()
+        values = quality_metrics(task, labelled["label"].map(label_text), predictions,
+                                 score if scored else None,
+                                 positive_class(predictions.tolist(), score.tolist()) if scored else None)
     return {name: (value, count) for name, value in values.items()}
+
+
+def positive_class(predictions: list[str | None], scores: list[float]) -> str | None:
+    """The class whose probability the scores are: the predicted class with the higher mean
+    score (a classifier predicts its positive class where that probability is high), or with one
+    predicted class, that class when its mean score is at least one half. None: cannot tell.
+
+    The prediction log keeps the positive class's probability (``vigil.positive_class``, or the
+    model's last class), which need not be the last label in sorted order ("approved" of
+    "approved" / "rejected"); reading it from the log keeps the window's ROC AUC, precision and
+    recall about the class the model answers for.
+    """
+    sums: dict[str, list[float]] = {}
+    for prediction, score in zip(predictions, scores, strict=True):
+        if prediction is not None:
+            sums.setdefault(prediction, []).append(score)
+    means = {cls: sum(values) / len(values) for cls, values in sums.items()}
+    if len(means) == 2:
+        first, second = sorted(means, key=means.get)
+        return second if means[second] > means[first] else None
+    if len(means) == 1:
+        (only, mean), = means.items()
+        return only if mean >= 0.5 else None
+    return None

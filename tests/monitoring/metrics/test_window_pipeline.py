@@ -14,6 +14,7 @@ from sklearn import metrics as skm
 from sqlalchemy import select
 
 from monitoring import metric_names
+from monitoring.metrics import prediction_drift
 from monitoring.metrics.window_pipeline import compute_windows
 from monitoring.settings import Settings
 from monitoring.store import history
@@ -247,12 +248,124 @@ def test_drift_against_the_versions_reference_with_an_evidently_report(settings,
 
     with session_scope(url) as session:
         drift = {r.feature: r for r in session.scalars(select(DriftResult))}
+        outputs = {name: drift.pop(name) for name in prediction_drift.OUTPUT_COLUMNS}
     assert set(drift) == set(datasets.NUMERIC + datasets.CATEGORICAL)
     assert drift["credit_score"].drifted and drift["age"].drifted
     assert not drift["region"].drifted
     assert drift["age"].reference_size == 1500 and drift["age"].current_size == 400
     share = _metrics(url, model_name)[(result.version, T0, metric_names.DRIFT_SHARE)]
-    assert share == (pytest.approx(sum(r.drifted for r in drift.values()) / len(drift)), 400)
+    assert share == (pytest.approx(sum(r.drifted for r in drift.values()) / len(drift)), 400)  # inputs only
+    # every logged answer was class 0 at 0.2: nothing like what the version answers on its reference
+    assert all(row.drifted and row.current_size == 400 for row in outputs.values())
+    assert outputs[prediction_drift.CLASS].reference_size == 1500
     report = drift["age"].report_path
     assert summary.reports == [report]
     assert "<html" in Path(report).read_text()[:2000].lower()
+
+
+def test_data_quality_per_feature_is_stored_beside_drift_and_a_rerun_changes_nothing(settings, model_name):
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.store.tables import DataQualityCheck
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
+
+    registry = Registry(settings)
+    url = settings.database_url
+    result = train(datasets.generate(2000, 0), registry=registry, store_url=url, model_name=model_name,
+                   actor="test")
+    window = datasets.generate_features(400, 1).to_dict("records")
+    for i, features in enumerate(window):
+        if i < 60:
+            features["income"] = None  # 15 % missing: the reference has none
+        elif i < 100:
+            features["region"] = "atlantis"  # 10 % of the regions never seen in training
+        elif i < 120:
+            features["age"] = 250.0  # 5 % far outside the reference's range
+    with session_scope(url) as session:
+        for i, features in enumerate(window):
+            session.add(Prediction(id=f"q{i}", model_name=model_name, model_version=result.version,
+                                   created_at=T0 + timedelta(seconds=i / 2), features=features,
+                                   prediction="0", score=0.2, latency_ms=5.0, status="ok", source="api"))
+    runtime = runtime_for(url, registry, settings)
+
+    summary = compute_windows(runtime, model_name=model_name, start=T0, end=T0 + timedelta(minutes=5),
+                              reports=False)
+
+    def checks():
+        with session_scope(url) as session:
+            return {(r.feature, r.kind): (r.rate, r.threshold, r.failed, r.rows, r.computed_at)
+                    for r in session.scalars(select(DataQualityCheck).where(
+                        DataQualityCheck.model_name == model_name, DataQualityCheck.window_start == T0))}
+
+    stored = checks()
+    assert summary.quality_check_rows == len(stored) > 0
+    failed = {key for key, (_, _, is_failed, _, _) in stored.items() if is_failed}
+    assert failed == {("income", "missing"), ("region", "unseen_category"), ("age", "out_of_range")}
+    assert stored["income", "missing"][0] == pytest.approx(60 / 400)
+    assert stored["region", "unseen_category"][0] == pytest.approx(40 / 400)
+    assert stored["age", "out_of_range"][0] >= 20 / 400
+    compute_windows(runtime, model_name=model_name, start=T0, end=T0 + timedelta(minutes=5), reports=False)
+    assert checks() == stored
+
+
+def test_the_versions_own_answers_on_healthy_traffic_show_no_prediction_drift(settings, model_name):
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.serving.servable import load_servable
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
+
+    registry = Registry(settings)
+    url = settings.database_url
+    result = train(datasets.generate(2000, 0), registry=registry, store_url=url, model_name=model_name,
+                   actor="test")
+    healthy = datasets.generate_features(600, 1)
+    scored = load_servable(registry, model_name, result.version).score_frame(healthy)
+    with session_scope(url) as session:
+        for i, features in enumerate(healthy.to_dict("records")):
+            session.add(Prediction(id=f"h{i}", model_name=model_name, model_version=result.version,
+                                   created_at=T0 + timedelta(seconds=i / 3), features=features,
+                                   prediction=str(scored.labels[i]), score=scored.scores[i], latency_ms=5.0,
+                                   status="ok", source="api"))
+
+    compute_windows(runtime_for(url, registry, settings), model_name=model_name, start=T0,
+                    end=T0 + timedelta(minutes=5), reports=False)
+
+    with session_scope(url) as session:
+        rows = {r.feature: r for r in session.scalars(select(DriftResult).where(
+            DriftResult.feature.in_(prediction_drift.OUTPUT_COLUMNS)))}
+    assert set(rows) == set(prediction_drift.OUTPUT_COLUMNS)
+    assert not any(row.drifted for row in rows.values()), {k: (r.method, r.score) for k, r in rows.items()}
+    cached = settings.var_dir / "references" / model_name / f"v{result.version}" / "outputs.parquet"
+    assert cached.is_file()  # scored once; the next run reads it
+
+
+def test_a_window_without_labels_gets_the_cbpe_estimate_calibrated_on_the_versions_earlier_labels(
+        sqlite_url, tmp_path):
+    earlier = _classification_rows(1500, T0 - timedelta(hours=1), seed=11)  # labelled, a while ago
+    rng = np.random.default_rng(12)
+    score = rng.beta(4, 2, 2000)  # covariate shift: more confident positives than before
+    truth = (rng.random(2000) < score).astype(int)
+    unlabelled = [{"id": f"now-{i}", "at": T0 + timedelta(seconds=i * 0.1), "prediction": str(int(s > 0.5)),
+                   "score": float(s)} for i, s in enumerate(score)]
+    _log(sqlite_url, earlier + unlabelled)
+
+    summary = compute_windows(runtime_for(sqlite_url, None, _settings(tmp_path)), model_name=MODEL,
+                              start=T0, end=T0 + timedelta(minutes=5))
+
+    metrics = _metrics(sqlite_url)
+    realised = skm.accuracy_score(truth, (score > 0.5).astype(int))
+    value, count = metrics[(1, T0, "estimated_accuracy")]
+    assert count == 2000 and value == pytest.approx(realised, abs=0.03)
+    assert metrics[(1, T0, "estimated_roc_auc")][0] == pytest.approx(skm.roc_auc_score(truth, score), abs=0.03)
+    assert (1, T0, metric_names.ACCURACY) not in metrics  # no label yet: only the estimate
+    assert not [n for n in summary.notes if "no estimated performance" in n and T0.isoformat() in n]
+
+
+def test_no_estimate_without_enough_earlier_labels_and_the_run_says_why(sqlite_url, tmp_path):
+    _log(sqlite_url, _classification_rows(100, T0, seed=13, labelled_share=0.0))
+
+    summary = compute_windows(runtime_for(sqlite_url, None, _settings(tmp_path)), model_name=MODEL,
+                              start=T0, end=T0 + timedelta(minutes=5))
+
+    assert not any(metric.startswith("estimated_") for _, _, metric in _metrics(sqlite_url))
+    assert any("no estimated performance" in note for note in summary.notes), summary.notes
