@@ -49,8 +49,12 @@ class DeliveryReport:
     failed: int
     pending: int  # undelivered rows left in the outbox after this run
     slack_enabled: bool = True
+    routed: bool = False  # sent by the Slack routes of the routes file, not the default channel
 
     def __str__(self) -> str:
+        if self.routed:
+            return (f"Slack routes: {self.delivered} delivered, {self.failed} failed; "
+                    f"{self.pending} messages still owed to a route")
         if not self.slack_enabled:
             return (f"Slack is off (no VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_WEBHOOK_URL): "
                     f"nothing sent, {self.pending} messages wait in the outbox")

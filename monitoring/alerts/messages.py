@@ -21,6 +21,7 @@ RESOLVED_LOOK = (":white_check_mark:", "RESOLVED")
 KIND_LABELS = {
     "firing": "firing",
     "renotify": "still firing",
+    "acknowledged": "acknowledged",
     "resolved": "resolved",
     "followup": "follow-up",
     "outside_move": "alias moved outside Vigil",
@@ -68,19 +69,29 @@ def render(payload: dict[str, Any], *, model_name: str, kind: str) -> SlackMessa
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(escape(text), SECTION_CHARS)}})
     if isinstance(link, str) and link.startswith(("http://", "https://")) and len(link) <= BUTTON_URL_CHARS:
         blocks.append({"type": "actions", "elements": [{
-            "type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": link,
+            "type": "button", "text": {"type": "plain_text", "text": _button(link)}, "url": link,
         }]})
-    fallback = escape(f"{emoji} [{label}] {model_name}: {title}")
+    fallback = escape(_headline(emoji, label, model_name, title))
     return SlackMessage(text=_cut(fallback, SECTION_CHARS), blocks=blocks)
+
+
+def _button(link: str) -> str:
+    return "Open the incident" if "/incidents?id=" in link else "Open dashboard"
 
 
 def render_plain(payload: dict[str, Any], *, model_name: str, kind: str) -> str:
     """The same message as plain text, for when Slack refuses the blocks."""
     emoji, label = _look(payload.get("severity"), kind)
-    lines = [f"{emoji} [{label}] {model_name}: {payload.get('title') or 'Vigil notification'}"]
+    lines = [_headline(emoji, label, model_name, str(payload.get("title") or "Vigil notification"))]
     lines += [f"{name}: {format_value(value)}" for name, value in _ordered(payload.get("facts") or {})]
     lines += [str(part) for part in (payload.get("text"), payload.get("link")) if part]
     return _cut(escape("\n".join(lines)), SECTION_CHARS)
+
+
+def _headline(emoji: str, label: str, model_name: str, title: str) -> str:
+    """``:emoji: [LABEL] model: title``, the model named once when the title already starts with it."""
+    named = title if title.startswith(f"{model_name}: ") else f"{model_name}: {title}"
+    return f"{emoji} [{label}] {named}"
 
 
 def format_value(value: Any) -> str:

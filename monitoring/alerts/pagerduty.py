@@ -1,9 +1,10 @@
-"""The PagerDuty route (Events API v2): an alert triggers an incident, its resolve resolves it.
+"""The PagerDuty route (Events API v2): an alert triggers an incident; acknowledging the alert in
+Vigil (``vigil alerts ack``, the dashboard) acknowledges it; the alert's resolve resolves it.
 
 The dedup key is ``vigil-alert-<alert id>`` (a message with no alert, such as a promotion, gets
 ``vigil-message-<id>``), so every message of one alert lands on one incident: "resolved"
-resolves it, any other kind (firing, re-notify, update) triggers (PagerDuty folds a repeat into
-the open incident). Severities map one to one (info, warning, critical); the routing key comes
+resolves it, "acknowledged" acknowledges it, any other kind (firing, re-notify, update)
+triggers (PagerDuty folds a repeat into the open incident, acknowledged or not). Severities map one to one (info, warning, critical); the routing key comes
 from the environment variable the route names.
 """
 
@@ -15,6 +16,8 @@ from monitoring.alerts.route_http import post_json
 from monitoring.alerts.routes import PagerDutyRoute, secret
 from monitoring.store.route_deliveries import RoutedMessage
 
+ACTIONS = {"resolved": "resolve", "acknowledged": "acknowledge"}  # every other kind triggers
+
 
 def dedup_key(message: RoutedMessage) -> str:
     """One incident per alert."""
@@ -25,8 +28,8 @@ def dedup_key(message: RoutedMessage) -> str:
 
 def event(message: RoutedMessage, routing_key: str) -> dict:
     """The Events API v2 body for one message."""
-    if message.kind == "resolved":
-        return {"routing_key": routing_key, "event_action": "resolve",
+    if message.kind in ACTIONS:
+        return {"routing_key": routing_key, "event_action": ACTIONS[message.kind],
                 "dedup_key": dedup_key(message)}
     payload = message.payload
     return {

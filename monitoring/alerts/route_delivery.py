@@ -1,7 +1,8 @@
-"""Delivering the outbox to the alert routes (webhook, PagerDuty, e-mail), each route on its own.
+"""Delivering the outbox to the alert routes (Slack, webhook, PagerDuty, e-mail), each on its own.
 
-``deliver_routes`` runs beside Slack's ``deliver_pending`` in the watch loop and the watchdog DAG;
-it never raises because of a route. For each route, one run claims that route's due rows in
+``deliver_outbox`` is what the watch loop and the watchdog DAGs call: the default Slack channel
+(``monitoring.alerts.delivery.deliver_pending``) unless the routes file lists a Slack route, then
+every route (``deliver_routes``, which never raises because of a route). For each route, one run claims that route's due rows in
 message order (``monitoring.store.route_deliveries``, which also fans new messages out to it),
 sends them one by one and marks each delivered. The first failure counts an attempt, keeps the
 error, schedules the retry (the receiver's Retry-After, else capped exponential backoff) and
@@ -21,17 +22,21 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitoring.alerts import email, pagerduty, webhook
-from monitoring.alerts.delivery import backoff_seconds
+from monitoring.alerts import email, pagerduty, slack_route, webhook
+from monitoring.alerts.delivery import DeliveryReport, backoff_seconds, deliver_pending
 from monitoring.alerts.route_http import RouteError
 from monitoring.alerts.routes import (
     EmailRoute,
     PagerDutyRoute,
     Route,
     RouteConfigError,
+    SlackRoute,
     WebhookRoute,
+    has_slack,
+    load_routes,
 )
-from monitoring.store import route_deliveries
+from monitoring.settings import Settings
+from monitoring.store import outbox_claims, route_deliveries
 from monitoring.store.engine import utcnow
 from monitoring.store.route_deliveries import RoutedMessage
 
@@ -50,6 +55,25 @@ class RouteReport:
     def __str__(self) -> str:
         return (f"route {self.route}: {self.delivered} delivered, {self.failed} failed, "
                 f"{self.pending} pending")
+
+
+def deliver_outbox(url: str, settings: Settings, *,
+                   now: datetime | None = None) -> tuple[DeliveryReport, list[RouteReport]]:
+    """Deliver what is due: Slack (the default channel, or the Slack routes), then every route.
+
+    With Slack routes the outbox rows no route still owes are settled (marked delivered) after
+    the run, as the default channel marks what it sent.
+    """
+    routes = load_routes(settings.alert_routes_file)
+    if not has_slack(routes):
+        return deliver_pending(url, settings=settings, now=now), deliver_routes(url, routes, now=now)
+    now = now or utcnow()
+    up_to = route_deliveries.newest_message_id(url)  # fanned out to every route in this run
+    reports = deliver_routes(url, routes, now=now)
+    route_deliveries.settle(url, up_to=up_to, since=now - FAN_OUT_WINDOW, now=now)
+    slack = [r for r, route in zip(reports, routes, strict=True) if isinstance(route, SlackRoute)]
+    return DeliveryReport(delivered=sum(r.delivered for r in slack), failed=sum(r.failed for r in slack),
+                          pending=outbox_claims.count_pending(url), routed=True), reports
 
 
 def deliver_routes(
@@ -76,7 +100,7 @@ def _deliver_route(url: str, route: Route, *, now: datetime, limit: int,
             route_deliveries.release(url, [m.delivery_id for m in claimed[position:]], at=now)
             break
         try:
-            _send(route, message, now=now)
+            _send(url, route, message, now=now)
         except (RouteError, RouteConfigError) as error:
             failed += 1
             wait = getattr(error, "retry_after", None)
@@ -94,8 +118,10 @@ def _deliver_route(url: str, route: Route, *, now: datetime, limit: int,
                        pending=route_deliveries.count_pending(url, route.name))
 
 
-def _send(route: Route, message: RoutedMessage, *, now: datetime) -> None:
-    if isinstance(route, WebhookRoute):
+def _send(url: str, route: Route, message: RoutedMessage, *, now: datetime) -> None:
+    if isinstance(route, SlackRoute):
+        slack_route.send(url, route, message)
+    elif isinstance(route, WebhookRoute):
         webhook.send(route, message, now=now)
     elif isinstance(route, PagerDutyRoute):
         pagerduty.send(route, message)

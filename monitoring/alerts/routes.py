@@ -1,13 +1,19 @@
-"""Alert routes: where outbox messages go besides Slack, read from one file and checked at start.
+"""Alert routes: where outbox messages go, read from one file and checked at start.
 
 ``VIGIL_ALERT_ROUTES_FILE`` names a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file with a
-list ``routes``; each route has a unique ``name``, a ``kind`` (webhook | pagerduty | email) and
-optional filters ``severities`` and ``models`` (empty: every one). Secrets are never in the file:
-a route names the environment variable that holds its secret (``secret_env``,
-``routing_key_env``, ``password_env``), read when the message is sent. A bad file stops the
-start with one line naming the route and the field (``RouteConfigError``).
+list ``routes``; each route has a unique ``name``, a ``kind`` (slack | webhook | pagerduty |
+email) and optional filters ``severities`` and ``models`` (empty: every one). A route that took
+an alert's "firing" message also takes the rest of that incident (its re-notify, acknowledge and
+resolve, whatever their severity), so a thread or an incident is never left open. Secrets are
+never in the file: a route names the environment variable that holds its secret (``token_env``,
+``webhook_url_env``, ``secret_env``, ``routing_key_env``, ``password_env``), read when the message
+is sent, from the variable or from the file its ``<NAME>_FILE`` variable names. A bad file stops
+the start with one line naming the route and the field (``RouteConfigError``).
 
-Slack is not a route here: it keeps its own delivery on the outbox row, unchanged.
+Slack without a Slack route: when the file lists no ``kind = "slack"`` route (or there is no
+file), Slack is the default channel configured by ``VIGIL_SLACK_*`` and delivered from the
+outbox row itself (``monitoring.alerts.delivery``), as before routes existed. Once the file lists
+a Slack route, the routes file alone says where Slack messages go.
 """
 
 from __future__ import annotations
@@ -19,8 +25,17 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
+from monitoring.settings import SecretFileError, read_secret_file
 from monitoring.store.outbox import SEVERITIES
 
 Severity = Literal["info", "warning", "critical"]
@@ -61,6 +76,23 @@ HttpsUrl = Annotated[str, AfterValidator(_https_or_local)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
+class SlackRoute(_Route):
+    """Slack: a bot token posts to ``channel``, one thread per alert; or an incoming webhook
+    (``webhook_url_env``: its own fixed channel, no threads)."""
+
+    kind: Literal["slack"]
+    channel: str | None = Field(None, min_length=1, max_length=100)
+    token_env: EnvName = "VIGIL_SLACK_BOT_TOKEN"
+    webhook_url_env: EnvName | None = None
+    api_base_url: HttpsUrl | None = None  # another Slack API (tests: a local fake Slack)
+
+    @model_validator(mode="after")
+    def _a_bot_needs_a_channel(self) -> SlackRoute:
+        if self.webhook_url_env is None and not self.channel:
+            raise ValueError("a bot-token Slack route needs a channel (or webhook_url_env)")
+        return self
+
+
 class WebhookRoute(_Route):
     """A generic HTTPS webhook: signed JSON (``X-Vigil-Signature``) with an idempotency key."""
 
@@ -95,13 +127,16 @@ class EmailRoute(_Route):
     timeout_seconds: float = Field(10.0, gt=0, le=60)
 
 
-Route = Annotated[WebhookRoute | PagerDutyRoute | EmailRoute, Field(discriminator="kind")]
+Route = Annotated[SlackRoute | WebhookRoute | PagerDutyRoute | EmailRoute, Field(discriminator="kind")]
 _ROUTES = TypeAdapter(list[Route])
 
 
 def secret(env_name: str) -> str:
-    """The secret a route names, from the environment; a clear error (not the value) if unset."""
-    value = os.environ.get(env_name, "")
+    """The secret a route names, from its variable or ``<NAME>_FILE``; a clear error if unset."""
+    try:
+        value = read_secret_file(env_name, optional=True) or os.environ.get(env_name, "")
+    except SecretFileError as error:
+        raise RouteConfigError(str(error)) from None
     if not value:
         raise RouteConfigError(f"environment variable {env_name} (a route's secret) is not set")
     return value
@@ -143,6 +178,11 @@ def load_routes(path: Path | None) -> tuple[Route, ...]:
     return parse_routes(document, source=str(path))
 
 
+def has_slack(routes: tuple[Route, ...]) -> bool:
+    """Whether the routes say where Slack messages go (then the default Slack channel is off)."""
+    return any(isinstance(route, SlackRoute) for route in routes)
+
+
 def _explain(error: ValidationError, raw: object) -> str:
     """Each problem as ``route 'name' (#n): field: message``; the input value is never shown."""
     lines = []
@@ -154,7 +194,7 @@ def _explain(error: ValidationError, raw: object) -> str:
             item = raw[index] if isinstance(raw, list) and index < len(raw) else {}
             name = item.get("name") if isinstance(item, dict) else None
             label = f"route {name!r} (#{index + 1})" if name else f"route #{index + 1}"
-            if loc and loc[0] in ("webhook", "pagerduty", "email"):
+            if loc and loc[0] in ("slack", "webhook", "pagerduty", "email"):
                 loc.pop(0)
         field = ".".join(str(part) for part in loc) or "kind"
         lines.append(f"{label}: {field}: {problem['msg']}")

@@ -53,6 +53,13 @@ def test_severity_and_resolution_look(severity, kind, look):
     assert message.text.startswith(f"{look} m: ")
 
 
+def test_a_rollbacks_message_opens_its_incident():
+    link = "http://127.0.0.1:8501/incidents?id=12"
+    message = render({**PAYLOAD, "link": link}, model_name="m", kind="firing")
+    assert message.blocks[-1]["elements"][0] == {"type": "button", "url": link,
+                                                 "text": {"type": "plain_text", "text": "Open the incident"}}
+
+
 def test_no_text_and_no_link_means_no_text_block_and_no_button():
     message = render({"title": "Drift", "severity": "warning", "facts": {}}, model_name="m", kind="firing")
     assert [b["type"] for b in message.blocks] == ["header", "context", "section"]
@@ -94,3 +101,11 @@ def test_plain_text_carries_the_facts_text_and_link():
         "Accuracy fell below baseline for 3 evaluations &lt;see dashboard&gt; &amp; act",
         "http://dash.example/models/loan-default",
     ]
+
+
+@pytest.mark.parametrize("title", ["loan-default: version 7 degraded", "version 7 degraded"])
+def test_the_model_is_named_once_whether_or_not_the_title_names_it(title):
+    payload = {"title": title, "severity": "warning"}
+    expected = ":warning: [WARNING] loan-default: version 7 degraded"
+    assert render(payload, model_name="loan-default", kind="rollback").text == expected
+    assert render_plain(payload, model_name="loan-default", kind="rollback").splitlines()[0] == expected
