@@ -11,7 +11,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 PAGES = {"overview": "", "quality": "quality", "service": "service", "drift": "drift",
-         "registry": "registry", "alerts": "alerts"}
+         "registry": "registry", "alerts": "alerts", "incident": "incidents"}  # the newest incident
+HEIGHT = 1600  # Streamlit scrolls inside its own container: the viewport is what the shot holds
+TALLER = {"incident": 2700}  # timeline, evidence and the Slack thread
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -24,15 +26,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for name, path in PAGES.items():
+            page = browser.new_page(viewport={"width": 1400, "height": TALLER.get(name, HEIGHT)})
             page.goto(f"{args.url.rstrip('/')}/{path}", wait_until="networkidle")
             page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60_000)
+            page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)  # the page's script ran
             page.wait_for_function("document.querySelectorAll(\"[data-testid=stSkeleton]\").length === 0", timeout=60_000)
+            page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
             page.wait_for_timeout(3_000)  # let the charts draw
             target = args.out / f"{name}.png"
             page.screenshot(path=str(target), full_page=True)
             print(f"saved {target}")
+            page.close()
         browser.close()
 
 

@@ -26,7 +26,7 @@ MOVE_LOOK = {  # kind -> (colour, label)
 HEIGHT = 320
 MARKERS_UP_TO = 30  # series with this many points or fewer are drawn with a marker on each
 MARKER_SIZE = 7
-SCORES = frozenset(metric_names.CLASSIFICATION_QUALITY)  # always within [0, 1]
+SCORES = frozenset(metric_names.CLASSIFICATION_QUALITY + metric_names.ESTIMATED_QUALITY)  # within [0, 1]
 SHARES = frozenset({metric_names.ERROR_RATE, metric_names.DRIFT_SHARE})  # within [0, 1], often small
 HEADROOM = 1.15
 MOVES_AXIS = "y2"  # an invisible 0..1 axis over the chart that the move markers sit on
@@ -55,7 +55,7 @@ def bucket_label(seconds: int) -> str:
     return f"{seconds // 60}-minute" if seconds % 60 == 0 else f"{seconds}-second"
 
 
-def _line(values: pd.Series, span: Span, name: str) -> go.Scatter:
+def line(values: pd.Series, span: Span, name: str) -> go.Scatter:
     """One series on the span's bucket grid: a gap where a bucket has no value (a version that did
     not serve, a pause), and a marker on each point when there are few of them or where a point has
     no neighbour to draw a line to (a lone bucket would otherwise be invisible)."""
@@ -68,7 +68,7 @@ def _line(values: pd.Series, span: Span, name: str) -> go.Scatter:
                       marker={"size": sizes}, connectgaps=False, cliponaxis=False)
 
 
-def _layout(figure: go.Figure, span: Span, title: str, y_title: str) -> go.Figure:
+def layout(figure: go.Figure, span: Span, title: str, y_title: str) -> go.Figure:
     figure.update_layout(title=title, height=HEIGHT, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                          yaxis_title=y_title, legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
     figure.update_xaxes(type="date", range=[span.start, span.end])
@@ -134,9 +134,9 @@ def by_version(frame: pd.DataFrame, metric: str, *, span: Span, column: str = "m
     figure = go.Figure()
     rows = frame[frame["metric"] == metric]
     for version, part in rows.groupby("model_version"):
-        figure.add_trace(_line(part.set_index("bucket")[column], span, f"v{version}"))
+        figure.add_trace(line(part.set_index("bucket")[column], span, f"v{version}"))
     _limit_line(figure, limit, limit_label)
-    return _fit_y(_layout(figure, span, title, y_title), (metric,), limit)
+    return _fit_y(layout(figure, span, title, y_title), (metric,), limit)
 
 
 def samples(frame: pd.DataFrame, metric: str, *, span: Span, title: str) -> go.Figure:
@@ -148,7 +148,7 @@ def samples(frame: pd.DataFrame, metric: str, *, span: Span, title: str) -> go.F
         figure.add_trace(go.Bar(x=part["bucket"], y=part["samples"], name=f"v{version}", offset=0,
                                 width=[width_ms] * len(part), marker={"line": {"width": 0}}))
     figure.update_layout(barmode="stack")
-    figure = _layout(figure, span, title, "labelled samples")
+    figure = layout(figure, span, title, "labelled samples")
     stacked = rows.groupby("bucket")["samples"].sum().astype(float).tolist()
     figure.update_layout(yaxis_range=y_range((), stacked))
     return figure
@@ -165,9 +165,9 @@ def combined(frame: pd.DataFrame, metrics: dict[str, str], *, span: Span, title:
         weighted = rows.assign(product=rows["mean"] * rows["samples"].clip(lower=1),
                                weight=rows["samples"].clip(lower=1))
         grouped = weighted.groupby("bucket")[["product", "weight"]].sum()
-        figure.add_trace(_line(grouped["product"] / grouped["weight"], span, label))
+        figure.add_trace(line(grouped["product"] / grouped["weight"], span, label))
     _limit_line(figure, limit, "limit")
-    return _fit_y(_layout(figure, span, title, y_title), tuple(metrics), limit)
+    return _fit_y(layout(figure, span, title, y_title), tuple(metrics), limit)
 
 
 def _bucket_grid(span: Span) -> pd.DatetimeIndex:
@@ -176,7 +176,8 @@ def _bucket_grid(span: Span) -> pd.DatetimeIndex:
     return pd.date_range(first, pd.Timestamp(span.end), freq=f"{span.bucket_seconds}s", inclusive="left")
 
 
-def drift_heatmap(matrix: pd.DataFrame, *, span: Span, title: str) -> go.Figure:
+def drift_heatmap(matrix: pd.DataFrame, *, span: Span, title: str, measure: str = "drifted",
+                  score: str = "mean score") -> go.Figure:
     """Features (rows) over time (columns): share of the bucket's windows in which the feature drifted.
 
     Columns cover every bucket of the span (empty where nothing was tested), each centred on its
@@ -189,8 +190,8 @@ def drift_heatmap(matrix: pd.DataFrame, *, span: Span, title: str) -> go.Figure:
     centres = [start + span.bucket / 2 for start in grid]
     figure = go.Figure(go.Heatmap(
         z=pivot.to_numpy(), x=centres, y=list(pivot.index), zmin=0, zmax=1, hoverongaps=False,
-        colorscale="Reds", colorbar={"title": "drifted"}, customdata=scores.to_numpy(),
-        hovertemplate="%{y}<br>%{x}<br>drifted in %{z:.0%} of windows<br>mean score %{customdata:.3f}"
+        colorscale="Reds", colorbar={"title": measure}, customdata=scores.to_numpy(),
+        hovertemplate=f"%{{y}}<br>%{{x}}<br>{measure} in %{{z:.0%}} of windows<br>{score} %{{customdata:.3f}}"
                       "<extra></extra>",
     ))
     figure.update_layout(title=title, height=max(HEIGHT, 24 * len(pivot.index) + 120),

@@ -62,7 +62,13 @@ def _registry(tracking_uri: str):
 
 
 def store_url() -> str:
-    return get_settings().database_url
+    """Where the pages read: the read-only role when VIGIL_DATABASE_READ_URL is set. An operator's
+    actions and the login audit write through ``runtime().store_url`` (the owner)."""
+    return get_settings().read_url
+
+
+def champion_alias() -> str:
+    return get_settings().champion_alias
 
 
 def registry():
@@ -102,6 +108,12 @@ def drift_matrix(url: str, model_name: str, span: Span) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def data_quality_matrix(url: str, model_name: str, span: Span) -> pd.DataFrame:
+    return dashboard_queries.data_quality_matrix(url, model_name, span.start, span.end,
+                                                 bucket=span.bucket_seconds)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def drift_windows(url: str, model_name: str) -> pd.DataFrame:
     return dashboard_queries.drift_windows(url, model_name)
 
@@ -118,6 +130,26 @@ def data_range(url: str) -> str:
     from monitoring.store.data_range import oldest_prediction
 
     return describe(get_settings().retention, oldest_prediction(url))
+
+
+def critical_banner() -> None:
+    """Every page opens with the critical alerts firing now (a champion the API cannot load, a
+    silent watchdog ...), whatever model is chosen: they need someone before anything else."""
+    firing = alerts(store_url(), None, "firing")
+    for alert in firing[firing["severity"] == "critical"].itertuples() if not firing.empty else ():
+        title = alert.title.removeprefix(f"{alert.model_name}: ")
+        st.error(f"**{alert.model_name}**: {title} (firing since {alert.opened_at:%Y-%m-%d %H:%M} UTC; "
+                 "see Alerts)", icon=":material/error:")
+
+
+def delivery_line(delivered_at, attempts: int, last_error: str | None, slack_on: bool) -> str:
+    """Whether Slack took an outbox message, as the Alerts and Incidents pages say it."""
+    if delivered_at is not None and not pd.isna(delivered_at):
+        return f"delivered {pd.Timestamp(delivered_at):%Y-%m-%d %H:%M UTC}"
+    if not slack_on and not attempts:  # tried: a deliverer (the watchdog) has Slack
+        return "not sent: Slack is not configured"
+    error = f": {last_error}" if last_error else ""
+    return f"not delivered yet ({attempts} attempts{error})"
 
 
 def after_action() -> None:

@@ -19,9 +19,11 @@ from monitoring import metric_names
 from monitoring.alerts.messages import render_plain
 from monitoring.store.dialect import is_postgres
 from monitoring.store.engine import get_engine
+from monitoring.store.served import SERVED
 from monitoring.store.tables import (
     AccessLog,
     Alert,
+    DataQualityCheck,
     DriftResult,
     MetricWindow,
     ModelControl,
@@ -190,6 +192,43 @@ def drift_matrix(url: str, model_name: str, start: datetime, end: datetime,
     return _epoch_to_time(frame)
 
 
+def data_quality_matrix(url: str, model_name: str, start: datetime, end: datetime,
+                        bucket: int | None = None) -> pd.DataFrame:
+    """Per time bucket and check of a feature ("income: missing"): share of windows in which the
+    check failed (``drifted_share``, as for drift), mean rate (``mean_score``), windows."""
+    bucket = bucket or bucket_seconds(start, end, max_points=200)
+    with _connect(url) as connection:
+        bucket_column = _bucket(DataQualityCheck.window_start, connection, bucket)
+        query = select(
+            bucket_column.label("bucket"), DataQualityCheck.feature, DataQualityCheck.kind,
+            func.avg(cast(DataQualityCheck.failed, Integer)).label("drifted_share"),
+            func.avg(DataQualityCheck.rate).label("mean_score"), func.count().label("windows"),
+        ).where(
+            DataQualityCheck.model_name == model_name,
+            DataQualityCheck.window_start >= start, DataQualityCheck.window_start < end,
+        ).group_by(literal_column("1"), DataQualityCheck.feature, DataQualityCheck.kind) \
+            .order_by(literal_column("1"))
+        frame = _frame(connection, query)
+    for column in ("drifted_share", "mean_score"):
+        frame[column] = frame[column].astype(float)
+    frame["feature"] = frame["feature"] + ": " + frame["kind"].str.replace("_", " ")
+    return _epoch_to_time(frame.drop(columns=["kind"]))
+
+
+def data_quality_newest(url: str, model_name: str) -> pd.DataFrame:
+    """The checks of the model's newest checked window, failed ones first."""
+    newest = select(func.max(DataQualityCheck.window_start)).where(
+        DataQualityCheck.model_name == model_name).scalar_subquery()
+    query = select(
+        DataQualityCheck.window_start, DataQualityCheck.model_version, DataQualityCheck.feature,
+        DataQualityCheck.kind, DataQualityCheck.rate, DataQualityCheck.reference_rate,
+        DataQualityCheck.threshold, DataQualityCheck.failed, DataQualityCheck.rows,
+    ).where(DataQualityCheck.model_name == model_name, DataQualityCheck.window_start == newest) \
+        .order_by(DataQualityCheck.failed.desc(), DataQualityCheck.feature, DataQualityCheck.kind)
+    with _connect(url) as connection:
+        return _frame(connection, query)
+
+
 def drift_windows(url: str, model_name: str, limit: int = 50) -> pd.DataFrame:
     """The newest drift windows: ``window_start, window_end, model_version, features, drifted,
     report_path`` (newest first)."""
@@ -208,6 +247,7 @@ def drift_windows(url: str, model_name: str, limit: int = 50) -> pd.DataFrame:
         ).where(
             DriftResult.model_name == model_name,
             DriftResult.window_start >= latest - timedelta(days=7),
+            DriftResult.feature.not_in(metric_names.OUTPUT_DRIFT),  # "3/14 drifted" counts the inputs
         ).group_by(DriftResult.window_start, DriftResult.window_end, DriftResult.model_version) \
             .order_by(DriftResult.window_start.desc()).limit(limit)
         return _frame(connection, query)
@@ -256,7 +296,7 @@ def versions(url: str, model_name: str) -> pd.DataFrame:
 def recent_inputs(url: str, model_name: str, limit: int = 20) -> pd.DataFrame:
     """Feature rows of the newest successfully served predictions (for a smoke prediction)."""
     query = select(Prediction.features).where(
-        Prediction.model_name == model_name, Prediction.status == "ok",
+        Prediction.model_name == model_name, Prediction.status == "ok", SERVED,
     ).order_by(Prediction.created_at.desc()).limit(limit)
     with _connect(url) as connection:
         rows = [row[0] for row in connection.execute(query)]
@@ -267,7 +307,8 @@ def recent_inputs(url: str, model_name: str, limit: int = 20) -> pd.DataFrame:
 def alerts(url: str, model_name: str | None = None, state: str | None = None, limit: int = 200) -> pd.DataFrame:
     """Alerts, firing first then newest: key, kind, severity, state, title, times, Slack thread."""
     query = select(
-        Alert.id, Alert.model_name, Alert.kind, Alert.severity, Alert.state, Alert.title, Alert.details,
+        Alert.id, Alert.alert_key, Alert.model_name, Alert.kind, Alert.severity, Alert.state, Alert.title,
+        Alert.details,
         Alert.opened_at, Alert.updated_at, Alert.resolved_at, Alert.slack_channel, Alert.slack_thread_ts,
     )
     if model_name is not None:
@@ -275,14 +316,6 @@ def alerts(url: str, model_name: str | None = None, state: str | None = None, li
     if state is not None:
         query = query.where(Alert.state == state)
     query = query.order_by((Alert.state == "firing").desc(), Alert.opened_at.desc()).limit(limit)
-    with _connect(url) as connection:
-        return _frame(connection, query)
-
-
-def degradation_alerts(url: str, model_name: str, since: datetime) -> pd.DataFrame:
-    """The model's degradation alerts opened since ``since``: kind, opened_at, details."""
-    query = select(Alert.kind, Alert.opened_at, Alert.details).where(
-        Alert.model_name == model_name, Alert.kind == "degradation", Alert.opened_at >= since)
     with _connect(url) as connection:
         return _frame(connection, query)
 

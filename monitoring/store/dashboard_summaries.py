@@ -1,5 +1,6 @@
 """The dashboard's per-model summaries: the Overview page's row per model, judged against the
-watchdog's limits, and each version's production record and rollbacks on the Registry page.
+watchdog's limits with the mean time to recover from rollbacks, and each version's production
+record on the Registry page.
 
 Built from the queries of ``monitoring.store.dashboard_queries``; the judging and the record are
 pure functions over their DataFrames.
@@ -13,7 +14,9 @@ from functools import partial
 import pandas as pd
 
 from monitoring import metric_names
+from monitoring.incidents import assemble, mean_seconds_to_recover
 from monitoring.store import dashboard_queries as queries
+from monitoring.store import incidents as store_incidents
 from monitoring.store.engine import utcnow
 
 
@@ -44,32 +47,14 @@ def production_record(moves: pd.DataFrame, now: datetime) -> pd.DataFrame:
     return frame.sort_values("version").reset_index(drop=True)
 
 
-def automatic_rollbacks(url: str, model_name: str, days: int = 30, now: datetime | None = None) -> pd.DataFrame:
-    """Automatic rollbacks in the last ``days`` with their time to recover: from the first
-    degradation alert about the rolled-back version (opened in the 24 h before) to the rollback."""
-    now = now or utcnow()
-    events = queries.registry_events(url, model_name, alias_only=True, since=now - timedelta(days=days))
-    rollbacks = events[events["kind"] == "auto_rollback"]
-    alerts = queries.degradation_alerts(url, model_name, now - timedelta(days=days + 1))
-    return time_to_recover(rollbacks, alerts)
-
-
-def time_to_recover(rollbacks: pd.DataFrame, degradation_alerts: pd.DataFrame) -> pd.DataFrame:
-    """Pure: each rollback with ``detected_at`` (earliest degradation alert opened in the 24 h
-    before it) and ``minutes_to_recover`` (None when no such alert exists)."""
-    rows = []
-    for rollback in rollbacks.itertuples():
-        opened = degradation_alerts["opened_at"] if not degradation_alerts.empty else pd.Series(dtype=object)
-        before = opened[(opened <= rollback.created_at)
-                        & (opened >= rollback.created_at - timedelta(hours=24))]
-        detected = before.min() if not before.empty else None
-        rows.append({"created_at": rollback.created_at, "from_version": rollback.from_version,
-                     "to_version": rollback.to_version, "reason": rollback.reason, "detected_at": detected,
-                     "minutes_to_recover": (rollback.created_at - detected).total_seconds() / 60
-                     if detected is not None else None})
-    return pd.DataFrame(rows, columns=["created_at", "from_version", "to_version", "reason", "detected_at",
-                                       "minutes_to_recover"])
-
+def recovery(url: str, model_name: str, now: datetime, days: int = 30, limit: int = 50) -> dict:
+    """The model's rollbacks in the last ``days`` (the newest ``limit``): how many, how many by the
+    watchdog, and their mean time to recover in seconds (``monitoring.incidents``)."""
+    told = [assemble(found) for _name, move in store_incidents.rollbacks(
+        url, model_name, since=now - timedelta(days=days), limit=limit)
+        if (found := store_incidents.facts(url, move.id)) is not None]
+    return {"rollbacks_30d": len(told), "auto_rollbacks_30d": sum(i.automatic for i in told),
+            "mttr_seconds": mean_seconds_to_recover(told)}
 
 
 # -- overview ------------------------------------------------------------------------------------
@@ -97,8 +82,8 @@ def _summary_value(recent: pd.DataFrame, key: str, column: str = "mean") -> floa
 
 def overview(url: str, settings, now: datetime | None = None, minutes: int = 60) -> pd.DataFrame:
     """One row per model: champion and since when, its health, the last ``minutes`` of quality,
-    p95 latency, error rate and drift share against their limits, open alerts, automatic
-    rollbacks in the last 30 days and their mean time to recover."""
+    p95 latency, error rate and drift share against their limits, open alerts, rollbacks in the
+    last 30 days and their mean time to recover."""
     now = now or utcnow()
     champs = queries.champions(url, settings.champion_alias).set_index("model_name")
     firing = queries.open_alert_counts(url)
@@ -118,7 +103,6 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
             quality_limit = (baseline + settings.watchdog.quality_abs_drop if metric in metric_names.LOWER_IS_BETTER
                              else baseline - settings.watchdog.quality_abs_drop)
         quality = value(metric, "weighted")
-        rollbacks = automatic_rollbacks(url, name, now=now)
         rows.append({
             "model": name, "champion": version,
             "champion_since": champs["since"].get(name), "moved_by": champs["actor"].get(name),
@@ -134,8 +118,6 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
             "drift_state": judge(value(metric_names.DRIFT_SHARE), settings.watchdog.drift_share, lower_is_better=True),
             "throughput_rps": value(metric_names.THROUGHPUT),
             "open_alerts": firing.get(name, 0),
-            "auto_rollbacks_30d": len(rollbacks),
-            "mean_minutes_to_recover": rollbacks["minutes_to_recover"].dropna().mean()
-            if not rollbacks.empty else None,
+            **recovery(url, name, now),
         })
     return pd.DataFrame(rows)

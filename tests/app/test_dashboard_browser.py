@@ -69,7 +69,7 @@ def test_pages_render_and_only_an_operator_rolls_back(dashboard, trained, browse
     # an operator logs in in the sidebar and rolls back; MLflow, the audit trail and the page change
     operator = _open(browser, dashboard)
     operator.get_by_label("Your name").fill("alice")
-    operator.get_by_label("Operator token").fill(TOKEN)
+    operator.get_by_label("Operator key or token").fill(TOKEN)
     operator.get_by_role("button", name="Log in").click()
     operator.get_by_text("Operator: alice").wait_for()
     settle(operator)

@@ -17,7 +17,7 @@ from tests.app.tiny_story import seed_one_bucket
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 
-CHARTS = {"quality": 2, "service": 5, "drift": 2}  # page -> plotly charts on it
+CHARTS = {"quality": 3, "service": 5, "drift": 3}  # page -> plotly charts on it
 DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(plot => ({
     title: plot._fullLayout.title.text,
     range: plot._fullLayout.xaxis.range,
@@ -85,5 +85,9 @@ def test_every_chart_draws_the_first_window_on_the_whole_day(first_minutes, brow
             assert [s for y, s in zip(accuracy["y"], sizes, strict=False) if y is not None] == [7]
             lanes = [t for t in quality["traces"] if t["yaxis"] == "y2"]
             assert sorted(len(t["y"]) for t in lanes) == [1, 2]  # the three moves, as markers
+        if path == "drift":  # the data-quality heatmap and the newest window's failed check
+            (heatmap,) = [c for c in charts if "Failed data-quality checks" in str(c["title"])]
+            assert sum(v is not None for row in heatmap["traces"][0]["z"] for v in row) == 4
+            assert "1 of 4 checks failed" in page.locator('[data-testid="stAlert"]').all_inner_texts()[-1]
         page.screenshot(path=str(artifacts() / f"first-minutes-{path}.png"), full_page=True)
         page.context.close()

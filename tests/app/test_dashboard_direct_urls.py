@@ -16,9 +16,9 @@ from tests.app.browser_support import artifacts, exceptions, open_page, settle, 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 
-TITLES = ["Overview", "Quality", "Service", "Drift", "Registry", "Alerts"]
-PATHS = {"Quality": "quality", "Service": "service", "Drift": "drift", "Registry": "registry",
-         "Alerts": "alerts", "Overview": ""}  # the first visit is to a page that is not the default
+TITLES = ["Overview", "Quality", "Service", "Drift", "Registry", "Release", "Alerts", "Incidents", "Access"]
+PATHS = {"Quality": "quality", "Service": "service", "Drift": "drift", "Registry": "registry", "Release": "release",
+         "Alerts": "alerts", "Incidents": "incidents", "Access": "access", "Overview": ""}  # the first visit is to a page that is not the default
 
 
 def test_every_page_renders_when_opened_by_its_url_in_a_new_session(dashboard, browser):

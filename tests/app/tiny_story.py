@@ -1,5 +1,5 @@
 """The first minutes of a story, written into a store: one 5-minute monitoring window (quality,
-service, drift) and three alias moves a minute apart (v1 promoted, v2 promoted, v2 rolled back by
+service, drift, estimated accuracy, data quality with one failed check) and three alias moves a minute apart (v1 promoted, v2 promoted, v2 rolled back by
 the watchdog). The hard case for the charts: a single time bucket and close-together events."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from cli.demo_seed import ChampionSpan, seed_windows
-from monitoring.store import history
+from monitoring.store import history, metric_windows
 from monitoring.store.engine import session_scope
 
 WINDOW = timedelta(minutes=5)
@@ -28,4 +28,14 @@ def seed_one_bucket(url: str, model_name: str, now: datetime) -> datetime:
             history.record_event(session, model_name=model_name, kind=kind, actor=actor, reason=reason,
                                  alias="champion", from_version=before, to_version=after,
                                  now=window_start + timedelta(minutes=minute + 1))
+        metric_windows.upsert_metrics(session, [metric_windows.metric_row(
+            model_name=model_name, version=1, window_start=window_start, window_end=window_start + WINDOW,
+            metric="estimated_accuracy", value=0.81, sample_count=300, computed_at=window_start + WINDOW)])
+        metric_windows.upsert_quality_checks(session, [
+            {"model_name": model_name, "model_version": 1, "window_start": window_start,
+             "window_end": window_start + WINDOW, "feature": feature, "kind": kind, "rate": rate,
+             "reference_rate": 0.0, "threshold": 0.02, "failed": rate > 0.02, "rows": 300,
+             "computed_at": window_start + WINDOW}
+            for feature, kind, rate in [("income", "missing", 0.15), ("income", "out_of_range", 0.01),
+                                        ("region", "missing", 0.0), ("region", "unseen_category", 0.0)]])
     return window_start

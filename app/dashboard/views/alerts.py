@@ -1,13 +1,16 @@
 """Alerts: firing (and what was resolved in the last day, such as a rollback that recovered) and
-resolved, each with the text of its Slack messages, or what they would say when Slack is off;
-then, per alert route (webhook, PagerDuty, e-mail), what was sent and whether it was delivered."""
+resolved, each with the text of its Slack messages, or what they would say when Slack is off, and
+for a firing one an Acknowledge button (an operator's, audited: its thread and PagerDuty say who
+has it) and for a rollback a link to its incident page; then, per alert route (Slack, webhook,
+PagerDuty, e-mail), what was sent and whether it was delivered."""
 
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
-from app.dashboard import common
+from app.dashboard import auth, common
+from monitoring.alerts.acknowledgement import acknowledge
 from monitoring.settings import get_settings
 from monitoring.store import dashboard_queries, route_deliveries
 
@@ -28,21 +31,16 @@ def _present(value) -> bool:
 
 
 def _slack_line(alert, slack_on: bool) -> str:
+    routed = (alert.details or {}).get("slack_threads") or {}  # Slack routes of the routes file
+    if routed:
+        return "Slack: " + ", ".join(f"route {name}, thread {thread['ts']}"
+                                     for name, thread in sorted(routed.items())) + "."
     if alert.slack_thread_ts:  # posted (perhaps while Slack was still configured)
         return f"Slack {alert.slack_channel}, thread {alert.slack_thread_ts}."
     if not slack_on:
         return ("Slack is not configured (set VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_WEBHOOK_URL): "
                 "below is what Vigil would have sent.")
     return "Slack: not posted yet."
-
-
-def _delivery(message, slack_on: bool) -> str:
-    if _present(message.delivered_at):
-        return f"delivered {_time(message.delivered_at)}"
-    if not slack_on:
-        return "not sent: Slack is not configured"
-    error = f": {message.last_error}" if message.last_error else ""
-    return f"not delivered yet ({message.attempts} attempts{error})"
 
 
 def _show(alert, messages: pd.DataFrame, slack_on: bool) -> None:
@@ -54,12 +52,46 @@ def _show(alert, messages: pd.DataFrame, slack_on: bool) -> None:
         resolved = f", resolved {_time(alert.resolved_at)}" if _present(alert.resolved_at) else ""
         st.write(f"**{alert.kind}**, severity {alert.severity}; opened {_time(alert.opened_at)}{resolved}. "
                  + _slack_line(alert, slack_on))
+        incident = _incident_id((alert.details or {}).get("link"))
+        if incident is not None:
+            st.page_link("views/incidents.py", label=f"Open the incident (rollback #{incident})",
+                         icon=":material/history:", query_params={"id": str(incident)})
         facts = (alert.details or {}).get("facts", {})
         if facts:
             st.json(facts, expanded=False)
+        if firing:
+            _acknowledgement(alert)
         for message in messages[messages["alert_id"] == alert.id].itertuples():
-            st.caption(f"{message.kind} · {_time(message.created_at)} · {_delivery(message, slack_on)}")
+            st.caption(f"{message.kind} · {_time(message.created_at)} · {common.delivery_line(message.delivered_at, message.attempts, message.last_error, slack_on)}")
             st.code(message.text, language=None)
+
+
+def _acknowledgement(alert) -> None:
+    """Who acknowledged the firing alert, or the button to do it."""
+    done = (alert.details or {}).get("acknowledged")
+    if done:
+        st.caption(f"Acknowledged by {done['by']} at {_time(pd.Timestamp(done['at']))}.")
+        return
+    if not st.button("Acknowledge", key=f"ack_{alert.id}", help="tell on-call you have it (audited)"):
+        return
+    actor = auth.require_operator("acknowledge", alert.model_name, detail=f"alert {alert.alert_key}")
+    if actor is None:
+        return
+    try:
+        st.success(acknowledge(common.runtime().store_url, alert.alert_key, actor, channel="dashboard"))
+    except (LookupError, ValueError) as error:
+        st.error(str(error))
+        return
+    common.after_action()
+    st.rerun()
+
+
+def _incident_id(link) -> int | None:
+    """The rollback an alert's messages link to (``.../incidents?id=N``), if any."""
+    if not isinstance(link, str) or "/incidents?id=" not in link:
+        return None
+    tail = link.rsplit("=", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 def _recently_resolved(url: str, model_name: str | None) -> pd.DataFrame:

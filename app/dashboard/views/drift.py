@@ -1,4 +1,5 @@
-"""Drift: per-feature drift over time (heatmap), the share of drifted features, and the Evidently
+"""Drift: per-feature drift over time (heatmap), the share of drifted features, data quality per
+feature (missing values, values out of the training range, unseen categories), and the Evidently
 report of a window."""
 
 from pathlib import Path
@@ -47,7 +48,9 @@ def over_time() -> None:
     st.plotly_chart(charts.drift_heatmap(matrix, span=view.drift_span, title="Drifted windows per feature"),
                     key="drift_heatmap")
     st.caption(f"Per feature and {charts.bucket_label(view.drift_span.bucket_seconds)} bucket, the share "
-               "of drift tests that fired against the training data. Healthy: pale, with no row turning red.")
+               "of drift tests that fired against the training data; the two prediction rows compare the "
+               "model's answers with its answers on the training data (often the first sign, before any "
+               "label). Healthy: pale, with no row turning red.")
     span = view.span
     share = common.series(url, view.model_name, (metric_names.DRIFT_SHARE,), span)
     figure = charts.combined(share, {metric_names.DRIFT_SHARE: "share of drifted features"}, span=span,
@@ -57,6 +60,33 @@ def over_time() -> None:
                     key="drift_share")
     st.caption(f"The share of features whose drift test fired; the dataset drifts at the dotted line "
                f"({get_settings().watchdog.drift_share:.0%}). Healthy: near zero, well under the line.")
+
+
+@st.fragment(run_every=common.REFRESH)
+def data_quality() -> None:
+    view = common.view()
+    url = common.store_url()
+    st.subheader("Data quality")
+    matrix = common.data_quality_matrix(url, view.model_name, view.drift_span)
+    if matrix.empty:
+        st.info(f"No data-quality checks for {view.model_name} in this time range (they run with the "
+                "drift tests, on windows of at least 30 predictions against the version's reference).")
+        return
+    st.plotly_chart(charts.drift_heatmap(matrix, span=view.drift_span, title="Failed data-quality checks",
+                                         measure="failed", score="mean rate"), key="quality_heatmap")
+    st.caption("Per feature and check, the share of windows whose rate of missing values, values outside "
+               "the training data's 0.5-99.5 % range, or categories never seen in training was above what "
+               "the training data allows. Healthy: pale everywhere.")
+    newest = dashboard_queries.data_quality_newest(url, view.model_name)
+    failed = newest[newest["failed"]]
+    when = f"{pd.Timestamp(newest['window_start'].iloc[0]):%Y-%m-%d %H:%M} UTC"
+    if failed.empty:
+        st.success(f"Newest checked window ({when}): all {len(newest)} checks pass.")
+    else:
+        st.warning(f"Newest checked window ({when}): {len(failed)} of {len(newest)} checks failed.")
+        st.dataframe(failed.drop(columns=["window_start", "failed"]), hide_index=True, key="quality_failed",
+                     column_config={c: st.column_config.NumberColumn(format="percent")
+                                    for c in ("rate", "reference_rate", "threshold")})
 
 
 def window_detail() -> None:
@@ -79,4 +109,5 @@ def window_detail() -> None:
 
 if not common.no_model():
     over_time()
+    data_quality()
     window_detail()

@@ -1,10 +1,13 @@
-"""Overview: per model, the champion and since when, its health, the last hour's quality, p95
-latency, error rate and drift share against their limits, open alerts, automatic rollbacks."""
+"""Overview: per model, the champion and since when, its health, the watchdog's live evidence (its
+quality test against the boundaries, latency and error rate so far), the last hour's quality, p95
+latency, error rate and drift share against their limits, open alerts, rollbacks and the mean
+time to recover."""
 
 import pandas as pd
 import streamlit as st
 
-from app.dashboard import common
+from app.dashboard import common, live_panel
+from monitoring.incidents import duration
 
 STATE_MARK = {"ok": ":green[:material/check_circle:]", "breach": ":red[:material/error:]",
               "no data": ":gray[:material/help:]"}
@@ -12,7 +15,8 @@ HEALTH_MARK = {"healthy": ":green[:material/check_circle:]", "degraded": ":orang
                "bad": ":red[:material/error:]", "unknown": ":gray[:material/help:]"}
 
 st.title("Overview")
-st.caption("Last 60 minutes of data per model, against the watchdog's limits. Refreshes every 30 s.")
+st.caption("Per model: what the watchdog knows now (every few seconds), then the last 60 minutes of "
+           "monitoring windows against the watchdog's limits.")
 st.caption(common.data_range(common.store_url()), help="retention: VIGIL_RETENTION_* settings, `vigil prune`")
 
 
@@ -24,7 +28,7 @@ def _since(value) -> str:
     return "—" if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
-@st.fragment(run_every=common.REFRESH)
+@st.fragment(run_every=live_panel.LIVE_REFRESH)
 def models() -> None:
     frame = common.overview(common.store_url(), common.now_minute())
     if frame.empty:
@@ -39,9 +43,16 @@ def models() -> None:
             first[0].caption(f"since {_since(row.champion_since)}")
             first[1].metric(f"{HEALTH_MARK.get(row.health, HEALTH_MARK['unknown'])} Health", row.health)
             first[2].metric("Open alerts", int(row.open_alerts))
-            first[3].metric("Automatic rollbacks (30 d)", int(row.auto_rollbacks_30d),
-                            help="mean time to recover: from the degradation alert to the rollback")
-            first[3].caption(f"mean time to recover: {_number(row.mean_minutes_to_recover, '{:.0f} min')}")
+            first[3].metric("Mean time to recover (30 d)", duration(row.mttr_seconds),
+                            help="per rollback: from the bad version's first answer to the restored "
+                                 "version's first answer; see the Incidents page")
+            count = int(row.rollbacks_30d)
+            first[3].caption(f"{count} rollback{'' if count == 1 else 's'}, {int(row.auto_rollbacks_30d)} by the watchdog")
+            if row.rollbacks_30d:
+                first[3].page_link("views/incidents.py", label="Incidents", icon=":material/history:")
+            live_panel.show(live_panel.read(common.store_url(), row.model, common.champion_alias()),
+                            key=f"live_{row.model}")
+            st.caption("Monitoring windows of the last 60 minutes, against the watchdog's limits:")
             second = st.columns(4)
             second[0].metric(f"{STATE_MARK[row.quality_state]} {row.quality_metric}",
                              _number(row.quality, "{:.3f}"))

@@ -1,9 +1,11 @@
-"""Quality over time per version, with the alias moves marked and the labelled samples behind
-each point."""
+"""Quality: the watchdog's live quality test on the champion (refreshed every few seconds), then
+quality over time per version from the monitoring windows, with the alias moves marked and the
+labelled samples behind each point; before the labels arrive, the estimate (CBPE) beside what the
+labels later showed."""
 
 import streamlit as st
 
-from app.dashboard import charts, common
+from app.dashboard import charts, common, live_panel
 from monitoring import metric_names
 
 st.title("Quality")
@@ -35,5 +37,32 @@ def quality() -> None:
                "the evidence behind each point above. Healthy: labels keep arriving in every bucket.")
 
 
+@st.fragment(run_every=common.REFRESH)
+def estimated() -> None:
+    view = common.view()
+    url = common.store_url()
+    span = view.span
+    frame = common.series(url, view.model_name, metric_names.ESTIMATED_QUALITY + metric_names.CLASSIFICATION_QUALITY,
+                          span)
+    if frame.empty or not frame["metric"].isin(metric_names.ESTIMATED_QUALITY).any():
+        st.caption("No estimated performance in this time range: it needs a classifier with probabilities "
+                   "and 200 labelled predictions of the version to check them on.")
+        return
+    metric = st.session_state.get("quality_metric") or metric_names.ACCURACY
+    if metric not in metric_names.CLASSIFICATION_QUALITY:
+        metric = metric_names.ACCURACY
+    figure = charts.combined(frame, {f"estimated_{metric}": f"estimated {metric}", metric: f"realised {metric}"},
+                             span=span, title=f"Estimated {metric} (before labels) and realised", y_title=metric)
+    st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), span), key="estimated_chart")
+    st.caption(f"{metric} expected from the champion's own calibrated probabilities (CBPE), available as soon "
+               "as it answers, beside the value the labels gave once they arrived. Healthy: the two lines "
+               "agree; an estimated drop is an early warning under input drift, and it cannot see a changed "
+               "relation between inputs and outcome (only labels can).")
+
+
 if not common.no_model():
+    st.subheader("What the watchdog sees now")
+    live_panel.fragment(common.view().model_name, "live_quality")
+    st.subheader("Monitoring windows")
     quality()
+    estimated()

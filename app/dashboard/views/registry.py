@@ -194,7 +194,8 @@ def controls(model_name: str) -> None:
         if actor is None:
             return
         try:
-            getattr(service, action)(common.store_url(), model_name, actor, reason, channel="dashboard")
+            getattr(service, action)(common.runtime().store_url, model_name, actor, reason,
+                                     channel="dashboard")
         except ValueError as error:
             st.error(str(error))
             return

@@ -50,17 +50,6 @@ def test_production_record_counts_each_tenure_until_now():
     assert pd.isna(record.loc[3, "last_champion_until"])  # still champion
 
 
-def test_time_to_recover_is_from_the_first_degradation_alert_of_the_day_before():
-    rollbacks = pd.DataFrame([{"created_at": T0, "from_version": 2, "to_version": 1, "reason": "r"},
-                              {"created_at": T0 + timedelta(days=3), "from_version": 3, "to_version": 1,
-                               "reason": "r"}])
-    alerts = pd.DataFrame({"opened_at": [T0 - timedelta(minutes=45), T0 - timedelta(minutes=10),
-                                         T0 - timedelta(days=2)]})
-    result = dashboard_summaries.time_to_recover(rollbacks, alerts)
-    assert result["minutes_to_recover"].iloc[0] == pytest.approx(45)
-    assert pd.isna(result["minutes_to_recover"].iloc[1])  # no alert in the 24 h before it
-
-
 def test_series_buckets_in_sql_with_sample_weighted_quality(store_url):
     spans = [ChampionSpan(1, T0, T0 + timedelta(hours=2)), ChampionSpan(2, T0 + timedelta(hours=2),
                                                                           T0 + timedelta(hours=3))]
@@ -86,7 +75,8 @@ def test_overview_reads_the_seeded_story(store_url):
     seed(store_url, SeedSpec(models=("alpha",), days=1, end=now))
     row = dashboard_summaries.overview(store_url, Settings(), now=now).iloc[0]
     assert (row["model"], row["champion"], row["health"], row["open_alerts"]) == ("alpha", 3, "healthy", 1)
-    assert row["auto_rollbacks_30d"] == 1
+    assert (row["rollbacks_30d"], row["auto_rollbacks_30d"]) == (1, 1)
+    assert 0.5 * 3600 < row["mttr_seconds"] < 2.5 * 3600  # v2 served 5% of the day before v1 was back
     assert row["quality_state"] == "ok" and row["quality_limit"] == pytest.approx(0.879 - 0.10)
     assert row["labelled"] > 0 and row["latency_state"] == "ok"
     assert dashboard_queries.model_names(store_url) == ["alpha"]
