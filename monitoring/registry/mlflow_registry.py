@@ -93,6 +93,18 @@ def _limit_mlflow_requests(policy: ReliabilityPolicy) -> None:
     os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(policy.mlflow_backoff_factor)
 
 
+def _credentials(settings: Settings) -> None:
+    """An MLflow server behind basic-auth: the user and password MLflow's client sends.
+
+    MLflow reads them only from its own variables, so a password given as
+    ``MLFLOW_TRACKING_PASSWORD_FILE`` (``monitoring.settings``) is put there for this process.
+    """
+    if settings.mlflow_tracking_username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_tracking_username
+    if settings.mlflow_tracking_password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow_tracking_password.get_secret_value()
+
+
 def unavailable(error: BaseException, where: str, what: str) -> RegistryUnavailable:
     """The outage as one short line: where, doing what, and the cause (no credentials)."""
     text = str(error)
@@ -110,6 +122,7 @@ class Registry:
     def __init__(self, settings: Settings):
         _quiet_mlflow()
         _limit_mlflow_requests(settings.reliability)
+        _credentials(settings)
         from mlflow import MlflowClient
 
         self.settings = settings

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from monitoring.alerts.messages import render_plain
+from monitoring.incidents import PAGE as INCIDENTS_PAGE
 from monitoring.registry.mlflow_registry import RegistryError
 from monitoring.registry.promotion import KIND_TITLES
 from monitoring.registry.rollback_target import choose_rollback_target
@@ -79,11 +80,18 @@ def preview_move(
         else:
             smoke = smoke_prediction(runtime, model_name, to_version)
     slack_text = render_plain(
-        move_payload(model_name, kind, current, to_version, actor, reason, registry.settings.dashboard_url),
+        move_payload(model_name, kind, current, to_version, actor, reason, _link(kind, registry.settings.dashboard_url)),
         model_name=model_name, kind=kind,
     ) if to_version is not None else ""
     return MovePreview(model_name, kind, current, to_version, health.get(to_version, "unknown"),
                        metrics, smoke, slack_text, tuple(problems))
+
+
+def _link(kind: str, dashboard_url: str) -> str:
+    """A rollback's message links its incident, whose id exists once the move is recorded."""
+    if kind == "manual_rollback":
+        return f"{dashboard_url.rstrip('/')}/{INCIDENTS_PAGE}?id={{this rollback's id}}"
+    return dashboard_url
 
 
 def _problems(kind: str, current: int | None, target: int | None, health: dict[int, str],

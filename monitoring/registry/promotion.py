@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from monitoring.events import AliasMoved
+from monitoring.incidents import ROLLBACK_KINDS, incident_url
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.registry.rollback_target import choose_rollback_target
 from monitoring.runtime import Runtime
@@ -24,6 +25,7 @@ from monitoring.store.engine import (
     utcnow,
 )
 from monitoring.store.tables import RegistryEvent
+from monitoring.watchdog import trajectory
 
 KIND_TITLES = {
     "promote": "promoted",
@@ -68,7 +70,9 @@ def move_alias_in(
         title=f"{model_name}: {KIND_TITLES.get(kind, kind)} to version {to_version}",
         facts={"model": model_name, "from version": from_version, "to version": to_version,
                "by": actor, "reason": reason, **(evidence or {}).get("numbers", {})},
-        link=registry.settings.dashboard_url, now=now,
+        # a rollback, the watchdog's or an operator's, links its incident; a promotion the dashboard
+        link=incident_url(registry.settings.dashboard_url, recorded.id) if kind in ROLLBACK_KINDS
+        else registry.settings.dashboard_url, now=now,
         event=AliasMoved(type=kind, model=model_name, occurred_at=now, actor=actor, reason=reason,
                          alias=alias, from_version=from_version, to_version=to_version).document(),
     )
@@ -116,7 +120,7 @@ def rollback(
     url, registry = runtime.store_url, runtime.registry
     alias = registry.settings.champion_alias
     with session_scope(url) as session:
-        lock_model(session, model_name)
+        control = lock_model(session, model_name)
         current = registry.alias_version(model_name, alias)
         health = {v.version: v.state for v in history.versions_health(session, model_name)}
         if to_version is None:
@@ -130,9 +134,16 @@ def rollback(
             raise PromotionError(f"{model_name} version {to_version} is marked bad; pick another version")
         recorded = move_alias_in(session, registry, model_name=model_name, to_version=to_version,
                                  actor=actor, reason=reason, kind="manual_rollback",
-                                 severity="warning")
+                                 severity="warning", evidence=_tenure_evidence(control.detector_state, current))
         history.record_access(session, actor=actor, action="rollback", allowed=True,
                                  channel=channel, model_name=model_name,
                                  detail=f"from version {current} to version {to_version}")
         return recorded
 
+
+def _tenure_evidence(state: dict | None, version: int | None) -> dict | None:
+    """The watchdog's quality test of the version rolled back (its trajectory for the incident
+    page), when the saved detector state is that version's."""
+    if not state or version is None or state.get("version") != version:
+        return None
+    return {"quality": trajectory.snapshot(state), "took_over_at": state.get("took_over_at")}

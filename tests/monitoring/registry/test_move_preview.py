@@ -27,7 +27,7 @@ def test_slack_text_names_the_move_the_versions_the_operator_and_the_reason():
     payload = move_payload("loans", "manual_rollback", 3, 1, "dashboard:alice", "p95 doubled",
                            "http://127.0.0.1:8501")
     text = render_plain(payload, model_name="loans", kind="manual_rollback")
-    assert text.splitlines()[0] == ":warning: [WARNING] loans: loans: rolled back by an operator to version 1"
+    assert text.splitlines()[0] == ":warning: [WARNING] loans: rolled back by an operator to version 1"
     assert "from version: 3" in text and "to version: 1" in text
     assert "by: dashboard:alice" in text and "reason: p95 doubled" in text
 
