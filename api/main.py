@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api import feedback, operator, predict, status
+from api import feedback, operator, predict, releases, status
 from api.metrics import RequestMetricsMiddleware
 from api.process import ApiProcess
 from monitoring.settings import Settings, get_settings
@@ -35,8 +35,14 @@ DESCRIPTION = """Predictions from the champion model (`models:/NAME@champion`), 
   a regressor or a model that gives none), and the model name and version that produced it.
   Errors: 422 bad rows, 500 the model failed on valid input, 503 no model or too many waiting,
   504 the model did not answer in time.
-* `POST /feedback`: the true label for a `prediction_id` (one object or an array).
-* Operators (`Authorization: Bearer <VIGIL_OPERATOR_TOKEN>`): `POST /operator/promote`, `/operator/rollback`.
+* `POST /feedback`: the true label for a `prediction_id` (one object or an array), once; a
+  correction is explicit (`"correction": true` and a `reason`).
+* Both need a client key in the `X-Vigil-Key` header with the scope `predict` or `feedback`
+  (`vigil keys create NAME --scope predict`), unless the API runs with `VIGIL_OPEN_ACCESS=true`.
+* Operators (`Authorization: Bearer <key with the operator scope>`, or the shared bootstrap
+  `VIGIL_OPERATOR_TOKEN`): `POST /operator/promote`, `/operator/rollback`; releases:
+  `POST /operator/canary`, `/operator/shadow`, `/operator/release/promote`, `/operator/release/abort`.
+* `GET /releases`: the running canary or shadow release with the judge's evidence now, and the last ended ones.
 """
 
 
@@ -54,6 +60,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     champion = service.holder.current
     log.info("serving %s@%s: %s", settings.model_name, settings.champion_alias,
              f"version {champion.version}" if champion else "no version loaded yet")
+    if settings.open_access:
+        log.warning("OPEN ACCESS (VIGIL_OPEN_ACCESS=true): /predict and /feedback take requests without "
+                    "a client key, and their labels count in the watchdog's decisions")
     try:
         yield
     finally:
@@ -67,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Vigil", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.service = None
-    for module in (predict, feedback, status, operator):
+    for module in (predict, feedback, status, operator, releases):
         app.include_router(module.router)
     app.add_middleware(RequestMetricsMiddleware, metrics=lambda: _metrics(app),
                        max_body_bytes=settings.max_body_bytes)

@@ -6,6 +6,8 @@ log's queue and drop counts, whether MLflow answers, the age of the newest watch
 (``vigil_watchdog_seconds_since_last_evaluation``, from a heartbeat read by a thread, never the
 store at scrape time), the model signals (``vigil_model_metric`` and friends, likewise read by a
 thread: ``monitoring.serving.model_signals``) and the process's CPU and memory are read when ``/metrics`` is scraped.
+The running release's challenger and share, and the shadow queue's counts (requests dropped when
+it is full) are read at scrape time too.
 ``vigil_process_cpu_percent`` and ``vigil_process_memory_mb`` are the names the
 monitoring pipeline reads (see monitoring/process_metrics.py).
 
@@ -43,6 +45,8 @@ from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.micro_batch import MicroBatcher
 from monitoring.serving.model_signals import ModelSignals
 from monitoring.serving.prediction_log import PredictionLog
+from monitoring.serving.release_follower import ReleaseFollower
+from monitoring.serving.shadow import ShadowScorer
 from monitoring.serving.watchdog_status import WatchdogStatus
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -53,7 +57,8 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 class ApiMetrics:
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
                  batcher: MicroBatcher | None = None, watchdog: WatchdogStatus | None = None,
-                 signals: ModelSignals | None = None):
+                 signals: ModelSignals | None = None, release: ReleaseFollower | None = None,
+                 shadow: ShadowScorer | None = None):
         several_workers = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
         own = None if several_workers else self.registry  # several workers: the values live in shared files
@@ -67,7 +72,7 @@ class ApiMetrics:
                             ["model_name", "model_version"], registry=own)
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
                                       ["model_name", "model_version"], registry=own)
-        state = _StateCollector(holder, prediction_log, batcher, watchdog, signals)
+        state = _StateCollector(holder, prediction_log, batcher, watchdog, signals, release, shadow)
         if several_workers:
             multiprocess.MultiProcessCollector(self.registry)
             self.shared_state: SharedState | None = SharedState(state)
@@ -92,8 +97,11 @@ class _StateCollector:
 
     def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
                  batcher: MicroBatcher | None, watchdog: WatchdogStatus | None = None,
-                 signals: ModelSignals | None = None):
+                 signals: ModelSignals | None = None, release: ReleaseFollower | None = None,
+                 shadow: ShadowScorer | None = None):
         self.holder = holder
+        self.release = release
+        self.shadow = shadow
         self.signals = signals
         self.log = prediction_log
         self.batcher = batcher
@@ -117,6 +125,7 @@ class _StateCollector:
                                    "that cannot be loaded (an older version is served)", labels=["model_name"])
         failed.add_metric([self.holder.model_name], 1 if self.holder.load_failure else 0)
         yield failed
+        yield from self._release_state()
         batches = self.batcher.stats if self.batcher else None
         yield _counter("vigil_micro_batches", "model calls made by the micro-batcher",
                        batches.batches if batches else 0)
@@ -151,6 +160,30 @@ class _StateCollector:
         yield _gauge("vigil_process_memory_mb", "resident memory of this API process, MB",
                      self.process.memory_info().rss / 1_048_576)
 
+    def _release_state(self) -> Iterator[Any]:
+        release = self.release.release if self.release else None
+        challenger = self.release.challenger(release) if self.release else None
+        version = GaugeMetricFamily("vigil_challenger_version", "version of the running release's "
+                                    "challenger being served (0: no release, or not loaded yet)",
+                                    labels=["model_name", "mode"])
+        share = GaugeMetricFamily("vigil_release_share", "share of requests the running release's "
+                                  "challenger answers (canary) or scores (shadow)", labels=["model_name", "mode"])
+        if release is not None:
+            version.add_metric([release.model_name, release.mode], challenger.version if challenger else 0)
+            share.add_metric([release.model_name, release.mode], release.share)
+        yield from (version, share)
+        counts = self.shadow.counts if self.shadow else None
+        yield _counter("vigil_shadow_requests", "requests handed to the shadow challenger",
+                       counts.submitted if counts else 0)
+        yield _counter("vigil_shadow_dropped_requests", "shadow requests dropped: the shadow queue was "
+                       "full (VIGIL_SHADOW_QUEUE), never slowing the champion", counts.dropped if counts else 0)
+        yield _counter("vigil_shadow_scored_rows", "rows the shadow challenger scored",
+                       counts.scored if counts else 0)
+        yield _counter("vigil_shadow_failures", "shadow requests the challenger refused or failed on",
+                       counts.failed if counts else 0)
+        yield _gauge("vigil_shadow_queue_requests", "shadow requests waiting for the challenger",
+                     self.shadow.queued if self.shadow else 0)
+
 
 class SharedState:
     """Several workers: this worker's read-at-scrape values copied every second into the shared files."""
@@ -158,6 +191,7 @@ class SharedState:
     PUBLISH_SECONDS = 1.0
     GAUGE_MODES: ClassVar[dict[str, str]] = {  # the other gauges: summed over live workers
         "vigil_model_version": "liveall", "vigil_process_cpu_percent": "liveall",
+        "vigil_challenger_version": "liveall", "vigil_release_share": "livemax",
         "vigil_champion_load_failed": "livemax",
         "vigil_process_memory_mb": "liveall", "vigil_prediction_log_store_ok": "livemin",
         "vigil_prediction_logging_enabled": "livemax",

@@ -1,9 +1,14 @@
-"""``POST /operator/promote`` and ``/operator/rollback``: alias moves for operators holding the token.
+"""``POST /operator/promote`` and ``/operator/rollback``: alias moves for operators.
 
-The token is ``VIGIL_OPERATOR_TOKEN``, sent as ``Authorization: Bearer <token>``; without one
-configured, the endpoints refuse everyone. Every attempt, allowed or refused, is recorded in the
-access log with the operator's name (``api:<operator>``). A wrong token is recorded with the client's
-address; ``VIGIL_OPERATOR_MAX_FAILURES`` of them within the window lock that address out (429 with
+Credentials, sent as ``Authorization: Bearer <credential>``:
+- a client key with the ``operator`` scope (``vigil keys create alice --scope operator``): a
+  per-operator credential, hashed, revocable; the actor recorded is ``api:key:<its name>``
+  (the ``operator`` field is not needed and not trusted);
+- the shared ``VIGIL_OPERATOR_TOKEN``, kept as a bootstrap (to make the first keys, and for
+  existing setups); the actor is ``api:<operator>``, the name typed in the request.
+
+Every attempt, allowed or refused, is recorded in the access log. A wrong credential is recorded
+with the client's address; ``VIGIL_OPERATOR_MAX_FAILURES`` of them within the window lock that address out (429 with
 ``Retry-After``) in every worker, since the count comes from the store (``monitoring.lockout``).
 Locked-out attempts are answered without a row (a capped log line instead).
 """
@@ -20,14 +25,17 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from api.dependencies import ApiProcessDep
 from api.process import ApiProcess
 from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
+from monitoring.client_keys import OPERATOR, prefix_of
 from monitoring.lockout import lookback, retry_after
 from monitoring.registry.mlflow_registry import RegistryError, RegistryUnavailable
 from monitoring.registry.promotion import PromotionError, promote, rollback
+from monitoring.serving.key_cache import KeyRefused
 from monitoring.store import history
 from monitoring.store.engine import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/operator", tags=["operator"])
+BEARER = "Bearer <a key with the operator scope>, or Bearer <VIGIL_OPERATOR_TOKEN> (bootstrap)"
 
 REFUSALS = {401: {"model": ErrorDetail, "description": "no bearer token sent"},
             403: {"model": ErrorDetail, "description": "wrong token, or operator actions disabled"},
@@ -38,9 +46,8 @@ REFUSALS = {401: {"model": ErrorDetail, "description": "no bearer token sent"},
 
 @router.post("/promote", summary="Make a version the champion", response_model=AliasMoved, responses=REFUSALS)
 def promote_version(body: PromoteRequest, service: ApiProcessDep, request: Request,
-                    authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
-    actor = f"api:{body.operator}"
-    _authorize(service, _client(request), authorization, actor, "promote")
+                    authorization: str | None = Header(None, description=BEARER)) -> AliasMoved:
+    actor = authorize(service, client_of(request), authorization, body.operator, "promote")
     return _moved(service, actor, lambda runtime: promote(
         runtime, model_name=service.holder.model_name, version=body.version, actor=actor,
         reason=body.reason, channel="api"))
@@ -49,35 +56,56 @@ def promote_version(body: PromoteRequest, service: ApiProcessDep, request: Reque
 @router.post("/rollback", summary="Give the champion alias back to a former champion",
              response_model=AliasMoved, responses=REFUSALS)
 def rollback_version(body: RollbackRequest, service: ApiProcessDep, request: Request,
-                     authorization: str | None = Header(None, description="Bearer <VIGIL_OPERATOR_TOKEN>")) -> AliasMoved:
-    actor = f"api:{body.operator}"
-    _authorize(service, _client(request), authorization, actor, "rollback")
+                     authorization: str | None = Header(None, description=BEARER)) -> AliasMoved:
+    actor = authorize(service, client_of(request), authorization, body.operator, "rollback")
     return _moved(service, actor, lambda runtime: rollback(
         runtime, model_name=service.holder.model_name, actor=actor, reason=body.reason,
         to_version=body.to_version, channel="api"))
 
 
-def _client(request: Request) -> str:
+def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _authorize(service: ApiProcess, client: str, authorization: str | None, actor: str, action: str) -> None:
-    _refuse_if_locked_out(service, client, actor, action)
+def authorize(service: ApiProcess, client: str, authorization: str | None, typed: str | None,
+               action: str) -> str:
+    """The actor to record: ``api:key:<name>`` for an operator key, ``api:<typed name>`` for the
+    shared token; refusals are recorded (wrong credentials with the client, for the lockout)."""
+    claimed = f"api:{typed or 'anonymous'}"
+    _refuse_if_locked_out(service, client, claimed, action)
     expected = service.settings.operator_token
     sent = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
-    if expected is None or not expected.get_secret_value():
-        status, why = 403, "operator actions are disabled: VIGIL_OPERATOR_TOKEN is not set"
-    elif sent is None:
-        status, why = 401, "send the operator token as 'Authorization: Bearer <token>'"
-    elif not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
-        status, why = 403, "wrong operator token"
-        _record_refusal(service, actor, action, why + history.client_marker(client))
-        raise HTTPException(status, why)
-    else:
-        return
-    _record_refusal(service, actor, action, why)
+    if sent is None:
+        raise _refused(service, claimed, action, 401, "send an operator key (or the bootstrap token) as "
+                                               "'Authorization: Bearer <key>'")
+    if prefix_of(sent) is not None:
+        return _key_actor(service, client, sent, claimed, action)
+    if expected is not None and hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+        if typed is None:
+            raise HTTPException(422, "with the shared VIGIL_OPERATOR_TOKEN, name yourself in 'operator'")
+        return claimed
+    why = ("wrong operator token" if expected is not None else
+           "no operator key matches and VIGIL_OPERATOR_TOKEN is not set")
+    raise _refused(service, claimed, action, 403, why, client)
+
+
+def _key_actor(service: ApiProcess, client: str, sent: str, claimed: str, action: str) -> str:
+    try:
+        grant = service.keys.authorize(sent, OPERATOR)
+    except KeyRefused as refused:
+        if refused.status == 503:
+            raise HTTPException(503, refused.message) from None
+        wrong = refused.status == 401  # unknown or revoked: counts towards the lockout
+        raise _refused(service, claimed, action, 403, refused.message, client if wrong else None) from None
+    return f"api:{grant.actor}"
+
+
+def _refused(service: ApiProcess, actor: str, action: str, status: int, why: str,
+             client: str | None = None) -> HTTPException:
+    """Record the refusal (marked with the client when it counts towards the lockout); the error to raise."""
+    _record_refusal(service, actor, action, why + (history.client_marker(client) if client else ""))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    raise HTTPException(status, why, headers=headers)
+    return HTTPException(status, why, headers=headers)
 
 
 def _refuse_if_locked_out(service: ApiProcess, client: str, actor: str, action: str) -> None:
@@ -114,9 +142,11 @@ def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> N
         log.error("refused %s by %s (%s) could not be recorded: store unreachable", action, actor, why)
 
 
-def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
+def acted(actor: str, action):
+    """``action()``'s result, its refusals as 4xx answers and an unreachable store or registry as
+    503 (nothing was changed: each move is one transaction)."""
     try:
-        event = move(service.runtime)
+        return action()
     except RegistryUnavailable as error:  # no answer from MLflow: not "no such version"
         raise HTTPException(503, f"{error}; nothing was changed") from None
     except RegistryError as error:
@@ -124,8 +154,12 @@ def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
     except PromotionError as error:
         raise HTTPException(409, str(error)) from None
     except Exception:  # store or registry down: nothing was changed (one transaction)
-        log.exception("alias move by %s failed", actor)
+        log.exception("operator action by %s failed", actor)
         raise HTTPException(503, "the store or the registry is unreachable; nothing was changed") from None
+
+
+def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
+    event = acted(actor, lambda: move(service.runtime))
     service.holder.poll_soon()
     return AliasMoved(model_name=event.model_name, alias=event.alias or service.holder.alias,
                       from_version=event.from_version, to_version=event.to_version, kind=event.kind,

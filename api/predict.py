@@ -1,5 +1,13 @@
 """``POST /predict``: score one row or a batch with the champion, answer, and buffer the log rows.
 
+While a release runs (monitoring/serving/release_follower.py), a canary's share of requests is
+answered by the challenger instead (sticky per caller: ``X-Vigil-Caller``, else the key's client;
+monitoring/serving/routing.py), and a shadow's share is handed, after the answer is computed, to
+the shadow scorer (monitoring/serving/shadow.py). Every answer names the version and the role
+(champion or canary) that produced it. A challenger that fails on a request answers 500 and its
+failure is logged with ``role='canary'``: its error rate is part of what the judge weighs, and
+retrying on the champion would hide it.
+
 This is the hot path: the body is parsed with orjson and checked by the champion's input schema
 on plain dicts, the fitted pipeline runs through its compiled fast path when it has one (inline),
 any other model off the event loop through the micro-batcher (monitoring/serving/scoring.py),
@@ -16,14 +24,21 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from api.access import grant_for
 from api.dependencies import ApiProcessDep
 from api.process import ApiProcess
 from api.schemas import ErrorDetail, PredictBatch, PredictOne
+from monitoring.client_keys import PREDICT, Grant
 from monitoring.serving.champion import Champion
 from monitoring.serving.input_schema import InputError
 from monitoring.serving.micro_batch import Overloaded, ScoringTimeout
+from monitoring.serving.routing import CALLER_HEADER, takes_challenger
+from monitoring.serving.shadow import ShadowJob
 from monitoring.store.engine import utcnow
 from monitoring.store.prediction_rows import new_prediction_id
+from monitoring.store.release_reads import CANARY, SHADOW
+
+CHAMPION = "champion"
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -38,6 +53,8 @@ REQUEST_SCHEMA = "PredictRequest"  # filled in with the champion's features (api
     responses={
         200: {"model": PredictOne | PredictBatch},
         400: {"model": ErrorDetail, "description": "the body is not JSON"},
+        401: {"model": ErrorDetail, "description": "no client key (X-Vigil-Key), or an unknown or revoked one"},
+        403: {"model": ErrorDetail, "description": "the key lacks the predict scope"},
         413: {"model": ErrorDetail, "description": "the body or the batch is too large"},
         422: {"model": ErrorDetail, "description": "a row does not match the model's features"},
         500: {"model": ErrorDetail, "description": "the model failed on this (valid) input; logged"},
@@ -50,54 +67,63 @@ REQUEST_SCHEMA = "PredictRequest"  # filled in with the champion's features (api
 )
 async def predict(request: Request, service: ApiProcessDep) -> Response:
     started = time.perf_counter()
+    grant = grant_for(service, request, PREDICT)
     champion = service.holder.current
     if champion is None:
         raise HTTPException(503, f"no model loaded: {service.holder.model_name}@{service.holder.alias} "
                                  f"points at no loadable version yet")
+    release = service.release.release
+    challenger = service.release.challenger(release)
+    caller = request.headers.get(CALLER_HEADER) or grant.client
+    chosen = challenger is not None and takes_challenger(release.id, release.share, caller)
+    model, role = (challenger, CANARY) if chosen and release.mode == CANARY else (champion, CHAMPION)
     body = await request.body()
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise HTTPException(400, f"the body is not valid JSON: {error}") from None
     try:
-        rows, single = champion.schema.rows(payload, service.settings.max_batch_rows,
-                                            service.settings.max_string_feature_chars)
+        rows, single = model.schema.rows(payload, service.settings.max_batch_rows,
+                                         service.settings.max_string_feature_chars)
     except InputError as error:
         raise HTTPException(413 if error.too_large else 422, str(error)) from None
     try:
-        labels, scores = await service.scoring.score(champion, rows)
+        labels, scores = await service.scoring.score(model, rows)
     except InputError as error:
         raise HTTPException(422, str(error)) from None
     except Overloaded as error:
-        raise HTTPException(503, f"{champion.model_name} version {champion.version} is busy: {error}; "
+        raise HTTPException(503, f"{model.model_name} version {model.version} is busy: {error}; "
                                  f"retry shortly", headers={"Retry-After": "1"}) from None
     except ScoringTimeout as error:
-        _model_failed(service, champion, rows, error, started)
-        raise HTTPException(504, f"{champion.model_name} version {champion.version}: {error} "
+        _model_failed(service, model, role, rows, error, started, grant)
+        raise HTTPException(504, f"{model.model_name} version {model.version}: {error} "
                                  f"(VIGIL_PREDICT_TIMEOUT_SECONDS); the failure is logged") from None
     except Exception as error:  # noqa: BLE001 - the model failed on checked input: a server error, logged
-        _model_failed(service, champion, rows, error, started)
-        raise HTTPException(500, f"{champion.model_name} version {champion.version} failed on this "
+        _model_failed(service, model, role, rows, error, started, grant)
+        raise HTTPException(500, f"{model.model_name} version {model.version} failed on this "
                                  f"input ({type(error).__name__}: {_short(error)}); the failure is "
                                  f"logged") from None
     ids = [new_prediction_id() for _ in rows]
-    if not champion.is_classifier:
+    if not model.is_classifier:
         probabilities: list[Any] = [None] * len(rows)
     else:
         probabilities = scores
-    service.metrics.scored(champion.model_name, champion.version, len(rows))
+    service.metrics.scored(model.model_name, model.version, len(rows))
     if service.log is not None:
-        service.log.add_predictions(model_name=champion.model_name, model_version=champion.version,
+        service.log.add_predictions(model_name=model.model_name, model_version=model.version,
                                     created_at=utcnow(), ids=ids, features=rows, predictions=labels,
-                                    scores=scores, latency_ms=(time.perf_counter() - started) * 1000.0)
+                                    scores=scores, latency_ms=(time.perf_counter() - started) * 1000.0,
+                                    client=grant.client, key_id=grant.key_id, role=role)
     if single:
         answer: dict[str, Any] = {"prediction_id": ids[0], "prediction": labels[0],
-                                  "probability": probabilities[0], "model_name": champion.model_name,
-                                  "model_version": champion.version}
+                                  "probability": probabilities[0], "model_name": model.model_name,
+                                  "model_version": model.version, "role": role}
     else:
-        answer = {"model_name": champion.model_name, "model_version": champion.version,
+        answer = {"model_name": model.model_name, "model_version": model.version, "role": role,
                   "predictions": [{"prediction_id": i, "prediction": label, "probability": p}
                                   for i, label, p in zip(ids, labels, probabilities, strict=False)]}
+    if chosen and release.mode == SHADOW:  # after the answer is computed; a queue put, never a wait
+        service.shadow.submit(ShadowJob(challenger, payload, ids, grant.client, grant.key_id))
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
@@ -106,8 +132,8 @@ def _short(error: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _model_failed(service: ApiProcess, champion: Champion, rows: list[dict[str, Any]], error: Exception,
-                  started: float) -> None:
+def _model_failed(service: ApiProcess, champion: Champion, role: str, rows: list[dict[str, Any]],
+                  error: Exception, started: float, grant: Grant) -> None:
     log.exception("%s version %s failed on a checked request", champion.model_name, champion.version)
     service.metrics.model_failures.labels(champion.model_name, str(champion.version)).inc()
     if service.log is None:
@@ -117,4 +143,4 @@ def _model_failed(service: ApiProcess, champion: Champion, rows: list[dict[str, 
                                 created_at=utcnow(), ids=[new_prediction_id() for _ in rows], features=rows,
                                 predictions=[None] * len(rows), scores=[None] * len(rows),
                                 latency_ms=(time.perf_counter() - started) * 1000.0, status="error",
-                                error=message)
+                                error=message, client=grant.client, key_id=grant.key_id, role=role)

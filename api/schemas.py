@@ -19,11 +19,15 @@ class Prediction(BaseModel):
     probability: float | None = Field(description="probability of the positive (last) class; null for a regressor")
 
 
+ROLE_DESCRIPTION = "who answered: champion, or canary (a running canary release's challenger)"
+
+
 class PredictOne(Prediction):
     """The answer to one row (a JSON object)."""
 
     model_name: str
     model_version: int
+    role: str = Field(description=ROLE_DESCRIPTION)
 
 
 class PredictBatch(BaseModel):
@@ -31,19 +35,32 @@ class PredictBatch(BaseModel):
 
     model_name: str
     model_version: int
+    role: str = Field(description=ROLE_DESCRIPTION)
     predictions: list[Prediction]
 
 
 class FeedbackItem(BaseModel):
     prediction_id: str = Field(min_length=1, max_length=36)
-    label: bool | int | float | str = Field(description="the true outcome")
+    label: bool | int | float | str = Field(description="the true outcome: a finite number for a regressor, "
+                                                        "one of the classes for a classifier")
+    correction: bool = Field(False, description="replace the label already given (scope correct; audited)")
+    reason: str | None = Field(None, max_length=2000, description="why: required with correction")
 
     def label_is_storable(self) -> bool:
         return not isinstance(self.label, str) or 0 < len(self.label) <= 200
 
 
+class FeedbackResult(BaseModel):
+    prediction_id: str
+    status: int = Field(description="200 taken, 403 scope, 404 no such prediction for your client, "
+                                    "409 already labelled, 422 a label that does not fit the model")
+    detail: str
+
+
 class FeedbackReceived(BaseModel):
-    received: int = Field(description="labels recorded (a repeated prediction id counts once; the last label wins)")
+    received: int = Field(description="labels recorded or corrected")
+    refused: int = Field(0, description="labels not recorded (see results)")
+    results: list[FeedbackResult] = Field(default_factory=list, description="one per item, in order")
 
 
 class ModelInfo(BaseModel):
@@ -69,6 +86,9 @@ class ModelInfo(BaseModel):
 
 class Liveness(BaseModel):
     status: str
+    open_access: bool = Field(False, description="VIGIL_OPEN_ACCESS: /predict and /feedback take requests "
+                                                 "without a client key (the embedded demo only)")
+    warning: str | None = None
 
 
 class WatchdogState(BaseModel):
@@ -97,13 +117,15 @@ class Readiness(BaseModel):
 class PromoteRequest(BaseModel):
     version: int = Field(ge=1)
     reason: str = Field(min_length=1, max_length=2000)
-    operator: str = Field(pattern=OPERATOR_NAME, description="who asks (recorded as api:<operator>)")
+    operator: str | None = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared "
+                                 "VIGIL_OPERATOR_TOKEN (recorded as api:<operator>); an operator key names itself")
 
 
 class RollbackRequest(BaseModel):
     to_version: int | None = Field(None, ge=1, description="default: the most recent former champion not marked bad")
     reason: str = Field(min_length=1, max_length=2000)
-    operator: str = Field(pattern=OPERATOR_NAME, description="who asks (recorded as api:<operator>)")
+    operator: str | None = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared "
+                                 "VIGIL_OPERATOR_TOKEN (recorded as api:<operator>); an operator key names itself")
 
 
 class AliasMoved(BaseModel):
@@ -118,3 +140,80 @@ class AliasMoved(BaseModel):
 
 class ErrorDetail(BaseModel):
     detail: Any
+
+
+_WHO = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared VIGIL_OPERATOR_TOKEN "
+             "(recorded as api:<operator>); an operator key names itself")
+
+
+class CanaryRequest(BaseModel):
+    version: int = Field(ge=1, description="the registered version to send to the canary")
+    share: float | None = Field(None, gt=0, lt=1, description="share of requests it answers "
+                                "(default VIGIL_RELEASE_DEFAULT_SHARE)")
+    bake_minutes: float | None = Field(None, ge=0, le=100_000, description="no promotion before "
+                                       "(default VIGIL_RELEASE_BAKE_MINUTES)")
+    reason: str = Field(min_length=1, max_length=2000)
+    operator: str | None = _WHO
+
+
+class ShadowRequest(BaseModel):
+    version: int = Field(ge=1, description="the registered version to shadow the champion")
+    share: float = Field(1.0, gt=0, le=1, description="share of requests it also scores (never returned)")
+    bake_minutes: float | None = Field(None, ge=0, le=100_000, description="no promotion before "
+                                       "(default VIGIL_RELEASE_BAKE_MINUTES)")
+    reason: str = Field(min_length=1, max_length=2000)
+    operator: str | None = _WHO
+
+
+class ReleaseEndRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    operator: str | None = _WHO
+
+
+class ReleaseEvidence(BaseModel):
+    """The judge's evidence: now for a running release, at its end for an ended one."""
+
+    decision: str | None = Field(None, description="continue | promote | abort | inconclusive; "
+                                 "an ended release's state")
+    reason: str
+    champion_labels: int | None = None
+    challenger_labels: int | None = None
+    champion_error_rate: float | None = None
+    challenger_error_rate: float | None = None
+    error_rate_difference: float | None = Field(None, description="challenger minus champion")
+    difference_low: float | None = None
+    difference_high: float | None = None
+    promote_evidence: float | None = Field(None, description="promotes at promote_needs or above")
+    promote_needs: float | None = None
+    abort_evidence: float | None = Field(None, description="aborts at abort_needs or above")
+    abort_needs: float | None = None
+    agreement: float | None = Field(None, description="a shadow's pairs giving the same answer")
+    numbers: dict[str, float | int | None] = Field(default_factory=dict, description="every number the judge gave")
+
+
+class ReleaseInfo(BaseModel):
+    id: int
+    model_name: str
+    mode: str
+    challenger_version: int
+    champion_version: int
+    share: float
+    state: str
+    started_at: datetime
+    started_by: str
+    bake_until: datetime
+    bake_minutes_left: float
+    ended_at: datetime | None
+    ended_by: str | None
+    evidence: ReleaseEvidence
+
+
+class Releases(BaseModel):
+    model_name: str
+    running: ReleaseInfo | None
+    ended: list[ReleaseInfo]
+
+
+class ReleaseMoved(BaseModel):
+    release: ReleaseInfo
+    actor: str

@@ -51,8 +51,15 @@ def _champion_since(url: str, model_name: str, alias: str, version: int):
         return None
 
 
-@router.get("/health", summary="Liveness: the process answers", response_model=Liveness)
-async def health() -> Liveness:
+OPEN_ACCESS_WARNING = ("VIGIL_OPEN_ACCESS is on: anyone who reaches this API may predict and send labels "
+                       "that the watchdog trusts, without a client key")
+
+
+@router.get("/health", summary="Liveness: the process answers (and says when access is open)",
+            response_model=Liveness)
+async def health(settings: SettingsDep) -> Liveness:
+    if settings.open_access:
+        return Liveness(status="ok", open_access=True, warning=OPEN_ACCESS_WARNING)
     return Liveness(status="ok")
 
 

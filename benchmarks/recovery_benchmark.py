@@ -1,10 +1,11 @@
 """Benchmark: time to recover after a bad version is put on @champion through MLflow directly.
 
-    .venv/bin/python benchmarks/recovery_benchmark.py [--trials 3]
+    .venv/bin/python benchmarks/recovery_benchmark.py [--trials 3] [--model sklearn|pyfunc]
 
 In temporary stores (SQLite for Vigil and MLflow): a team's own scikit-learn model (a random
 forest pipeline, ``tests/team_models.py``: logged with ``mlflow.sklearn.log_model`` and a
-signature, registered and put on @champion with ``MlflowClient``, never by ``vigil train``) is
+signature, registered and put on @champion with ``MlflowClient``, never by ``vigil train``; with
+``--model pyfunc`` the same pipeline inside a team's own ``PythonModel``) is
 adopted with ``vigil adopt``; ``vigil serve`` (1 worker, alias polled every 2 s) answers a client
 sending 20 predictions/s and each true label 1 s later (20 labels/s); ``vigil watch --interval 2``
 runs. Once the good version has a healthy record, --trials times: a version fitted on corrupted
@@ -65,13 +66,13 @@ def _events(url: str, kind: str, bad: int) -> float | None:
         return None if event is None else event.created_at.timestamp()
 
 
-def _trial(settings, traffic: Traffic, good: int, number: int, how: str) -> dict:
+def _trial(settings, traffic: Traffic, good: int, number: int, how: str, flavor: str) -> dict:
     import mlflow
 
     from tests.team_models import register_team_version
 
     bad = register_team_version(settings.mlflow_tracking_uri, MODEL_NAME, bad=True, seed=100 + number,
-                                champion=False)
+                                champion=False, flavor=flavor)
     if how == "mlflow":
         moved = time.time()
         mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri).set_registered_model_alias(
@@ -93,13 +94,14 @@ def _trial(settings, traffic: Traffic, good: int, number: int, how: str) -> dict
             "served_bad_after": served_bad - moved, "rollback_after": rolled - moved}
 
 
-def run(trials: int) -> list[dict]:
+def run(trials: int, flavor: str) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="vigil-recovery-bench-"))
     env = {**os.environ, "VIGIL_DATABASE_URL": f"sqlite:///{tmp / 'vigil.db'}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "VIGIL_VAR_DIR": str(tmp),
            "VIGIL_MLFLOW_ARTIFACT_ROOT": str(tmp / "artifacts"), "VIGIL_MODEL_NAME": MODEL_NAME,
            "VIGIL_COOLDOWN_MINUTES": "0", "VIGIL_MAX_AUTO_ROLLBACKS_PER_DAY": "100",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+           "VIGIL_OPEN_ACCESS": "true"}  # the clients send no key: serving and the watchdog are measured
     os.environ.update(env)
     from monitoring.settings import get_settings, reset_settings
     from monitoring.store.migrations import upgrade
@@ -108,7 +110,7 @@ def run(trials: int) -> list[dict]:
     reset_settings()
     settings = get_settings()
     upgrade(settings.database_url)
-    good = register_team_version(settings.mlflow_tracking_uri, MODEL_NAME)
+    good = register_team_version(settings.mlflow_tracking_uri, MODEL_NAME, flavor=flavor)
     adopted = subprocess.run([*VIGIL, "adopt", MODEL_NAME], env=env, capture_output=True, text=True,
                              check=False)
     if adopted.returncode != 0:
@@ -127,7 +129,7 @@ def run(trials: int) -> list[dict]:
         _wait(lambda: _health(settings.database_url, good) == "healthy", 300, "the good version's healthy record", 1)
         print(f"  version {good} serving; healthy record after {time.monotonic() - started:.0f}s of traffic")
         for number, how in enumerate(["mlflow"] * trials + ["vigil promote"] * trials, start=1):
-            result = _trial(settings, traffic, good, number, how)
+            result = _trial(settings, traffic, good, number, how, flavor)
             results.append(result)
             noticed = f"outside move recorded after {result['noticed_after']:.1f}s, " if how == "mlflow" else ""
             print(f"  trial {number} ({how}): back on v{good} {result['seconds']:.1f}s after v{result['bad']} "
@@ -148,9 +150,11 @@ def run(trials: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3, help="bad versions per way of moving the alias")
+    parser.add_argument("--model", choices=("sklearn", "pyfunc"), default="sklearn",
+                        help="the team's model as the scikit-learn flavor or as a custom PythonModel")
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    results = run(args.trials)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; model: {args.model}")
+    results = run(args.trials, args.model)
     for how, label in (("mlflow", "alias moved in MLflow directly"),
                        ("vigil promote", "baseline: promoted through Vigil")):
         seconds = [r["seconds"] for r in results if r["how"] == how]

@@ -151,6 +151,7 @@ def bench_env(tmp: Path, model_name: str) -> dict[str, str]:
             "VIGIL_DATABASE_URL": f"sqlite:///{tmp / 'vigil.db'}", "VIGIL_VAR_DIR": str(tmp / "var"),
             "VIGIL_MLFLOW_ARTIFACT_ROOT": str(tmp / "artifacts"), "VIGIL_MODEL_NAME": model_name,
             "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "GRADIO_ANALYTICS_ENABLED": "False",
+            "VIGIL_OPEN_ACCESS": "true",  # the loads measure serving; the client keys have tests of their own
             # mlflow models serve starts `uvicorn` from PATH
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
@@ -172,7 +173,11 @@ def load_mlflow_serve(model_uri: str, row: dict, env: dict[str, str], tmp: Path,
 
 
 def start_vigil(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Vigil's API (1 uvicorn worker) on a free port; returns the process and its base URL once ready."""
+    """Vigil's API (1 uvicorn worker) on a free port, its store migrated first (what `vigil db
+    upgrade` does: the API checks the schema, it does not migrate); returns the process and its URL."""
+    from monitoring.store.migrations import upgrade
+
+    upgrade(env["VIGIL_DATABASE_URL"])
     port = free_port()
     process = start([sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host",
                      "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log", "--log-level",

@@ -3,7 +3,8 @@
 It migrates the store, trains a first champion, starts the API, the Gradio page, the dashboard,
 the MLflow UI, Airflow standalone and the watchdog loop, then plays the story with simulated
 traffic: healthy traffic (the champion earns a healthy record), a bad version promoted (its
-offline evaluation was fooled by corrupted labels), the watchdog rolling it back, then drifting
+offline evaluation was fooled by corrupted labels), the watchdog rolling it back (told when it
+happens, read from the store, with the messages Slack would get when it is off), then drifting
 applicants (an alert, no rollback). It prints the URLs and stops everything on Ctrl-C, SIGTERM or
 SIGHUP. A port already taken is a clear error before anything starts.
 """
@@ -35,6 +36,8 @@ DEMO_ENV = {
     "DO_NOT_TRACK": "true",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "VIGIL_DASHBOARD_ACCESS": "open",  # the demo's dashboard is readable without a login (127.0.0.1)
+    # /predict and /feedback without a client key; the API says so at start and on /health
+    "VIGIL_OPEN_ACCESS": "true",
 }
 
 
@@ -149,8 +152,10 @@ def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
 def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None] = print) -> int:
     """Run the demo until a stop signal (0) or an essential service stops (1)."""
     root = Path(__file__).resolve().parent.parent
-    check_ports_free(demo_ports(options))
-    os.environ.update(DEMO_ENV)
+    ports = demo_ports(options)
+    check_ports_free(ports)
+    # the commands the story runs (vigil train) link their messages to this demo's dashboard
+    os.environ.update({**DEMO_ENV, "VIGIL_DASHBOARD_URL": f"http://127.0.0.1:{ports['dashboard']}"})
     try:
         with Supervisor(settings.var_dir / "logs") as supervisor:  # stop signals handled from here
             try:
@@ -201,9 +206,19 @@ def _run_services(settings: Settings, options: DemoOptions, root: Path, supervis
         threading.Thread(target=_unpause_dags, args=(supervisor.running["airflow"][0].env, say),
                          daemon=True).start()
     say(_login_help(settings))
-    if options.story:
-        _play_story(settings, options, supervisor, say)
-    say("==> running; Ctrl-C (or SIGTERM) stops everything")
+    stop_narrating = threading.Event()
+    try:
+        if options.story:
+            _start_narrator(settings, supervisor, say, stop_narrating)
+            _play_story(settings, options, supervisor, say)
+        say("==> running; Ctrl-C (or SIGTERM) stops everything")
+        return _watch_services(supervisor, say)
+    finally:
+        stop_narrating.set()
+
+
+def _watch_services(supervisor: Supervisor, say: Callable[[str], None]) -> int:
+    """Say when a service stops; return 1 once an essential one did."""
     reported: set[str] = set()
     while True:
         for name, code in supervisor.exited():
@@ -213,6 +228,16 @@ def _run_services(settings: Settings, options: DemoOptions, root: Path, supervis
                 if name in ESSENTIAL:
                     return 1
         time.sleep(2)
+
+
+def _start_narrator(settings: Settings, supervisor: Supervisor, say: Callable[[str], None],
+                    stop: threading.Event) -> None:
+    """Tell each rollback (and, Slack off, each message) when it happens (``cli.narration``)."""
+    from cli.narration import Narrator
+
+    narrator = Narrator(settings.database_url, settings.model_name, say=say, slack_on=settings.slack_enabled,
+                        dashboard_url=supervisor.running["api"][0].env["VIGIL_DASHBOARD_URL"])
+    threading.Thread(target=narrator.run, args=(stop,), name="vigil-demo-narrator", daemon=True).start()
 
 
 # Training stays paused: a scheduled retrain in the middle of the story would change the champion.
@@ -243,7 +268,9 @@ def _unpause_dags(airflow_env: dict[str, str], say: Callable[[str], None], timeo
 def _login_help(settings: Settings) -> str:
     token = "set VIGIL_OPERATOR_TOKEN to act" if settings.operator_token is None else "VIGIL_OPERATOR_TOKEN"
     slack = "on" if settings.slack_enabled else "off (set VIGIL_SLACK_BOT_TOKEN or VIGIL_SLACK_WEBHOOK_URL)"
-    return (f"==> dashboard: reading is open in the demo (VIGIL_DASHBOARD_ACCESS=open), operator login: {token}; Airflow: no login in the demo (all users are admins); "
+    return (f"==> OPEN ACCESS: the demo's API takes predictions and labels without a client key "
+            f"(VIGIL_OPEN_ACCESS=true; elsewhere clients need `vigil keys create NAME --scope predict`)\n"
+            f"==> dashboard: reading is open in the demo (VIGIL_DASHBOARD_ACCESS=open), operator login: {token}; Airflow: no login in the demo (all users are admins); "
             f"Slack: {slack}")
 
 
@@ -270,15 +297,13 @@ def _play_story(settings: Settings, options: DemoOptions, supervisor: Supervisor
     say(f"==> act 1: healthy traffic for {options.healthy_seconds:.0f}s (the champion earns a healthy record)")
     simulate(api, scenario="healthy", rate=options.rate, duration=options.healthy_seconds, seed=1,
              progress=progress)
-    say("==> act 2: a new version trained on corrupted labels looks better offline and is promoted")
-    _vigil_run(["train", "--bad", "--seed", "7", "--rows", "20000"], say)
-    promoted_at = time.monotonic()
-    say(f"==> watching the watchdog: healthy traffic for up to {options.bad_seconds:.0f}s")
+    say("==> act 2: a new version trained on corrupted labels looks better offline and is promoted straight to champion")
+    _vigil_run(["train", "--bad", "--seed", "7", "--rows", "20000", "--to", "champion"], say)
+    say(f"==> watching the watchdog: healthy traffic for {options.bad_seconds:.0f}s (the rollback is told "
+        "when it happens)")
     report = simulate(api, scenario="healthy", rate=options.rate, duration=options.bad_seconds, seed=2,
                       progress=progress)
-    serving = _serving_version(api)
-    say(f"    the API now serves version {serving}; versions seen: {report.versions}; "
-        f"{time.monotonic() - promoted_at:.0f}s after the bad promotion")
+    say(f"    act 2 done: the API serves version {_serving_version(api)}; versions seen: {report.versions}")
     say(f"==> act 3: applicants drift for {options.drift_seconds:.0f}s (drift alerts; no rollback)")
     simulate(api, scenario="covariate_drift", rate=options.rate, duration=options.drift_seconds, seed=3,
              progress=progress)

@@ -19,6 +19,10 @@ from typing import Any
 
 import click
 
+from cli.alert_commands import alerts_group
+from cli.keys import keys as keys_group
+from cli.release_commands import canary_group, shadow_group
+from cli.store_commands import db_roles
 from monitoring.runtime import Runtime
 from monitoring.settings import get_settings
 
@@ -63,9 +67,17 @@ def main() -> None:
     """Vigil: keep models in production healthy, and take a bad one back before it hurts anyone."""
 
 
+main.add_command(alerts_group)
+main.add_command(canary_group)
+main.add_command(shadow_group)
+
+
 @main.group()
 def db() -> None:
     """Vigil's own store."""
+
+
+db.add_command(db_roles)
 
 
 @db.command("upgrade")
@@ -87,15 +99,25 @@ def db_upgrade() -> None:
 @click.option("--bad", is_flag=True, help="demo only: train on corrupted labels (a deliberately bad model)")
 @click.option("--model-name", default=None, help="registered model name (default: VIGIL_MODEL_NAME)")
 @click.option("--promote/--no-promote", default=None,
-              help="force or forbid promotion (default: promote only if it beats the champion)")
+              help="force or forbid promotion (default: only if it beats the champion); --promote "
+                   "alone moves @champion at once")
+@click.option("--to", "to", type=click.Choice(["canary", "champion", "none"]), default=None,
+              help="where a version that beats the champion goes (default VIGIL_NEW_VERSION, canary; "
+                   "champion with --promote)")
 @_user_errors
-def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
-    """Train a version, register it in MLflow, and promote it if it beats the champion."""
+def train(data_path, target, rows, seed, bad, model_name, promote, to) -> None:
+    """Train a version, register it in MLflow, and if it beats the champion send it to a canary
+    release (or to @champion: --to, VIGIL_NEW_VERSION); a first version becomes champion."""
     from monitoring.training import datasets
     from monitoring.training.trainer import train as run_training
 
     runtime = Runtime.from_environment()
     settings = runtime.settings
+    if promote is False and to not in (None, "none"):
+        raise ValueError(f"--no-promote and --to {to} contradict each other: give one of them")
+    if promote and to == "none":
+        raise ValueError("--promote and --to none contradict each other: give one of them")
+    to = to or ("champion" if promote else settings.new_version)
     if data_path:
         if not target:
             raise datasets.DataError("--target is required with --data")
@@ -109,10 +131,11 @@ def train(data_path, target, rows, seed, bad, model_name, promote) -> None:
         origin = "demo-bad" if bad else "demo"
     result = run_training(
         dataset, registry=runtime.registry, store_url=runtime.store_url,
-        model_name=model_name or settings.model_name, actor=_actor(), promote=promote, seed=seed,
+        model_name=model_name or settings.model_name, actor=_actor(), promote=promote, to=to, seed=seed,
         data_origin=origin, progress=_progress,
     )
-    state = f"now @{settings.champion_alias}" if result.promoted else "not promoted"
+    state = {"champion": f"now @{settings.champion_alias}", "canary": f"in canary release {result.release_id}",
+             "none": "not promoted"}[result.destination]
     click.echo(f"{result.model_name} version {result.version}: {result.primary_metric}="
                f"{result.metrics[result.primary_metric]:.4f}, {state} ({result.reason})")
 
@@ -290,10 +313,13 @@ def simulate(scenario, rate, duration, label_delay, label_share, seed, api_url) 
     """Send realistic traffic and (later) its true outcomes to the API."""
     from cli.simulate import simulate as run_simulation
 
-    url = api_url or get_settings().api_url
-    click.echo(f"sending {scenario} traffic to {url} at {rate}/s for {duration:.0f}s")
+    settings = get_settings()
+    url = api_url or settings.api_url
+    key = settings.client_key.get_secret_value() if settings.client_key else None
+    click.echo(f"sending {scenario} traffic to {url} at {rate}/s for {duration:.0f}s "
+               f"({'with the client key in VIGIL_CLIENT_KEY' if key else 'without a client key: open access only'})")
     report = run_simulation(url, scenario=scenario, rate=rate, duration=duration, label_delay=label_delay,
-                            label_share=label_share, seed=seed, progress=_progress)
+                            label_share=label_share, seed=seed, progress=_progress, key=key)
     click.echo(report.line())
     if report.answered == 0:
         click.echo(f"error: the API answered no prediction ({report.last_error})", err=True)
@@ -455,3 +481,6 @@ def release(reason, model_name) -> None:
     name = model_name or settings.model_name
     do_release(settings.database_url, name, _actor(), reason)
     click.echo(f"{name}: automatic rollbacks released")
+
+
+main.add_command(keys_group)

@@ -3,7 +3,9 @@
 Used by ``vigil simulate`` and ``vigil demo``. It is an ordinary HTTP client of the API, so
 everything it sends is logged and monitored like any application's traffic. Outcomes come from
 the demo generator's ground-truth rule for the chosen scenario, and are sent back to
-``/feedback`` after a delay, as they would be in production.
+``/feedback`` after a delay, as they would be in production. It sends the client key given
+(``VIGIL_CLIENT_KEY`` for ``vigil simulate``; scopes predict, feedback, and trusted if its labels
+are to count in the watchdog's decisions), or none against an API with open access (the demo).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
+from monitoring.client_keys import HEADER
 from monitoring.training import datasets
 
 SCENARIOS = ("healthy", "covariate_drift", "concept_drift")
@@ -55,8 +58,12 @@ def simulate(
     report_every: float = 10.0,
     progress: Callable[[str], None] = lambda _line: None,
     client: httpx.Client | None = None,
+    key: str | None = None,
 ) -> TrafficReport:
-    """Send ``rate`` predictions per second for ``duration`` seconds; label a share of them."""
+    """Send ``rate`` predictions per second for ``duration`` seconds; label a share of them.
+
+    ``key``: the client key sent as ``X-Vigil-Key`` (none: the API must run with open access).
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     if rate <= 0 or duration <= 0:
@@ -72,7 +79,7 @@ def simulate(
     report = TrafficReport()
     pending: deque[tuple[float, str, int, object]] = deque()
     own_client = client is None
-    http = client or httpx.Client(base_url=api_url, timeout=10.0)
+    http = client or httpx.Client(base_url=api_url, timeout=10.0, headers={HEADER: key} if key else None)
     started = time.monotonic()
     next_report = started + report_every
     try:
@@ -133,8 +140,11 @@ def _send_due_labels(http: httpx.Client, pending: deque, report: TrafficReport) 
     except httpx.HTTPError as error:
         report.last_error = f"feedback failed: {type(error).__name__}"
         return
-    if response.status_code != 200:
+    if response.status_code not in (200, 207):
         report.last_error = f"feedback HTTP {response.status_code}: {response.text[:200]}"
         return
-    report.labels_sent += len(due)
-    report.correct += sum(str(label) == str(predicted) for _, _, label, predicted in due)
+    taken = [item for item, result in zip(due, response.json()["results"], strict=True) if result["status"] == 200]
+    if len(taken) < len(due):
+        report.last_error = f"feedback: {len(due) - len(taken)} label(s) refused"
+    report.labels_sent += len(taken)
+    report.correct += sum(str(label) == str(predicted) for _, _, label, predicted in taken)

@@ -1,7 +1,8 @@
 """Vigil watchdog: every minute, what ``vigil watch`` does in each of its runs.
 
 Evaluate each champion and act (roll back, alert) in one locked step, remind about alerts still
-firing, and deliver the Slack outbox: an Airflow-only deployment needs no other process.
+firing, and deliver the Slack outbox: an Airflow-only deployment needs no other process. One mapped task per watched model: one model's
+failure (its task fails) does not stop the others' evaluation.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -22,12 +23,24 @@ from monitoring.alerts.pipeline_failures import dag_default_args
 )
 def vigil_watchdog():
     @task
-    def evaluate_act_notify():
-        from monitoring.pipeline_tasks import watchdog_once
+    def list_models():
+        from monitoring.pipeline_tasks import watched_models
 
-        return watchdog_once()
+        return watched_models()
 
-    evaluate_act_notify()
+    @task
+    def evaluate_act(model_name: str):
+        from monitoring.pipeline_tasks import watchdog_model
+
+        return watchdog_model(model_name)
+
+    @task(trigger_rule="all_done")
+    def notify():
+        from monitoring.pipeline_tasks import watchdog_notify
+
+        return watchdog_notify()
+
+    evaluate_act.expand(model_name=list_models()) >> notify()
 
 
 vigil_watchdog()

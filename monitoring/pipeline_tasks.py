@@ -20,12 +20,22 @@ def _utc(moment: datetime) -> datetime:
 
 
 # -- monitoring ------------------------------------------------------------------------------
-def monitor_interval(start: datetime, end: datetime) -> dict[str, Any]:
-    """Compute every window ending in the interval (and refresh windows with late feedback)."""
+def monitored_models() -> list[str]:
+    """The models the monitoring DAG fans out over: those Vigil has registered versions of."""
+    from monitoring.store import window_queries
+    from monitoring.store.engine import get_engine
+
+    with get_engine(get_settings().database_url).connect() as connection:
+        return window_queries.known_models(connection)
+
+
+def monitor_interval(start: datetime, end: datetime, model_name: str | None = None) -> dict[str, Any]:
+    """Compute every window ending in the interval (and refresh windows with late feedback), for
+    one model (a mapped task's) or every known model."""
     from monitoring.metrics.window_pipeline import compute_windows
 
     runtime = Runtime.from_environment()
-    return compute_windows(runtime, start=_utc(start), end=_utc(end)).as_dict()
+    return compute_windows(runtime, model_name=model_name, start=_utc(start), end=_utc(end)).as_dict()
 
 
 # -- batch scoring ---------------------------------------------------------------------------
@@ -47,16 +57,44 @@ def watchdog_once() -> list[str]:
     return run_once(Runtime.from_environment(), quiet=False)
 
 
+def watched_models() -> list[str]:
+    """The models the watchdog DAG fans out over: those whose champion Vigil watches."""
+    from monitoring.watchdog.evaluation import watched_models as watched
+
+    settings = get_settings()
+    return watched(settings.database_url, settings.champion_alias)
+
+
+def watchdog_model(model_name: str) -> list[str]:
+    """Evaluate and act on one model (a mapped task); raise when its evaluation failed, so the
+    mapped task (and the run) says so while the other models' tasks go on."""
+    from monitoring.watchdog.evaluation import evaluate_and_act
+
+    outcomes = evaluate_and_act(Runtime.from_environment(), model_name=model_name)
+    failed = [o for o in outcomes if o.status == "error"]
+    if failed:
+        raise RuntimeError(f"watchdog: evaluating {model_name} failed: {'; '.join(failed[0].notes)}")
+    return [str(o) for o in outcomes]
+
+
+def watchdog_notify() -> list[str]:
+    """After every model's evaluation (failed or not): re-notify alerts still firing, deliver the outbox."""
+    from monitoring.watchdog.loop import remind_and_deliver
+
+    return remind_and_deliver(Runtime.from_environment())
+
+
 def check_watchdog() -> dict[str, Any]:
     """Raise (or resolve) ``watchdog_stalled``, then deliver the outbox: the usual deliverer is
     the watchdog itself, so this path must not wait for it."""
-    from monitoring.alerts.delivery import deliver_pending
+    from monitoring.alerts.route_delivery import deliver_outbox
     from monitoring.watchdog.heartbeat import check_and_alert
 
     settings = get_settings()
     found = check_and_alert(settings.database_url, settings.reliability.watchdog_stale_seconds)
-    report = deliver_pending(settings.database_url, settings=settings)
-    return {"stale": found.stale, "said": found.describe(), "delivery": str(report)}
+    report, routed = deliver_outbox(settings.database_url, settings)
+    return {"stale": found.stale, "said": found.describe(),
+            "delivery": "; ".join([str(report), *map(str, routed)])}
 
 
 # -- maintenance -----------------------------------------------------------------------------

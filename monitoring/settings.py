@@ -7,24 +7,89 @@ server. Secrets are ``SecretStr`` so they never show up in a repr or a log line.
 ``settings.watchdog`` is the watchdog's policy: every threshold its rules use (and the dashboard
 shows), read from the same flat variables (``VIGIL_MIN_LABELS``, ``VIGIL_DRIFT_SHARE``, ...).
 The pure rules in ``monitoring.watchdog`` take this object itself; there is no second copy.
+
+Secrets may come from files instead of variables (docker-compose ``secrets:``, Kubernetes,
+systemd credentials): ``<VARIABLE>_FILE`` names a file whose content is the value, for the
+variables in ``SECRET_FILE_VARIABLES`` (``VIGIL_DATABASE_URL_FILE``, ``VIGIL_OPERATOR_TOKEN_FILE``,
+``VIGIL_SLACK_BOT_TOKEN_FILE``, ...). One trailing newline is dropped; setting both the variable
+and its ``_FILE`` is refused, and so is a file that cannot be read (the error names the variable,
+never the content). An empty file means "not set" for the optional secrets (Slack's), and is
+refused for the others: an empty database URL file must not quietly mean the SQLite default.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitoring.token_strength import weakness
 
 # an empty variable means "not set" (docker-compose passes optional secrets as ""); a keyword
 # that is no setting is refused, so a misspelt or moved threshold cannot be ignored silently
 _FROM_ENVIRONMENT = SettingsConfigDict(env_prefix="VIGIL_", extra="forbid", env_ignore_empty=True)
+
+
+# the variables <variable>_FILE may stand in for, and the setting each fills
+SECRET_FILE_VARIABLES = {
+    "VIGIL_DATABASE_URL": "database_url",
+    "VIGIL_DATABASE_READ_URL": "database_read_url",
+    "VIGIL_OPERATOR_TOKEN": "operator_token",
+    "VIGIL_SLACK_BOT_TOKEN": "slack_bot_token",
+    "VIGIL_SLACK_WEBHOOK_URL": "slack_webhook_url",
+    "MLFLOW_TRACKING_PASSWORD": "mlflow_tracking_password",
+}
+OPTIONAL_SECRET_FILES = frozenset({"VIGIL_SLACK_BOT_TOKEN", "VIGIL_SLACK_WEBHOOK_URL"})
+
+
+class SecretFileError(ValueError):
+    """A ``*_FILE`` variable names a file that cannot be used (or its variable is set too)."""
+
+
+def read_secret_file(variable: str, *, optional: bool = False) -> str | None:
+    """The value of ``variable`` from the file ``<variable>_FILE`` names; None if that is unset
+    (or, for an ``optional`` secret, if the file is empty).
+
+    Used for Vigil's settings and for the secrets alert routes name (``monitoring.alerts.routes``).
+    """
+    path = os.environ.get(f"{variable}_FILE", "")
+    if not path:
+        return None
+    if os.environ.get(variable, ""):
+        raise SecretFileError(f"both {variable} and {variable}_FILE are set: set one of them")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read()
+    except OSError as error:
+        raise SecretFileError(f"{variable}_FILE={path}: cannot read it ({error.strerror})") from None
+    value = value[:-1] if value.endswith("\n") else value
+    value = value[:-1] if value.endswith("\r") else value
+    if not value.strip():
+        if optional:
+            return None
+        raise SecretFileError(f"{variable}_FILE={path}: the file is empty")
+    return value
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """The settings named in ``SECRET_FILE_VARIABLES`` whose ``_FILE`` variable is set."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every file at once
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for variable, field in SECRET_FILE_VARIABLES.items():
+            value = read_secret_file(variable, optional=variable in OPTIONAL_SECRET_FILES)
+            if value is not None:
+                values[field] = value
+        return values
 
 
 class WatchdogPolicy(BaseSettings):
@@ -79,6 +144,23 @@ class RetentionPolicy(BaseSettings):
         return self.label_delay_days + self.prediction_days
 
 
+class ReleasePolicy(BaseSettings):
+    """How the watchdog judges a canary or shadow challenger (``VIGIL_RELEASE_*``;
+    ``monitoring.watchdog.challenger_judge``)."""
+
+    model_config = SettingsConfigDict(**{**_FROM_ENVIRONMENT, "env_prefix": "VIGIL_RELEASE_"}, frozen=True)
+
+    margin: float = Field(0.03, gt=0, lt=0.5)  # how much higher an error rate still counts as not worse
+    alpha_promote: float = Field(0.001, gt=0, lt=1)  # chance of promoting a challenger worse by the margin
+    alpha_abort: float = Field(0.01, gt=0, lt=1)  # chance of aborting one as good as the champion
+    min_promote_labels: int = Field(200, ge=1)  # challenger labels before a promotion
+    min_abort_labels: int = Field(30, ge=1)
+    max_labels: int = Field(50_000, ge=1)  # beyond: inconclusive, an operator decides
+    max_latency_ratio: float = Field(1.5, gt=1)  # challenger p99 over the champion's
+    bake_minutes: float = Field(10.0, ge=0)  # no promotion before (``vigil canary start --bake-minutes``)
+    default_share: float = Field(0.1, gt=0, lt=1)  # a canary's share of the requests
+
+
 class ReliabilityPolicy(BaseSettings):
     """How quickly Vigil gives up on an unreachable MLflow, and when a silence becomes an alert.
 
@@ -103,21 +185,40 @@ class ReliabilityPolicy(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = _FROM_ENVIRONMENT
+    model_config = SettingsConfigDict(**_FROM_ENVIRONMENT, validate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        """Keyword arguments, then ``*_FILE`` secrets, then the environment (and .env files)."""
+        return init_settings, _SecretFiles(settings_cls), env_settings, dotenv_settings, file_secret_settings
 
     # Where things live
     var_dir: Path = Path("var")
-    database_url: str = "sqlite:///var/vigil.db"
+    # a URL may carry a password: kept out of the settings' repr (and so out of tracebacks)
+    database_url: str = Field("sqlite:///var/vigil.db", repr=False)
+    # a role that may only read (``vigil db roles``): the dashboard's pages read through it; unset,
+    # they read through database_url
+    database_read_url: str | None = Field(None, repr=False)
     mlflow_tracking_uri: str = Field(
         "sqlite:///var/mlflow.db",
         validation_alias=AliasChoices("VIGIL_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     )
+    # an MLflow server behind basic-auth: MLflow's own variables (or MLFLOW_TRACKING_PASSWORD_FILE)
+    mlflow_tracking_username: str | None = Field(None, validation_alias=AliasChoices(
+        "VIGIL_MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_USERNAME"))
+    mlflow_tracking_password: SecretStr | None = Field(None, validation_alias=AliasChoices(
+        "VIGIL_MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_PASSWORD"))
     mlflow_artifact_root: str | None = None  # default: <var_dir>/mlartifacts
     mlflow_experiment: str = "vigil"
 
     # The model being watched by default (every table is keyed by model name)
     model_name: str = "loan-default"
     champion_alias: str = "champion"
+    # where `vigil train` and the training DAG send a version that beats the champion offline:
+    # "canary" (a canary release at VIGIL_RELEASE_DEFAULT_SHARE, ended by the watchdog's judge),
+    # "champion" (@champion at once) or "none" (registered only); a first version becomes champion
+    new_version: Literal["canary", "champion", "none"] = "canary"
 
     # Serving
     api_url: str = "http://127.0.0.1:8000"
@@ -125,7 +226,17 @@ class Settings(BaseSettings):
     # who may read the dashboard: "login" (default) an operator or an OIDC viewer; "open" anyone
     # who reaches it (the embedded demo, on 127.0.0.1, says so)
     dashboard_access: Literal["open", "login"] = "login"
+    # the shared operator token: a bootstrap (per-operator credentials are keys with the operator scope)
     operator_token: SecretStr | None = None
+    # /predict and /feedback take requests without a client key (X-Vigil-Key): the embedded demo
+    # only; a request that sends a key is still checked. Said at start and on /health.
+    open_access: bool = False
+    # the key this process sends as X-Vigil-Key (the Gradio page, vigil simulate); never on argv
+    client_key: SecretStr | None = None
+    key_refresh_seconds: float = Field(2.0, gt=0)  # a key made or revoked takes effect within this
+    # /feedback waits at least this long for a prediction the log has not written yet before its 404
+    # (longer while this process's own log still holds rows taken before the label: api/feedback.py)
+    feedback_wait_seconds: float = Field(5.0, ge=0)
     # lockout (monitoring/lockout.py): this many wrong tokens from one client within the window
     # lock that client out for the lockout period (API: per client IP; dashboard: per name/session)
     operator_max_failures: int = Field(5, ge=1)
@@ -146,9 +257,10 @@ class Settings(BaseSettings):
     micro_batch_queue: int = Field(1024, ge=1)  # requests waiting for the model; more get a 503
     predict_timeout_seconds: float = Field(10.0, gt=0)  # a request waits no longer (then a 504)
     model_threads: int = Field(1, ge=0)  # OpenMP/BLAS threads per model call (0: the libraries' default)
+    shadow_queue: int = Field(1024, ge=1)  # shadow jobs waiting for the challenger; more are dropped, counted
 
     # Monitoring windows
-    window_minutes: int = 5
+    window_minutes: int = Field(5, ge=1)  # also how often the vigil_monitoring DAG runs
     drift_sample_rows: int = 5_000
 
     # Watchdog: its own section, read from the environment when the settings are
@@ -160,10 +272,13 @@ class Settings(BaseSettings):
     slack_channel: str = "#vigil-oncall"
     slack_base_url: str | None = None  # tests point the SDK at a local fake Slack
     renotify_minutes: int = 60
-    alert_routes_file: Path | None = None  # webhook/PagerDuty/e-mail routes (TOML or YAML)
+    alert_routes_file: Path | None = None  # Slack/webhook/PagerDuty/e-mail routes (TOML or YAML)
 
     # Outages and silences: MLflow client limits, grace periods, the stale-watchdog threshold
     reliability: ReliabilityPolicy = Field(default_factory=ReliabilityPolicy)
+
+    # Releases (canary and shadow challengers): their own section, VIGIL_RELEASE_*
+    release: ReleasePolicy = Field(default_factory=ReleasePolicy)
 
     # Retention (``vigil prune``, the vigil_maintenance DAG): its own section, VIGIL_RETENTION_*
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
@@ -176,6 +291,11 @@ class Settings(BaseSettings):
             raise ValueError(f"the operator token is too weak: {why}; make one with "
                              "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return token
+
+    @property
+    def read_url(self) -> str:
+        """Where read-only consumers read Vigil's store: the read-only role if one is set."""
+        return self.database_read_url or self.database_url
 
     @property
     def artifact_root(self) -> Path:

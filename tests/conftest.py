@@ -179,6 +179,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _slow_files_first(items)
     if not config.getoption("--skip-slow"):
         return
     if IN_CI:
@@ -187,3 +188,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def _slow_files_first(items: list[pytest.Item]) -> None:
+    """Files with slow tests run first, in collection order otherwise. The workers take whole
+    files, so the quick ones then fill in at the end instead of one worker finishing a long file
+    alone while the other idles."""
+    slow_files = {item.path for item in items if "slow" in item.keywords}
+    first_seen = {path: index for index, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (item.path not in slow_files, first_seen[item.path]))

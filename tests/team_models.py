@@ -3,7 +3,9 @@
 A plain scikit-learn pipeline (one-hot categories, a random forest) fitted on the demo loan data,
 logged with ``mlflow.sklearn.log_model`` and a signature, registered, and put on an alias with
 ``MlflowClient`` directly. ``bad=True`` fits it on corrupted labels (the credit score's effect
-reversed): its offline score looks fine, on real traffic it is clearly worse.
+reversed): its offline score looks fine, on real traffic it is clearly worse. ``flavor="pyfunc"``
+logs the same pipeline as a team's own ``mlflow.pyfunc.PythonModel`` answering ``prediction`` and
+``probability`` columns (the documented output convention), so Vigil can only call ``pyfunc.predict``.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ def fit_team_model(*, bad: bool = False, rows: int = 3000, seed: int = 0):
 
 def register_team_version(tracking_uri: str, name: str, *, bad: bool = False, seed: int = 0,
                           dataset_file: Path | None = None, log_accuracy: bool = True,
-                          champion: bool = True) -> int:
+                          champion: bool = True, flavor: str = "sklearn") -> int:
     """Fit, log (optionally with ``mlflow.log_input`` of ``dataset_file``), register, and put on
-    @champion; returns the version."""
+    @champion; returns the version. ``flavor``: "sklearn" or "pyfunc" (a custom ``PythonModel``)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
     from mlflow.models import infer_signature
@@ -56,14 +58,39 @@ def register_team_version(tracking_uri: str, name: str, *, bad: bool = False, se
         if log_accuracy:
             holdout = datasets.generate(1000, seed + 50)
             mlflow.log_metric("accuracy", float((model.predict(holdout.X()) == holdout.y()).mean()))
-        info = mlflow.sklearn.log_model(
-            model, name="model", signature=infer_signature(features.head(50), model.predict(features.head(50))),
-            input_example=features.head(3), pip_requirements=PIP_REQUIREMENTS,
-            serialization_format="cloudpickle", registered_model_name=name)
+        if flavor == "pyfunc":
+            wrapped = _pyfunc_class(mlflow)(model)
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=wrapped, input_example=features.head(3),
+                signature=infer_signature(features.head(50), wrapped.predict(None, features.head(50))),
+                pip_requirements=PIP_REQUIREMENTS, registered_model_name=name)
+        else:
+            info = mlflow.sklearn.log_model(
+                model, name="model", signature=infer_signature(features.head(50), model.predict(features.head(50))),
+                input_example=features.head(3), pip_requirements=PIP_REQUIREMENTS,
+                serialization_format="cloudpickle", registered_model_name=name)
     version = int(info.registered_model_version)
     if champion:
         mlflow.MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(name, "champion", str(version))
     return version
+
+
+def _pyfunc_class(mlflow):
+    """Defined inside a function, so cloudpickle stores the class by value: the API loads it
+    without this test module on its path, as it would load a team's own code."""
+    class TeamPyfunc(mlflow.pyfunc.PythonModel):
+        """A team's own pyfunc around its fitted pipeline: prediction and probability columns."""
+
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, context, model_input, params=None):
+            probability = self.model.predict_proba(model_input)[:, 1]
+            positive, negative = self.model.classes_[1], self.model.classes_[0]
+            return pd.DataFrame({"prediction": [positive if p > 0.5 else negative for p in probability],
+                                 "probability": probability})
+
+    return TeamPyfunc
 
 
 def _experiment(tracking_uri: str, experiment: str) -> str:

@@ -26,6 +26,7 @@ class Cutoffs:
     access_log: datetime
     metric_windows: datetime  # by window end
     drift_results: datetime  # by window end
+    data_quality_checks: datetime  # by window end
     reports: datetime  # by the window end in the report's file name
 
 
@@ -46,6 +47,7 @@ def cutoffs(policy: RetentionPolicy, now: datetime) -> Cutoffs:
         access_log=now - timedelta(days=policy.access_log_days),
         metric_windows=metrics,
         drift_results=metrics,
+        data_quality_checks=metrics,
         reports=now - timedelta(days=policy.report_days),
     )
 

@@ -46,7 +46,7 @@ log = logging.getLogger("vigil.log_shipper")
 
 URL_VARIABLE = "VIGIL_LOG_STORE_URL"
 REQUEST_FIELDS = ("model_name", "model_version", "created_at", "ids", "features_json", "predictions", "scores",
-                  "latency_ms", "status", "error", "source")
+                  "latency_ms", "status", "error", "source", "client", "key_id", "role", "paired_ids")
 HEADER = struct.Struct(">I")
 MAX_BACKOFF_SECONDS = 5.0
 DROP_LOG_SECONDS = 10.0

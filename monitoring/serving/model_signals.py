@@ -10,24 +10,25 @@ every ``poll_seconds`` (a short cache, so scrapes stay cheap whatever their rate
 from __future__ import annotations
 
 import logging
-import threading
 
+from monitoring.serving.poller import Poller
 from monitoring.store.engine import utcnow
 from monitoring.store.model_signals import Signals, read_signals
 
 log = logging.getLogger(__name__)
 
 
-class ModelSignals:
+class ModelSignals(Poller):
     """The newest signals, re-read every ``poll_seconds``; empty until the store answers."""
 
+    thread_name = "vigil-model-signals"
+
     def __init__(self, url: str, poll_seconds: float = 15.0):
+        super().__init__()
         self.url = url
         self.poll_seconds = poll_seconds
         self.current = Signals([], {})
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         try:
@@ -38,17 +39,3 @@ class ModelSignals:
             self.last_error = f"{type(error).__name__}: {error}".splitlines()[0]
             return
         self.last_error = None
-
-    def start(self) -> None:
-        self.refresh()
-        self._thread = threading.Thread(target=self._run, name="vigil-model-signals", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            self.refresh()

@@ -95,15 +95,21 @@ class PredictionLog:
     def add_predictions(self, *, model_name: str, model_version: int, created_at: datetime,
                         ids: Sequence[str], features: Sequence[dict[str, Any]], predictions: Sequence[Any],
                         scores: Sequence[float | None], latency_ms: float, status: str = "ok",
-                        error: str | None = None, source: str = "api") -> int:
+                        error: str | None = None, source: str = "api", client: str | None = None,
+                        key_id: int | None = None, role: str = "champion",
+                        paired_ids: Sequence[str] | None = None) -> int:
         """Hand over one request's predictions; returns how many rows were taken (the rest are counted as dropped).
 
-        The lists line up row by row (``ValueError`` otherwise, and nothing is taken).
+        The lists line up row by row (``ValueError`` otherwise, and nothing is taken). ``role``: who
+        produced them (champion, canary, shadow); ``paired_ids``: a shadow's rows, the ids of the
+        champion's predictions they shadowed.
         """
         n = len(ids)
         if not len(features) == len(predictions) == len(scores) == n:
             raise ValueError(f"a request's ids, features, predictions and scores must line up; got "
                              f"{n}, {len(features)}, {len(predictions)} and {len(scores)}")
+        if paired_ids is not None and len(paired_ids) != n:
+            raise ValueError(f"a request's paired ids must line up with its ids; got {len(paired_ids)} for {n}")
         # Each row's JSON text made here costs the API about 1 us; parsing the rows back out of the
         # frame and serialising them again cost the shipper 5 us, on a machine whose cores it shares.
         features_json = [orjson.dumps(row).decode() for row in features]
@@ -114,13 +120,15 @@ class PredictionLog:
                 taken = max(room, 0)
                 ids, predictions, scores = ids[:taken], predictions[:taken], scores[:taken]
                 features_json = features_json[:taken]
+                paired_ids = None if paired_ids is None else paired_ids[:taken]
                 self._dropped_here += n - taken
                 log.warning("prediction log: %d rows wait for the shipper; dropped %d row(s)", self._held_rows, n - taken)
             else:
                 taken = n
             if taken:
                 self._pending.append([model_name, model_version, created_at, ids, features_json, predictions, scores,
-                                      latency_ms, status, error, source])
+                                      latency_ms, status, error, source, client, key_id, role,
+                                      None if paired_ids is None else list(paired_ids)])
                 self._pending_rows += taken
                 self._held_rows += taken
                 if self._pending_rows >= self.flush_rows:

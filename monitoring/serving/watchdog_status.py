@@ -10,8 +10,8 @@ the age is computed at the moment it is asked for, so it keeps growing while the
 from __future__ import annotations
 
 import logging
-import threading
 
+from monitoring.serving.poller import Poller
 from monitoring.store.engine import utcnow
 from monitoring.store.heartbeats import Beat, newest_beat
 from monitoring.watchdog.heartbeat import Freshness, freshness
@@ -19,18 +19,19 @@ from monitoring.watchdog.heartbeat import Freshness, freshness
 log = logging.getLogger(__name__)
 
 
-class WatchdogStatus:
+class WatchdogStatus(Poller):
     """The newest watchdog beat, re-read every ``poll_seconds``."""
 
+    thread_name = "vigil-watchdog-status"
+
     def __init__(self, url: str, threshold_seconds: float, poll_seconds: float = 2.0):
+        super().__init__()
         self.url = url
         self.threshold_seconds = threshold_seconds
         self.poll_seconds = poll_seconds
         self._beat: Beat | None = None
         self._read = False  # the store answered at least once
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         try:
@@ -47,17 +48,3 @@ class WatchdogStatus:
         if not self._read:
             return None
         return freshness(self._beat, utcnow(), self.threshold_seconds)
-
-    def start(self) -> None:
-        self.refresh()
-        self._thread = threading.Thread(target=self._run, name="vigil-watchdog-status", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            self.refresh()

@@ -1,4 +1,4 @@
-"""The alert lifecycle: raise, update, resolve, follow up, re-notify, de-duplicated by alert key.
+"""The alert lifecycle: raise, update, acknowledge, resolve, follow up, re-notify, by alert key.
 
 Each function works in the caller's session and transaction, so an alert changes if and only if
 its outbox message (``monitoring.store.outbox``) is written with it. One key is one row: raising a key
@@ -38,9 +38,12 @@ def raise_alert(
     title: str,
     facts: dict[str, Any],
     text: str = "",
+    link: str | None = None,
     now: datetime | None = None,
 ) -> Alert:
-    """Open the alert ``key`` (one "firing" message), or update it if it is already firing."""
+    """Open the alert ``key`` (one "firing" message), or update it if it is already firing.
+
+    ``link`` (default: the dashboard) is where its messages point, such as an incident's page."""
     _check_key(key)
     if not kind or len(kind) > KIND_CHARS:
         raise ValueError(f"alert kind must be 1-{KIND_CHARS} characters, not {kind!r}")
@@ -49,7 +52,7 @@ def raise_alert(
     if not title:
         raise ValueError("an alert needs a title")
     now = now or utcnow()
-    details = {"facts": dict(facts), "text": text}
+    details = {"facts": dict(facts), "text": text, **({"link": link} if link else {})}
 
     created = insert_ignore(session, Alert, [{
         "alert_key": key, "model_name": model_name, "kind": kind, "severity": severity,
@@ -61,7 +64,8 @@ def raise_alert(
         if alert.model_name != model_name:
             raise ValueError(f"alert {key!r} belongs to model {alert.model_name!r}, not {model_name!r}")
         was_firing = alert.state == "firing"
-        alert.kind, alert.severity, alert.title, alert.details = kind, severity, title, details
+        alert.kind, alert.severity, alert.title = kind, severity, title
+        alert.details = {**_carried(alert.details, was_firing), **details}
         alert.updated_at = now
         if was_firing:
             return alert
@@ -89,6 +93,34 @@ def resolve_alert(
     alert.details = {**alert.details, "resolution": {"facts": dict(facts), "text": text}}
     _announce(session, alert, kind="resolved", title=f"Resolved: {alert.title}", severity="info",
               facts=facts, text=text, now=now)
+    return alert
+
+
+def acknowledge_alert(session: Session, *, key: str, actor: str,
+                      now: datetime | None = None) -> Alert:
+    """An operator took a firing alert (an "acknowledged" message in its thread, a PagerDuty
+    acknowledge). ``LookupError`` for no such alert; ``ValueError`` if it is not firing or was
+    acknowledged already in this incident (nothing changes)."""
+    _check_key(key)
+    if not actor.strip():
+        raise ValueError("an acknowledgement needs the operator's name")
+    now = now or utcnow()
+    touched = session.execute(  # a write first, like the other changes (see the module docstring)
+        update(Alert).where(Alert.alert_key == key).values(updated_at=Alert.updated_at)
+        .returning(Alert.id).execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if touched is None:
+        raise LookupError(f"no alert with key {key!r}")
+    alert = _locked(session, key)
+    if alert.state != "firing":
+        raise ValueError(f"alert {key!r} is {alert.state}: only a firing alert can be acknowledged")
+    done = (alert.details or {}).get("acknowledged")
+    if done:
+        raise ValueError(f"alert {key!r} was acknowledged by {done['by']} at {done['at']}")
+    alert.details = {**(alert.details or {}), "acknowledged": {"by": actor, "at": now.isoformat()}}
+    alert.updated_at = now
+    _announce(session, alert, kind="acknowledged", title=f"Acknowledged by {actor}: {alert.title}",
+              severity="info", facts={"acknowledged by": actor}, text="", now=now)
     return alert
 
 
@@ -149,10 +181,18 @@ def is_firing(session: Session, key: str) -> bool:
     return session.scalar(select(Alert.state).where(Alert.alert_key == key)) == "firing"
 
 
+def _carried(details: dict[str, Any] | None, same_incident: bool) -> dict[str, Any]:
+    """What an alert's details keep when it is raised again: its Slack route threads, and while
+    it is the same incident its acknowledgement."""
+    kept = ("slack_threads", "acknowledged") if same_incident else ("slack_threads",)
+    return {key: value for key, value in (details or {}).items() if key in kept}
+
+
 def _announce(session: Session, alert: Alert, *, kind: str, title: str, severity: str,
               facts: dict[str, Any], text: str, now: datetime) -> OutboxMessage:
     return enqueue(session, model_name=alert.model_name, kind=kind, title=title, severity=severity,
-                   facts=facts, text=text, link=get_settings().dashboard_url, alert_id=alert.id, now=now)
+                   facts=facts, text=text, link=(alert.details or {}).get("link") or get_settings().dashboard_url,
+                   alert_id=alert.id, now=now)
 
 
 def _locked(session: Session, key: str) -> Alert:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import AccessLog, ReferenceData, RegistryEvent, VersionHealth
 
-EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback", "adopt", "outside_move")
+EVENT_KINDS = ("train", "promote", "manual_rollback", "auto_rollback", "adopt", "outside_move",
+               "release_start", "release_end")
 OUTSIDE_ACTOR = "mlflow (outside Vigil)"  # who moved an alias that Vigil found moved
 # a reference row with this uri: none yet, taken from the version's first healthy production window
 PENDING_REFERENCE = "pending:first-healthy-window"

@@ -1,4 +1,5 @@
-"""Writes of monitoring results: upserts of ``metric_windows`` and ``drift_results`` on their keys.
+"""Writes of monitoring results: upserts of ``metric_windows``, ``drift_results`` and
+``data_quality_checks`` on their keys.
 
 ``INSERT ... ON CONFLICT DO UPDATE`` (``monitoring.store.dialect.upsert``) on the natural key, and
 only when a value really changed: re-running a window leaves every row, ``computed_at``
@@ -15,11 +16,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitoring.store.dialect import insert_ignore, upsert
-from monitoring.store.tables import DriftResult, MetricWindow
+from monitoring.store.tables import DataQualityCheck, DriftResult, MetricWindow
 
 METRIC_KEY = ("model_name", "model_version", "window_start", "window_end", "metric")
 DRIFT_KEY = ("model_name", "model_version", "window_start", "window_end", "feature")
 _METRIC_VALUES = ("value", "sample_count")
+QUALITY_CHECK_KEY = ("model_name", "model_version", "window_start", "window_end", "feature", "kind")
+_QUALITY_CHECK_VALUES = ("rate", "reference_rate", "threshold", "failed", "rows")
 _DRIFT_VALUES = ("method", "score", "threshold", "drifted", "reference_size", "current_size",
                  "report_path")
 
@@ -53,3 +56,9 @@ def upsert_drift(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     upsert(session, DriftResult, rows, key=DRIFT_KEY, set_columns=(*_DRIFT_VALUES, "computed_at"),
            changed_columns=_DRIFT_VALUES)
 
+
+
+def upsert_quality_checks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update data-quality rows on (model, version, window, feature, kind)."""
+    upsert(session, DataQualityCheck, rows, key=QUALITY_CHECK_KEY,
+           set_columns=(*_QUALITY_CHECK_VALUES, "computed_at"), changed_columns=_QUALITY_CHECK_VALUES)

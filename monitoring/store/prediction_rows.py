@@ -39,7 +39,7 @@ def new_prediction_id() -> str:
 
 
 COLUMNS = ("id", "model_name", "model_version", "created_at", "features", "prediction", "score",
-           "latency_ms", "status", "error", "source")
+           "latency_ms", "status", "error", "source", "client", "key_id", "role", "paired_id")
 STATEMENT_ROWS = 1_000  # rows per INSERT statement (SQLite allows 32,766 parameters in one)
 
 LogRow = tuple[Any, ...]
@@ -50,15 +50,20 @@ already in the store's form (see ``encode_rows``)."""
 def encode_rows(sqlite_store: bool, *, model_name: str, model_version: int, created_at: datetime,
                 ids: Sequence[str], features_json: Sequence[str], predictions: Sequence[Any],
                 scores: Sequence[float | None], latency_ms: float, status: str = "ok", error: str | None = None,
-                source: str = "api") -> list[LogRow]:
+                source: str = "api", client: str | None = None, key_id: int | None = None,
+                role: str = "champion", paired_ids: Sequence[str] | None = None) -> list[LogRow]:
     """One request's predictions as store-ready rows; each row's features come as JSON text (``features_json``).
+
+    ``role``: champion, canary or shadow; ``paired_ids``: a shadow's rows, the champion's ids they shadowed.
 
     The shipper process calls this (see log_shipper); the API process only serialises the features.
     """
     when = _sqlite_time(created_at) if sqlite_store else created_at
+    paired = paired_ids if paired_ids is not None else [None] * len(ids)
     return [(pid, model_name, model_version, when, row, None if prediction is None else label_text(prediction),
-             score, latency_ms, status, error, source)
-            for pid, row, prediction, score in zip(ids, features_json, predictions, scores, strict=True)]
+             score, latency_ms, status, error, source, client, key_id, role, pair)
+            for pid, row, prediction, score, pair in zip(ids, features_json, predictions, scores, paired,
+                                                         strict=True)]
 
 
 def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:

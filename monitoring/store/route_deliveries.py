@@ -5,12 +5,19 @@ one route, in one short transaction serialised per route (PostgreSQL: an advisor
 route's name; SQLite: the database's write lock taken first):
 
 1. fans out: adds a row for each recent outbox message the route accepts and has no row for
-   (``ON CONFLICT DO NOTHING``, so a message gets one row per route, ever);
+   (``ON CONFLICT DO NOTHING``, so a message gets one row per route, ever); a follow-up of an
+   alert whose current incident the route holds is taken whatever its severity (a critical-only
+   route still gets the alert's "resolved", which is info); a new "firing" is filtered anew;
 2. leases the route's oldest undelivered rows that are due, in message order, stopping at the
    first one that is not due (failed and waiting, or leased by another deliverer), so a route's
    messages never overtake each other (a PagerDuty resolve never precedes its trigger).
 
 Each route has its own rows, so a route that is down holds back only its own messages.
+
+A Slack route keeps one thread per alert and route, under ``slack_threads`` in the alert's
+``details`` (``slack_thread``, ``keep_slack_thread``). When Slack routes replace the default
+Slack channel, ``settle`` marks an outbox row delivered once no route it fanned out to still
+owes it, so re-notify (which waits for the previous message) and retention work as before.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from monitoring.store.dialect import is_sqlite
 from monitoring.store.engine import session_scope
-from monitoring.store.tables import OutboxMessage, RouteDelivery
+from monitoring.store.tables import Alert, OutboxMessage, RouteDelivery
 
 
 @dataclass(frozen=True)
@@ -111,21 +118,52 @@ def _fan_out(session: Session, url: str, route: str, accepts, *, now: datetime,
     has_row = (select(RouteDelivery.id)
                .where(RouteDelivery.message_id == OutboxMessage.id, RouteDelivery.route == route)
                .exists())
-    new = session.execute(
-        select(OutboxMessage.id, OutboxMessage.model_name, OutboxMessage.payload)
+    new = {row.id: row for row in session.execute(
+        select(OutboxMessage.id, OutboxMessage.alert_id, OutboxMessage.model_name,
+               OutboxMessage.payload)
         .where(OutboxMessage.created_at >= since, ~has_row)
         .order_by(OutboxMessage.id)
-    ).all()
-    values = [
-        {"message_id": row.id, "route": route, "created_at": now, "attempts": 0,
-         "next_attempt_at": now}
-        for row in new
-        if accepts(str(row.payload.get("severity", "info")), row.model_name)
-    ]
+    )}
+    take = {message_id for message_id, row in new.items()
+            if row.alert_id is None and _accepted(accepts, row)}
+    take |= _follow_alerts(session, route, accepts, new)
+    values = [{"message_id": message_id, "route": route, "created_at": now, "attempts": 0,
+               "next_attempt_at": now} for message_id in sorted(take)]
     if values:
         insert = (sqlite.insert if is_sqlite(url) else postgresql.insert)(RouteDelivery)
         session.execute(insert.values(values).on_conflict_do_nothing(
             index_elements=["message_id", "route"]))
+
+
+def _accepted(accepts, row) -> bool:
+    return accepts(str(row.payload.get("severity", "info")), row.model_name)
+
+
+def _follow_alerts(session: Session, route: str, accepts, new: dict) -> set[int]:
+    """The new alert messages the route takes: a "firing" one if its filters accept it; any other
+    if they accept it or the route holds the alert's current incident (it took its firing, or a
+    later message of it). Walks every message of those alerts in order, old ones included."""
+    alert_ids = {row.alert_id for row in new.values()} - {None}
+    if not alert_ids:
+        return set()
+    on_route = (select(RouteDelivery.id)
+                .where(RouteDelivery.message_id == OutboxMessage.id, RouteDelivery.route == route)
+                .exists())
+    history = session.execute(
+        select(OutboxMessage.id, OutboxMessage.alert_id, OutboxMessage.kind, on_route.label("on_route"))
+        .where(OutboxMessage.alert_id.in_(alert_ids)).order_by(OutboxMessage.id))
+    holds: dict[int, bool] = {}
+    take = set()
+    for message_id, alert_id, kind, had in history:
+        if message_id not in new:
+            taken = bool(had)
+        else:
+            follows = kind != "firing" and holds.get(alert_id, False)
+            taken = follows or _accepted(accepts, new[message_id])
+            if taken:
+                take.add(message_id)
+        holds[alert_id] = taken if kind == "firing" else holds.get(alert_id, False) or taken
+    return take
 
 
 def _write(session: Session, statement):
@@ -162,6 +200,47 @@ def release(url: str, delivery_ids: list[int], *, at: datetime) -> None:
         with session_scope(url) as session:
             _write(session, update(RouteDelivery).where(RouteDelivery.id.in_(delivery_ids))
                    .values(next_attempt_at=at))
+
+
+def slack_thread(url: str, alert_id: int, route: str) -> tuple[str, str] | None:
+    """The (channel, ts) of the alert's thread on a Slack route, if it has one."""
+    with session_scope(url) as session:
+        details = session.scalar(select(Alert.details).where(Alert.id == alert_id)) or {}
+    thread = (details.get("slack_threads") or {}).get(route)
+    return (thread["channel"], thread["ts"]) if thread else None
+
+
+def keep_slack_thread(url: str, alert_id: int, route: str, *, channel: str, ts: str,
+                      opens: bool) -> None:
+    """Remember where a route posted an alert's message: a "firing" one (``opens``) starts the
+    alert's new thread; another one only when the alert has none on this route yet."""
+    with session_scope(url) as session:
+        # a write first (SQLite's lock; PostgreSQL's row lock), then read-modify-write the JSON
+        _write(session, update(Alert).where(Alert.id == alert_id).values(updated_at=Alert.updated_at))
+        alert = session.get(Alert, alert_id, populate_existing=True)
+        threads = dict((alert.details or {}).get("slack_threads") or {})
+        if opens or route not in threads:
+            threads[route] = {"channel": channel, "ts": ts}
+            alert.details = {**(alert.details or {}), "slack_threads": threads}
+
+
+def newest_message_id(url: str) -> int:
+    """The newest outbox row's id (0 for none): what a delivery run may settle."""
+    with session_scope(url) as session:
+        return session.scalar(select(func.max(OutboxMessage.id))) or 0
+
+
+def settle(url: str, *, up_to: int, since: datetime, now: datetime) -> int:
+    """Mark delivered the outbox rows up to id ``up_to`` (created since ``since``) that no route
+    still owes; returns how many. Used when the routes, not the default Slack, deliver Slack."""
+    owed = (select(RouteDelivery.id)
+            .where(RouteDelivery.message_id == OutboxMessage.id, RouteDelivery.delivered_at.is_(None))
+            .exists())
+    with session_scope(url) as session:
+        return _write(session, update(OutboxMessage).where(
+            OutboxMessage.delivered_at.is_(None), OutboxMessage.id <= up_to,
+            OutboxMessage.created_at >= since, ~owed,
+        ).values(delivered_at=now, last_error=None)).rowcount
 
 
 def count_pending(url: str, route: str) -> int:

@@ -75,14 +75,27 @@ class Prediction(Base):
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | error
     error: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="api")  # api | batch | simulate
+    # the client key it was made for (None: a batch run, or a request under VIGIL_OPEN_ACCESS)
+    client: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[int | None]
+    # who answered: the champion, a canary's challenger, or a shadow (never returned to the caller)
+    role: Mapped[str] = mapped_column(String(16), server_default="champion")
+    paired_id: Mapped[str | None] = mapped_column(String(36))  # a shadow row: the champion's id
 
-    __table_args__ = (Index("ix_predictions_model_time", "model_name", "created_at", "model_version"),)
+    __table_args__ = (
+        Index("ix_predictions_model_time", "model_name", "created_at", "model_version"),
+        Index("ix_predictions_paired", "paired_id"),
+    )
 
 
 class Feedback(Base):
     """The true outcome for a prediction id; it may arrive minutes or days after the prediction.
 
-    No foreign key: feedback can arrive while its prediction still sits in the API's log buffer.
+    No foreign key (the prediction log is partitioned on PostgreSQL); the API stores a label only
+    for a prediction it finds (``monitoring.store.feedback``). The first label stands; a
+    correction changes ``label`` and sets ``corrected_at`` (the old value is in the access log).
+    ``trusted``: whether the key that sent it was trusted for decisions (the watchdog counts only
+    those).
     """
 
     __tablename__ = "feedback"
@@ -91,8 +104,42 @@ class Feedback(Base):
     model_name: Mapped[str | None] = mapped_column(String(200))
     label: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime]
+    client: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[int | None]
+    trusted: Mapped[bool] = mapped_column(Boolean, default=True)
+    corrected_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_feedback_received", "received_at"),)
+
+
+class Release(Base):
+    """One shadow or canary release of a challenger version against the champion.
+
+    ``state``: running, then promoted | aborted | inconclusive | stopped. At most one release per
+    model runs at a time (checked under the model's lock). ``alert_id``: the alert whose Slack
+    thread carries the release from start to verdict.
+    """
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))  # shadow | canary
+    challenger_version: Mapped[int]
+    champion_version: Mapped[int]
+    share: Mapped[float]  # canary: requests answered by the challenger; shadow: requests shadowed
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(200))
+    bake_until: Mapped[datetime]  # no promotion before
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    verdict_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    alert_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("alerts.id"))
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_releases_model_state", "model_name", "state"),)
 
 
 class MetricWindow(Base):
@@ -147,6 +194,36 @@ class DriftResult(Base):
         ),
         Index("ix_drift_results_model_time", "model_name", "window_start"),
         Index("ix_drift_results_end", "window_end"),  # retention
+    )
+
+
+class DataQualityCheck(Base):
+    """One data-quality check (missing, out of range, unseen category) of one feature in one window,
+    against the rate the version's reference data shows (``monitoring.metrics.data_quality``)."""
+
+    __tablename__ = "data_quality_checks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    feature: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # missing | out_of_range | unseen_category
+    rate: Mapped[float]
+    reference_rate: Mapped[float]
+    threshold: Mapped[float]
+    failed: Mapped[bool] = mapped_column(Boolean)
+    rows: Mapped[int]
+    computed_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name", "model_version", "window_start", "window_end", "feature", "kind",
+            name="uq_data_quality_checks_key",
+        ),
+        Index("ix_data_quality_checks_model_time", "model_name", "window_start"),
+        Index("ix_data_quality_checks_end", "window_end"),  # retention
     )
 
 
@@ -284,6 +361,24 @@ class AccessLog(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_access_log_created", "created_at"),)  # retention
+
+
+class ClientKey(Base):
+    """A client's key for the API: only the SHA-256 of the secret is kept (``monitoring.client_keys``)."""
+
+    __tablename__ = "client_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))  # the client (several keys: rotation)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown, and used to find the key
+    digest: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_client_keys_name", "name"),)
 
 
 class ReferenceData(Base):

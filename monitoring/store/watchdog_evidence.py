@@ -2,7 +2,8 @@
 
 The watchdog judges the prediction log and the feedback themselves, not the metric windows, so
 it sees a bad version within a minute. Each function reads in the caller's session (the
-watchdog holds the model's lock) and returns plain values.
+watchdog holds the model's lock) and returns plain values. Only trusted labels (sent with a key
+holding the ``trusted`` scope) are evidence; ``untrusted_labels`` counts the others.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitoring import metric_names
+from monitoring.store.served import SERVED
 from monitoring.store.tables import (
     AccessLog,
     DriftResult,
     Feedback,
+    MetricWindow,
     Prediction,
     RegistryEvent,
     VersionHealth,
@@ -64,7 +68,7 @@ def labelled_outcomes(
     query = (
         select(Prediction.prediction, Feedback.label)
         .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(Prediction.model_name == name, Prediction.model_version == version)
+        .where(Prediction.model_name == name, Prediction.model_version == version, Feedback.trusted.is_(True))
     )
     if before is not None:
         query = query.where(Prediction.created_at < before).order_by(Prediction.created_at.desc())
@@ -85,6 +89,7 @@ def labels_after(
             Prediction.model_name == name,
             Prediction.model_version == version,
             Prediction.created_at >= since,
+            Feedback.trusted.is_(True),
         )
         .order_by(Feedback.received_at, Feedback.prediction_id)
     )
@@ -97,6 +102,21 @@ def labels_after(
             )
         )
     return [Label(*row) for row in session.execute(query)]
+
+
+def untrusted_labels(session: Session, name: str, version: int, since: datetime) -> int:
+    """Labels of the version's predictions made since ``since`` that the watchdog ignores."""
+    return session.scalars(
+        select(func.count())
+        .select_from(Feedback)
+        .join(Prediction, Prediction.id == Feedback.prediction_id)
+        .where(
+            Prediction.model_name == name,
+            Prediction.model_version == version,
+            Prediction.created_at >= since,
+            Feedback.trusted.is_(False),
+        )
+    ).one()
 
 
 def served_between(
@@ -121,11 +141,25 @@ def served_between(
                 Prediction.created_at > after,
                 Prediction.created_at >= since,
                 Prediction.created_at <= until,
+                SERVED,
             )
             .order_by(Prediction.created_at)
             .limit(limit)
         )
     ]
+
+
+def latest_estimate(session: Session, name: str, version: int, since: datetime) -> tuple[float, int] | None:
+    """The version's newest estimated accuracy (CBPE) of a window ending since ``since``, with the
+    predictions it was estimated on (None: no such window)."""
+    row = session.execute(
+        select(MetricWindow.value, MetricWindow.sample_count).where(
+            MetricWindow.model_name == name, MetricWindow.model_version == version,
+            MetricWindow.metric == metric_names.ESTIMATED_ACCURACY, MetricWindow.window_end >= since,
+            MetricWindow.value.is_not(None),
+        ).order_by(MetricWindow.window_end.desc()).limit(1)
+    ).first()
+    return None if row is None else (float(row.value), int(row.sample_count))
 
 
 def latest_drift_flags(
@@ -138,6 +172,7 @@ def latest_drift_flags(
             DriftResult.model_name == name,
             DriftResult.model_version == version,
             DriftResult.window_end >= since,
+            DriftResult.feature.not_in(metric_names.OUTPUT_DRIFT),
         )
     ).first()
     if latest is None:
@@ -149,6 +184,7 @@ def latest_drift_flags(
                 DriftResult.model_name == name,
                 DriftResult.model_version == version,
                 DriftResult.window_end == latest,
+                DriftResult.feature.not_in(metric_names.OUTPUT_DRIFT),
             )
         )
     ]
@@ -188,6 +224,7 @@ def newest_labelled_inputs(
                 Prediction.model_name == name,
                 Prediction.model_version == version,
                 Prediction.created_at >= since,
+                Feedback.trusted.is_(True),
             )
             .order_by(Feedback.received_at.desc())
             .limit(limit)
@@ -200,7 +237,7 @@ def newest_inputs(session: Session, name: str, limit: int) -> list[dict[str, Any
     return list(
         session.scalars(
             select(Prediction.features)
-            .where(Prediction.model_name == name, Prediction.status == "ok")
+            .where(Prediction.model_name == name, Prediction.status == "ok", SERVED)
             .order_by(Prediction.created_at.desc())
             .limit(limit)
         )

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 
 from monitoring.metrics.windows import PERCENTILES, Window, latency_percentiles
 from monitoring.store.dialect import is_postgres
+from monitoring.store.served import SERVED
 from monitoring.store.tables import Feedback, Prediction, VersionHealth
 
 BATCH_SOURCE = "batch"
@@ -35,7 +36,7 @@ class Traffic:
 
 
 def _in_window(window: Window, model_name: str | None):
-    condition = and_(Prediction.created_at >= window.start, Prediction.created_at < window.end)
+    condition = and_(Prediction.created_at >= window.start, Prediction.created_at < window.end, SERVED)
     if model_name is not None:
         condition = and_(Prediction.model_name == model_name, condition)
     return condition
@@ -88,15 +89,37 @@ def _online_latencies(connection: Connection, window: Window, model_name: str | 
 
 
 def labelled(connection: Connection, window: Window, model_name: str | None) -> pd.DataFrame:
-    """Successful predictions of the window that have feedback: model, version, prediction, score, label."""
+    """Successful predictions of the window that have a trusted label: model, version, prediction,
+    score, label (labels from keys without the ``trusted`` scope are not quality evidence)."""
     query = (
         select(Prediction.model_name, Prediction.model_version.label("version"),
                Prediction.prediction, Prediction.score, Feedback.label)
         .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(_in_window(window, model_name), Prediction.status == "ok")
+        .where(_in_window(window, model_name), Prediction.status == "ok", Feedback.trusted.is_(True))
     )
     return pd.DataFrame(connection.execute(query).all(),
                         columns=["model_name", "version", "prediction", "score", "label"])
+
+
+def outputs(connection: Connection, window: Window, model_name: str, version: int) -> pd.DataFrame:
+    """The predicted class (as logged) and score of the version's successful predictions in the window."""
+    query = select(Prediction.prediction, Prediction.score).where(
+        _in_window(window, model_name), Prediction.model_version == version, Prediction.status == "ok")
+    return pd.DataFrame(connection.execute(query).all(), columns=["prediction", "score"])
+
+
+def labelled_before(connection: Connection, model_name: str, version: int, before: datetime,
+                    limit: int) -> pd.DataFrame:
+    """The version's newest ``limit`` labelled successful predictions made before ``before``:
+    prediction, score, label."""
+    query = (
+        select(Prediction.prediction, Prediction.score, Feedback.label)
+        .join(Feedback, Feedback.prediction_id == Prediction.id)
+        .where(Prediction.model_name == model_name, Prediction.model_version == version,
+               Prediction.created_at < before, Prediction.status == "ok")
+        .order_by(Prediction.created_at.desc()).limit(limit)
+    )
+    return pd.DataFrame(connection.execute(query).all(), columns=["prediction", "score", "label"])
 
 
 def predictions_with_feedback_received(

@@ -36,8 +36,9 @@ def split(dataset: TabularDataset, seed: int, holdout_share: float = 0.25):
     return train_test_split(dataset.frame, test_size=holdout_share, random_state=seed, stratify=stratify)
 
 
-def quality_metrics(task: str, y_true, y_pred, score=None) -> dict[str, float]:
-    """Quality of predictions against true labels; ``score`` is the positive-class probability."""
+def quality_metrics(task: str, y_true, y_pred, score=None, positive: str | None = None) -> dict[str, float]:
+    """Quality of predictions against true labels; ``score`` is the probability of the class
+    ``positive`` (default: the last label in sorted order)."""
     from sklearn import metrics
 
     if task == "regression":
@@ -49,7 +50,7 @@ def quality_metrics(task: str, y_true, y_pred, score=None) -> dict[str, float]:
     y_pred = np.asarray(y_pred).astype(str)
     labels = np.unique(np.concatenate([y_true, y_pred]))
     binary = len(labels) <= 2
-    positive = labels[-1] if binary else None
+    positive = (positive if positive in set(labels.tolist()) else labels[-1]) if binary else None
     average = "binary" if binary and len(labels) == 2 else "macro"
     kwargs = {"pos_label": positive} if average == "binary" else {}
     result = {
@@ -58,8 +59,10 @@ def quality_metrics(task: str, y_true, y_pred, score=None) -> dict[str, float]:
         "recall": float(metrics.recall_score(y_true, y_pred, average=average, zero_division=0, **kwargs)),
         "f1": float(metrics.f1_score(y_true, y_pred, average=average, zero_division=0, **kwargs)),
     }
-    if score is not None and len(np.unique(y_true)) == 2:
-        result["roc_auc"] = float(metrics.roc_auc_score(y_true == np.unique(y_true)[-1], np.asarray(score, dtype=float)))
+    classes = np.unique(y_true)
+    if score is not None and len(classes) == 2:
+        scored = positive if positive in set(classes.tolist()) else classes[-1]
+        result["roc_auc"] = float(metrics.roc_auc_score(y_true == scored, np.asarray(score, dtype=float)))
     return result
 
 

@@ -4,9 +4,11 @@ Each step takes and returns small JSON-able dicts (file paths, numbers) so Airfl
 between tasks; the data and the fitted model travel as files under
 ``<var_dir>/pipelines/training/<model>/<data interval>/``. A run is keyed on its data interval:
 the demo data is seeded by it, registration finds the version an earlier attempt of the same
-interval registered instead of adding another, and promotion only moves the alias when the
-candidate beats the champion evaluated on the same holdout. Running an interval twice changes
-nothing.
+interval registered instead of adding another, and the promote step acts only when the
+candidate beats the champion evaluated on the same holdout: it starts a canary release of it
+(``VIGIL_NEW_VERSION=canary``, the default), moves ``@champion`` to it (``champion``) or leaves
+it registered (``none``); a first version becomes champion. Running an interval twice changes
+nothing: a version already champion, or already released once, is left as it is.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from monitoring.serving.servable import load_servable
 from monitoring.settings import Settings
 from monitoring.store import history
 from monitoring.store.engine import lock_model, session_scope
+from monitoring.store.releases import version_release
 from monitoring.training import datasets, modeling, validation
 from monitoring.training.trainer import (
     REFERENCE_ARTIFACT,
     REFERENCE_ROWS,
-    decide_promotion,
+    decide_destination,
     record_new_version,
+    send_to_canary,
 )
 
 ACTOR = "airflow:vigil_training"
@@ -168,24 +172,37 @@ def _registered_for(url: str, model_name: str, key: str) -> int | None:
 
 def promote_if_better(runtime: Runtime, *, model_name: str,
                       registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
-    """Give the candidate the champion alias if it beat the champion it was compared with."""
+    """Send the candidate on if it beat the champion it was compared with: to a canary release,
+    or to ``@champion`` (``settings.new_version``); a first version becomes champion."""
     url, registry, settings = runtime.store_url, runtime.registry, runtime.settings
     version = registered["version"]
     metric = evaluation["primary_metric"]
     candidate = evaluation["metrics"][metric]
     alias = settings.champion_alias
+
+    def outcome(destination: str, reason: str, release: int | None = None) -> dict[str, Any]:
+        return {"promoted": destination == "champion", "destination": destination, "version": version,
+                "release": release, "reason": reason}
+
     with session_scope(url) as session:
         lock_model(session, model_name)
         current = registry.alias_version(model_name, alias)
         if current == version:
-            return {"promoted": False, "version": version, "reason": f"version {version} is already @{alias}"}
+            return outcome("none", f"version {version} is already @{alias}")
         if current != evaluation["champion_version"]:
-            return {"promoted": False, "version": version,
-                    "reason": f"@{alias} moved to {current} after the evaluation; not promoting"}
-        promoted, reason = decide_promotion(metric, candidate, evaluation["champion_score"], None)
-        if promoted:
+            return outcome("none", f"@{alias} moved to {current} after the evaluation; not promoting")
+        earlier = version_release(session, model_name, version)
+        if earlier is not None:
+            return outcome("none", f"version {version} already had a {earlier.mode} release "
+                                   f"(release {earlier.id}, {earlier.state})", earlier.id)
+        destination, reason = decide_destination(metric, candidate, evaluation["champion_score"], None,
+                                                 settings.new_version)
+        if destination == "champion":
             move_alias_in(session, registry, model_name=model_name, to_version=version, actor=ACTOR,
                           reason=reason, kind="promote",
                           evidence={"numbers": {metric: round(candidate, 4),
                                                 f"champion {metric}": evaluation["champion_score"]}})
-    return {"promoted": promoted, "version": version, "reason": reason}
+    if destination != "canary":
+        return outcome(destination, reason)
+    release, reason = send_to_canary(runtime, model_name=model_name, version=version, actor=ACTOR, reason=reason)
+    return outcome("canary" if release is not None else "none", reason, release)

@@ -1,8 +1,12 @@
-"""Training a new version: fit, evaluate on a holdout, register in MLflow, promote if it is better.
+"""Training a new version: fit, evaluate on a holdout, register in MLflow, send it on if it is better.
 
 The champion is evaluated on the same holdout as the candidate, so "better" compares like with
-like. The training data's features are kept (a bounded sample) as the reference that drift is
-measured against.
+like. A candidate that beats it goes where ``to`` says (the entry points pass the setting
+``VIGIL_NEW_VERSION``): ``canary`` starts a canary release the watchdog's judge ends
+(``monitoring.registry.releases``), ``champion`` moves ``@champion`` at once, ``none`` only
+registers it. A first version (no champion to compare with, nor to canary against) becomes
+champion unless ``to`` is ``none``. The training data's features are kept (a bounded sample) as
+the reference that drift is measured against.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.registry.mlflow_registry import Registry, RegistryError, VersionInfo
-from monitoring.registry.promotion import move_alias_in
+from monitoring.registry.promotion import PromotionError, move_alias_in
+from monitoring.registry.releases import start_release
+from monitoring.runtime import Runtime
 from monitoring.serving.servable import load_servable
 from monitoring.store import history
 from monitoring.store.engine import Session, lock_model, session_scope
@@ -23,6 +29,7 @@ from monitoring.training.datasets import TabularDataset
 
 REFERENCE_ROWS = 50_000
 REFERENCE_ARTIFACT = "reference"
+DESTINATIONS = ("canary", "champion", "none")  # where a better new version goes (VIGIL_NEW_VERSION)
 
 
 @dataclass(frozen=True)
@@ -33,23 +40,57 @@ class TrainResult:
     primary_metric: str
     champion_before: int | None
     champion_score: float | None
-    promoted: bool
+    destination: str  # champion (now @champion), canary (a canary release started) or none
     reason: str
+    release_id: int | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.destination == "champion"
 
 
-def decide_promotion(
-    metric: str, candidate: float, champion: float | None, promote: bool | None
-) -> tuple[bool, str]:
-    """Whether the new version becomes champion, and why (``promote`` overrides the rule)."""
-    if promote is True:
-        return True, "promotion forced (--promote)"
+def decide_destination(
+    metric: str, candidate: float, champion: float | None, promote: bool | None, to: str = "champion",
+) -> tuple[str, str]:
+    """Where the new version goes (``champion``, ``canary`` or ``none``) and why.
+
+    ``to`` is where a better version goes; ``promote`` True sends it there even if it is not
+    better, False keeps it registered only. With no champion yet it becomes champion (unless
+    ``to`` is ``none``): there is nothing to compare it with, nor to run a canary against.
+    """
+    if to not in DESTINATIONS:
+        raise ValueError(f"a new version goes to one of {', '.join(DESTINATIONS)}, not {to!r}")
     if promote is False:
-        return False, "promotion disabled (--no-promote)"
+        return "none", "promotion disabled (--no-promote)"
+    if to == "none":
+        if promote is True:
+            raise ValueError("--promote needs a destination: a canary or the champion, not none")
+        return "none", "new versions are only registered (VIGIL_NEW_VERSION=none)"
     if champion is None:
-        return True, "first version: no champion yet"
+        return "champion", "first version: no champion yet"
+    if promote is True:
+        return to, "promotion forced (--promote)"
     if modeling.is_better(metric, candidate, champion):
-        return True, f"{metric} {candidate:.4f} beats champion's {champion:.4f} on the same holdout"
-    return False, f"{metric} {candidate:.4f} does not beat champion's {champion:.4f} on the same holdout"
+        return to, f"{metric} {candidate:.4f} beats champion's {champion:.4f} on the same holdout"
+    return "none", f"{metric} {candidate:.4f} does not beat champion's {champion:.4f} on the same holdout"
+
+
+def send_to_canary(runtime: Runtime, *, model_name: str, version: int, actor: str,
+                   reason: str) -> tuple[int | None, str]:
+    """Start the canary of a new version at the release policy's share and bake time.
+
+    Returns the release id and what happened; (None, why not) when a release cannot start now
+    (another one is running, the champion moved): the version stays registered.
+    """
+    policy = runtime.settings.release
+    try:
+        release = start_release(runtime, model_name=model_name, version=version, mode="canary",
+                                share=policy.default_share, actor=actor, reason=reason,
+                                bake_minutes=policy.bake_minutes, channel=actor.split(":", 1)[0])
+    except PromotionError as error:
+        return None, f"{reason}; no canary started: {error}"
+    return release.id, (f"{reason}; canary release {release.id} answers {policy.default_share:.0%} "
+                        "of the requests until the judge promotes or aborts it")
 
 
 def record_new_version(
@@ -83,6 +124,7 @@ def train(
     model_name: str,
     actor: str,
     promote: bool | None = None,
+    to: str = "champion",
     seed: int = 0,
     data_origin: str = "demo",
     progress: Callable[[str], None] = lambda _message: None,
@@ -106,8 +148,9 @@ def train(
     progress("logging the model to MLflow and registering a version")
     info, reference_rows = _register(registry, model, model_name, dataset, train_frame, holdout,
                                      metrics, seed=seed, data_origin=data_origin)
-    promoted, reason = decide_promotion(metric, metrics[metric], champion_score, promote)
-    progress(f"registered {model_name} version {info.version}; {'promoting' if promoted else 'not promoting'}: {reason}")
+    destination, reason = decide_destination(metric, metrics[metric], champion_score, promote, to)
+    doing = {"champion": "promoting", "canary": "sending it to a canary", "none": "not promoting"}[destination]
+    progress(f"registered {model_name} version {info.version}; {doing}: {reason}")
 
     with session_scope(store_url) as session:
         lock_model(session, model_name)
@@ -115,13 +158,19 @@ def train(
                            reason=reason,
                            evidence={"metrics": metrics, "champion_version": champion_version,
                                      "champion_score": champion_score, "primary_metric": metric})
-        if promoted:
+        if destination == "champion":
             move_alias_in(session, registry, model_name=model_name, to_version=info.version, actor=actor,
                           reason=reason, kind="promote",
                           evidence={"numbers": {metric: round(metrics[metric], 4),
                                                 "champion " + metric: champion_score}})
+    release_id = None
+    if destination == "canary":
+        runtime = Runtime(registry.settings.model_copy(update={"database_url": store_url}), registry)
+        release_id, reason = send_to_canary(runtime, model_name=model_name, version=info.version, actor=actor,
+                                            reason=reason)
+        destination = "canary" if release_id is not None else "none"
     return TrainResult(model_name, info.version, metrics, metric, champion_version, champion_score,
-                       promoted, reason)
+                       destination, reason, release_id)
 
 
 def _champion_score(registry: Registry, model_name: str, version: int, dataset: TabularDataset,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from monitoring.incidents import incident_url
 from monitoring.registry.mlflow_registry import Registry, RegistryError
 from monitoring.registry.promotion import move_alias_in
 from monitoring.registry.rollback_target import choose_rollback_target
@@ -26,7 +27,7 @@ from monitoring.store import alerts, history
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session
 from monitoring.store.tables import ModelControl
-from monitoring.watchdog import decisions, detectors
+from monitoring.watchdog import decisions, detectors, trajectory
 
 ACTOR = "watchdog"
 RECHECK = timedelta(minutes=5)  # how long a data-problem verdict stands before the next check
@@ -107,8 +108,8 @@ def _roll_back(case: Case, action: decisions.Action, guard: decisions.Guard, tar
     why = "; ".join(f"{f.signal}: {f.reason}" for f in degraded)
     evidence_doc = {"numbers": {k: v for k, v in facts.items() if k not in ("version",)},
                     "findings": [f.reason for f in degraded], "attribution": attribution.reason,
-                    "took_over_at": case.took_over.isoformat()}
-    move_alias_in(case.session, case.registry, model_name=case.name, to_version=target, actor=ACTOR,
+                    "took_over_at": case.took_over.isoformat(), "quality": trajectory.snapshot(case.state)}
+    moved = move_alias_in(case.session, case.registry, model_name=case.name, to_version=target, actor=ACTOR,
                   reason=f"automatic rollback: {why}", kind="auto_rollback", evidence=evidence_doc,
                   severity="warning", now=now)
     history.set_health(case.session, model_name=case.name, version=case.champion, state="bad",
@@ -125,7 +126,8 @@ def _roll_back(case: Case, action: decisions.Action, guard: decisions.Guard, tar
                        severity="warning",
                        title=f"{case.name}: version {case.champion} degraded, rolled back to "
                              f"version {target}",
-                       facts=facts, text=f"{why}. Cause: {attribution.reason}", now=now)
+                       facts=facts, text=f"{why}. Cause: {attribution.reason}",
+                       link=incident_url(case.registry.settings.dashboard_url, moved.id), now=now)
     fresh = detectors.state_for({}, target, now)
     fresh["bake"] = {"key": key, "bad_version": case.champion, "restored_version": target,
                      "started_at": now.isoformat(), "bad_accuracy": quality.accuracy,
@@ -191,15 +193,15 @@ def _check_target(case: Case, target: int, test: decisions.ErrorRateTest | None)
                              "latency or errors of this version since it took over")
     if not labelled:
         return decisions.Attribution(decisions.UNKNOWN_CAUSE, "no labelled rows to compare the versions on")
-    current = [decisions.is_error(r.prediction, r.label) for r in labelled]
-    previous = [decisions.is_error(str(p), r.label) for p, r in zip(predicted, labelled, strict=True)]
+    current = [test.is_error(r.prediction, r.label) for r in labelled]
+    previous = [test.is_error(p, r.label) for p, r in zip(predicted, labelled, strict=True)]
     return decisions.attribute(current, previous, test.margin, case.policy)
 
 
 # -- healthy, drift, bake ------------------------------------------------------------------------
 
 def settle_healthy(case: Case, findings: list[decisions.Finding], quality: decisions.SprtState,
-                   service_breaching: bool) -> None:
+                   test: decisions.ErrorRateTest | None, service_breaching: bool) -> None:
     """Resolve the champion's degradation alerts; mark it healthy once it earned it."""
     facts = {"version": case.champion, **findings[0].numbers}
     for suffix in ("degraded", "data"):
@@ -207,10 +209,11 @@ def settle_healthy(case: Case, findings: list[decisions.Finding], quality: decis
             case.notes.append(f"{suffix} alert resolved")
     row = case.health.get(case.champion)
     if row is not None and decisions.earns_health(row.state, quality, service_breaching, case.policy):
+        record = {"accuracy": quality.accuracy, "labels": quality.labels, "since": case.took_over.isoformat()}
+        if test is not None and test.tolerance is not None:  # a regressor's record: within what
+            record["tolerance"] = test.tolerance
         history.set_health(case.session, model_name=case.name, version=case.champion,
-                           state="healthy",
-                           evidence={"accuracy": quality.accuracy, "labels": quality.labels,
-                                     "since": case.took_over.isoformat()}, now=case.now)
+                           state="healthy", evidence=record, now=case.now)
         case.notes.append(f"version {case.champion} is now healthy "
                           f"(accuracy {quality.accuracy:.3f} on {quality.labels} labels)")
 
@@ -228,6 +231,21 @@ def act_on_drift(case: Case, drift: decisions.Finding) -> None:
         case.notes.append("drift alert raised")
     elif drift.status == decisions.OK:
         alerts.resolve_alert(case.session, key=case.key("drift"), facts=drift.numbers, now=case.now)
+
+
+def act_on_estimate(case: Case, estimate: decisions.Finding) -> None:
+    """Raise the early warning of an estimated drop (it never rolls back) or resolve it."""
+    if estimate.status == decisions.DEGRADED:
+        alerts.raise_alert(case.session, key=case.key("estimated"), model_name=case.name, kind="estimated_drop",
+                           severity="warning",
+                           title=f"{case.name} v{case.champion}: estimated accuracy dropped (before labels)",
+                           facts={"version": case.champion, **estimate.numbers},
+                           text=f"{estimate.reason}. Estimated from the model's own calibrated probabilities "
+                                "(CBPE), not measured: the labels will confirm or clear it. An estimate "
+                                "alone never rolls back.", now=case.now)
+        case.notes.append("estimated-drop warning raised")
+    elif estimate.status == decisions.OK:
+        alerts.resolve_alert(case.session, key=case.key("estimated"), facts=estimate.numbers, now=case.now)
 
 
 def bake(case: Case, quality: decisions.SprtState, test: decisions.ErrorRateTest | None) -> None:

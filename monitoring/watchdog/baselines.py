@@ -12,20 +12,22 @@ from the prediction log and the feedback:
   it answered before it was adopted), or else on its first ``OWN_START_LABELS`` labelled
   predictions: it is then held to the level it started at.
 
-A record counts once it is complete (``min_labels`` labels for a record before the move,
-``OWN_START_LABELS`` for the start of a tenure); it is then kept in the detector state for the
-rest of the tenure, so it is read once, not on every evaluation. Runs in the caller's session.
+A regressor's record (its labels are continuous numbers) also carries the tolerance its misses
+are counted with (``sequential_test.outcome_record``). A record counts once it is complete
+(``min_labels`` labels for a record before the move, ``OWN_START_LABELS`` for the start of a
+tenure); it is then kept in the detector state for the rest of the tenure, so it is read once,
+not on every evaluation. Runs in the caller's session.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from monitoring.labels import is_error
 from monitoring.settings import WatchdogPolicy
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session
 from monitoring.store.tables import RegistryEvent
+from monitoring.watchdog.sequential_test import outcome_record
 
 REPLACED_RECORD_LABELS = 2_000  # newest labelled predictions of a record before the move
 OWN_START_LABELS = 200  # labels that set the level of a champion with nothing else to go by
@@ -71,8 +73,5 @@ def production_record(session: Session, name: str, champion: int, tenure: Regist
 
 def _record(outcomes: list[tuple[str | None, str]], version: int, source: str, *,
             complete: bool) -> dict[str, Any] | None:
-    if not complete or not outcomes:
-        return None
-    errors = sum(is_error(prediction, label) for prediction, label in outcomes)
-    return {"accuracy": 1.0 - errors / len(outcomes), "labels": len(outcomes), "version": version,
-            "source": source}
+    record = outcome_record(outcomes) if complete else None
+    return None if record is None else {**record, "version": version, "source": source}

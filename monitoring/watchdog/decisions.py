@@ -28,8 +28,11 @@ from monitoring.watchdog.sequential_test import (
     baseline_accuracy,
     champion_baseline,
     error_rate_test,
+    outcome_record,
     quality_margin,
+    quality_test,
     sprt_update,
+    sprt_walk,
 )
 from monitoring.watchdog.streaks import (
     ServiceNumbers,
@@ -43,7 +46,8 @@ __all__ = [
     "RECOVERED", "UNKNOWN_CAUSE", "VERSION_PROBLEM", "Action", "Attribution", "ErrorRateTest",
     "Finding", "Guard", "ServiceNumbers", "SprtState", "StreakState", "attribute",
     "bake_verdict", "baseline_accuracy", "champion_baseline", "decide", "earns_health", "error_rate_test", "is_error",
-    "judge_drift", "judge_quality", "judge_streak", "quality_margin", "sprt_update",
+    "judge_drift", "judge_estimate", "judge_quality", "judge_streak", "outcome_record", "quality_margin",
+    "quality_test", "sprt_update", "sprt_walk",
     "streak_update", "summarise_service",
 ]
 
@@ -70,6 +74,8 @@ def judge_quality(state: SprtState, test: ErrorRateTest | None, policy: Watchdog
         return Finding("quality", INCONCLUSIVE, "no baseline accuracy for this version", numbers)
     numbers.update({"baseline accuracy": _round(1 - test.p0), "trip accuracy": _round(1 - test.p1),
                     "sprt llr": _round(state.llr), "sprt upper": _round(test.upper)})
+    if test.tolerance is not None:  # a regressor: "accuracy" is the share within the tolerance
+        numbers["miss tolerance"] = _round(test.tolerance)
     if state.labels < policy.min_labels:
         return Finding("quality", INCONCLUSIVE,
                        f"{state.labels} labelled predictions, fewer than the minimum {policy.min_labels}",
@@ -105,6 +111,23 @@ def judge_drift(drifted: int, features: int, policy: WatchdogPolicy) -> Finding:
     if share >= policy.drift_share:
         return Finding("drift", DEGRADED, f"{drifted} of {features} features drifted", numbers)
     return Finding("drift", OK, f"{drifted} of {features} features drifted", numbers)
+
+
+def judge_estimate(estimated: float | None, predictions: int, baseline: float | None,
+                   policy: WatchdogPolicy) -> Finding:
+    """CBPE's estimated accuracy of the newest window against the baseline: an early warning when it
+    is below by the quality margin. Advisory: never a degradation that rolls back."""
+    if estimated is None or baseline is None:
+        return Finding("estimated quality", INCONCLUSIVE,
+                       "no estimate" if estimated is None else "no baseline to compare the estimate with")
+    margin = quality_margin(baseline, policy)
+    numbers = {"estimated accuracy": _round(estimated), "baseline accuracy": _round(baseline),
+               "margin": _round(margin), "predictions estimated on": predictions}
+    if estimated < baseline - margin:
+        return Finding("estimated quality", DEGRADED, f"estimated accuracy {estimated:.3f} is below the baseline "
+                       f"{baseline:.3f} by more than {margin:.3f} (estimated, before labels)", numbers)
+    return Finding("estimated quality", OK, f"estimated accuracy {estimated:.3f} (baseline {baseline:.3f})",
+                   numbers)
 
 
 # -- attribution ---------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ champion's newest drift window. Their state is a JSON document kept in ``model_c
 Feedback is read in the order it was received. Rows received in the last ``SETTLE`` are counted
 provisionally and read again next time, so a row committed a little after its timestamp (the
 API writes in batches) is not skipped.
+
+Besides what the detectors need, the state keeps what a person watching wants to see: the quality
+test's boundaries and its trajectory (``monitoring.watchdog.trajectory``), the provisional count
+(``live_quality``), and the latency / error-rate numbers of the last step and the tenure's totals.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from monitoring.settings import WatchdogPolicy
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session
-from monitoring.watchdog import decisions
+from monitoring.watchdog import decisions, trajectory
 
 SETTLE = timedelta(seconds=10)
 MAX_SERVICE_ROWS = 20_000  # predictions read per latency window step
@@ -56,13 +60,24 @@ def advance_quality(
     rows = evidence.labels_after(session, name, champion, took_over, cursor)
     settle_before = now - SETTLE
     done = [r for r in rows if r.received_at <= settle_before]
-    settled = decisions.sprt_update(settled, (decisions.is_error(r.prediction, r.label) for r in done), test)
+    start = settled.labels
+    settled, path = decisions.sprt_walk(settled, _errors(done, test), test)
     if done:
         state["cursor"] = [done[-1].received_at.isoformat(), done[-1].prediction_id]
     state["quality"] = settled.to_dict()
-    return decisions.sprt_update(
-        settled, (decisions.is_error(r.prediction, r.label) for r in rows[len(done) :]), test
-    )
+    state["quality_test"] = trajectory.bounds_of(test.p0, test.p1, test.lower, test.upper)
+    state["trajectory"] = trajectory.bounded(
+        list(state.get("trajectory") or []) + trajectory.points(start, path, [r.received_at for r in done]))
+    pending = rows[len(done):]
+    live, tail = decisions.sprt_walk(settled, _errors(pending, test), test)
+    state["trajectory_tail"] = trajectory.bounded(
+        trajectory.points(settled.labels, tail, [r.received_at for r in pending]))
+    state["live_quality"] = live.to_dict()
+    return live
+
+
+def _errors(rows: list[evidence.Label], test: decisions.ErrorRateTest) -> list[bool]:
+    return [test.is_error(r.prediction, r.label) for r in rows]
 
 
 def advance_service(
@@ -88,7 +103,7 @@ def advance_service(
     numbers = decisions.summarise_service([r.latency_ms for r in rows], [r.status != "ok" for r in rows])
     stepped = numbers.requests >= policy.min_requests
     if stepped:
-        state["service_cursor"] = rows[-1].created_at.isoformat()
+        _record_step(state, rows, numbers)
     limits = {
         "latency_p95_ms": policy.latency_p95_slo_ms,
         "latency_p99_ms": policy.latency_p99_slo_ms,
@@ -118,6 +133,18 @@ def advance_service(
             )
         )
     return findings
+
+
+def _record_step(state: dict[str, Any], rows: list[evidence.Served], numbers: decisions.ServiceNumbers) -> None:
+    """Move the service cursor past a complete step; keep the step's numbers and the tenure's totals."""
+    state["service_cursor"] = rows[-1].created_at.isoformat()
+    totals = state.get("service_totals") or {"requests": 0, "errors": 0, "steps": 0}
+    state["service_totals"] = {"requests": totals["requests"] + numbers.requests,
+                               "errors": totals["errors"] + sum(r.status != "ok" for r in rows),
+                               "steps": totals["steps"] + 1}
+    state["service_last"] = {"requests": numbers.requests, "latency_p95_ms": numbers.latency_p95_ms,
+                             "latency_p99_ms": numbers.latency_p99_ms, "error_rate": numbers.error_rate,
+                             "at": rows[-1].created_at.isoformat()}
 
 
 def drift_finding(

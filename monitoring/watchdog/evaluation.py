@@ -37,6 +37,7 @@ from monitoring.store.engine import Session, lock_model, session_scope, utcnow
 from monitoring.store.tables import ModelControl, RegistryEvent
 from monitoring.watchdog import actions, baselines, decisions, detectors, heartbeat, skips
 from monitoring.watchdog.detectors import SETTLE
+from monitoring.watchdog.release_step import judge_release
 
 SKIPPED = "skipped"
 
@@ -87,6 +88,8 @@ def evaluate_and_act(
         except Exception as error:  # one model's failure must not stop the others
             log.exception("watchdog: evaluating %s failed; nothing was changed", name)
             outcome = Outcome(name, 0, "error", "error", notes=(f"{type(error).__name__}: {error}",))
+        if outcome is not None and outcome.status not in (SKIPPED, "error") and outcome.version:
+            outcome = _with_release(runtime, outcome, now or utcnow())
         if outcome is not None:
             outcomes.append(outcome)
             if outcome.status == SKIPPED and outcome.findings:
@@ -95,6 +98,17 @@ def evaluate_and_act(
     heartbeat.beat(url, evaluated=len(statuses) - statuses.count(SKIPPED) - statuses.count("error"),
                    skipped=statuses.count(SKIPPED), failed=statuses.count("error"))
     return outcomes
+
+
+def _with_release(runtime: Runtime, outcome: Outcome, now: datetime) -> Outcome:
+    """The champion's outcome with what the model's running release judged and did, if one runs."""
+    try:
+        champion = outcome.rolled_back_to if outcome.action == "rollback" else outcome.version
+        lines = judge_release(runtime, outcome.model_name, champion, now)
+    except Exception as error:  # a release's failure must not hide the champion's outcome
+        log.exception("watchdog: judging the release of %s failed; nothing was changed", outcome.model_name)
+        lines = [f"release: {type(error).__name__}: {error}"]
+    return replace(outcome, notes=(*outcome.notes, *lines)) if lines else outcome
 
 
 def watched_models(url: str, alias: str) -> list[str]:
@@ -154,6 +168,13 @@ def _reconcile_and_evaluate(runtime: Runtime, name: str, now: datetime, outage: 
     return replace(outcome, notes=(*notes, *outcome.notes))
 
 
+def _with_ignored(finding: decisions.Finding, ignored: int, notes: list[str]) -> decisions.Finding:
+    """The quality finding with the count of labels left out (from keys not trusted for decisions)."""
+    if ignored:
+        notes.append(f"quality: {ignored} label(s) from keys not trusted for decisions ignored")
+    return replace(finding, numbers={**finding.numbers, "untrusted labels ignored": ignored})
+
+
 _MOVED_MEANWHILE = "the alias moved during the evaluation; judged again next cycle"
 
 
@@ -180,26 +201,31 @@ def _judge_and_act(session: Session, control: ModelControl, registry: Registry, 
         notes)
     row = case.health.get(champion)
     fallback = baselines.fallback_record(session, case.state, name, champion, tenure, case.health, policy)
-    baseline = decisions.champion_baseline(row.eval_metrics if row else {},
-                                           row.evidence if row and row.state == "healthy" else None,
-                                           fallback, policy)
-    test = decisions.error_rate_test(baseline, policy) if baseline is not None else None
+    test = decisions.quality_test(row.eval_metrics if row else {},
+                                  row.evidence if row and row.state == "healthy" else None, fallback, policy)
 
     quality = detectors.advance_quality(session, case.state, name, champion, took_over, test, now)
     service = detectors.advance_service(session, case.state, name, champion, took_over, now, policy)
-    findings = [decisions.judge_quality(quality, test, policy), *service]
+    findings = [_with_ignored(decisions.judge_quality(quality, test, policy),
+                              evidence.untrusted_labels(session, name, champion, took_over), case.notes),
+                *service]
     drift = detectors.drift_finding(session, name, champion, took_over, policy)
     degraded = any(f.status == decisions.DEGRADED for f in findings)
     status = decisions.DEGRADED if degraded else findings[0].status  # otherwise quality decides
 
+    estimated = evidence.latest_estimate(session, name, champion, took_over)
+    baseline = 1.0 - test.p0 if test is not None and test.tolerance is None else None  # a classifier's accuracy
+    estimate = decisions.judge_estimate(estimated[0] if estimated else None, estimated[1] if estimated else 0,
+                                        baseline, policy)
     actions.bake(case, quality, test)
     actions.act_on_drift(case, drift)
-    findings.append(drift)
+    actions.act_on_estimate(case, estimate)
+    findings += [drift, estimate]
     action = decisions.NO_ACTION
     if degraded:
         action = actions.act_on_degradation(case, findings, quality, test)
     else:
-        actions.settle_healthy(case, findings, quality,
+        actions.settle_healthy(case, findings, quality, test,
                                service_breaching=any(f.status == decisions.DEGRADED for f in service))
 
     if action.kind != "rollback":  # a rollback saved the restored version's fresh state

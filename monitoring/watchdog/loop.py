@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from monitoring.alerts.delivery import DeliveryReport, deliver_pending
-from monitoring.alerts.route_delivery import RouteReport, deliver_routes
+from monitoring.alerts.delivery import DeliveryReport
+from monitoring.alerts.route_delivery import RouteReport, deliver_outbox
 from monitoring.alerts.routes import load_routes
 from monitoring.runtime import Runtime
 from monitoring.store import alerts
@@ -61,9 +61,14 @@ def _notify(runtime: Runtime) -> tuple[int, DeliveryReport, list[RouteReport]]:
     with session_scope(runtime.store_url) as session:
         reminded = alerts.renotify_due(session, now=utcnow(),
                                        interval=timedelta(minutes=runtime.settings.renotify_minutes))
-    report = deliver_pending(runtime.store_url, settings=runtime.settings)
-    routes = load_routes(runtime.settings.alert_routes_file)
-    return reminded, report, deliver_routes(runtime.store_url, routes)
+    report, routed = deliver_outbox(runtime.store_url, runtime.settings)
+    return reminded, report, routed
+
+
+def remind_and_deliver(runtime: Runtime) -> list[str]:
+    """The notifying half of a run on its own (the fanned-out DAG's last task); its lines."""
+    reminded, report, routed = _notify(runtime)
+    return [*map(str, routed), str(report) + (f"; {reminded} reminder(s)" if reminded else "")]
 
 
 def _notify_despite_failure(runtime: Runtime) -> None:

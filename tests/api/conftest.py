@@ -24,7 +24,11 @@ OPERATOR_TOKEN = "test-operator-token-0123456789"
 
 
 def make_settings(store_url: str, mlflow_store: str, var_dir: Path, **overrides):
-    """Settings for one API under test: its own model name, a fast alias poll, an operator token."""
+    """Settings for one API under test: its own model name, a fast alias poll, an operator token.
+
+    Open access (no client key needed): the tests of serving are not about access; the access
+    tests (test_client_keys.py, test_label_integrity.py) pass ``open_access=False``.
+    """
     from monitoring.settings import Settings
 
     values = {
@@ -32,7 +36,8 @@ def make_settings(store_url: str, mlflow_store: str, var_dir: Path, **overrides)
         "mlflow_artifact_root": str(Path(mlflow_store[len("sqlite:///"):]).parent / "artifacts"),
         "model_name": f"api-model-{uuid.uuid4().hex[:8]}", "alias_poll_seconds": 0.2,
         "log_flush_seconds": 0.05, "operator_token": SecretStr(OPERATOR_TOKEN),
-        "max_batch_rows": 50, "max_body_bytes": 200_000,
+        "max_batch_rows": 50, "max_body_bytes": 200_000, "open_access": True,
+        "feedback_wait_seconds": 3.0, "key_refresh_seconds": 0.5,
     }
     return Settings().model_copy(update={**values, **overrides})
 
@@ -127,7 +132,7 @@ def vigil_serve(settings, log_path: Path, *args: str, ready_path: str = "/health
     environment = {**os.environ, "VIGIL_DATABASE_URL": settings.database_url,
                    "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "VIGIL_MODEL_NAME": settings.model_name,
                    "VIGIL_VAR_DIR": str(settings.var_dir), "VIGIL_MLFLOW_ARTIFACT_ROOT": settings.mlflow_artifact_root,
-                   **env}
+                   "VIGIL_OPEN_ACCESS": str(settings.open_access).lower(), **env}
     vigil = str(Path(sys.executable).with_name("vigil"))
     with open(log_path, "wb") as log:
         server = subprocess.Popen([vigil, "serve", "--port", str(port), *args], env=environment,

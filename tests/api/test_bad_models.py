@@ -167,3 +167,38 @@ def test_a_model_slower_than_the_timeout_answers_504_and_a_full_queue_503(sqlite
         assert "did not answer within 1 s (VIGIL_PREDICT_TIMEOUT_SECONDS)" in answers[key].json()["detail"]
     errors = _until(lambda: len(found := _errors(settings.database_url, settings.model_name)) == 2 and found)
     assert all("did not answer within 1 s" in e.error for e in errors)
+
+
+def test_a_version_that_cannot_be_loaded_is_a_critical_alert_in_slack_until_it_is_served(
+        api_settings, tmp_path, fake_slack):
+    from monitoring.alerts.delivery import deliver_pending
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.serving.load_alert import alert_key
+    from monitoring.settings import Settings
+    from monitoring.store.tables import Alert
+
+    slack = Settings(slack_bot_token=fake_slack.token, slack_webhook_url=None,
+                     slack_base_url=fake_slack.base_url, slack_channel="#oncall")
+    name, url = api_settings.model_name, api_settings.database_url
+
+    def alert() -> Alert | None:
+        with session_scope(url) as session:
+            return session.scalars(select(Alert).where(Alert.alert_key == alert_key(name))).one_or_none()
+
+    model_matrix.register(api_settings, "python-model", tmp=tmp_path)
+    with TestClient(create_app(api_settings)) as client:
+        assert client.get("/health/ready").status_code == 200
+        unsigned = model_matrix.register(api_settings, "no-signature", tmp=tmp_path)
+        firing = _until(lambda: (a := alert()) is not None and a)
+        assert (firing.state, firing.severity, firing.kind) == ("firing", "critical", "load_failure")
+        deliver_pending(url, settings=slack)
+        [message] = fake_slack.posted()
+        assert message["text"] == (f":red_circle: [CRITICAL] {name}: @champion points at version "
+                                   f"{unsigned.version}, which the API cannot load")
+        assert "still serving version 1" in str(message["blocks"])
+
+        Registry(api_settings).set_alias(name, "champion", 1)  # the operator puts the alias back
+        _until(lambda: alert().state == "resolved")
+        deliver_pending(url, settings=slack)
+        assert fake_slack.posted()[-1]["text"].startswith(":white_check_mark: [RESOLVED]")
+        assert len(fake_slack.posted()) == 2  # one firing, one resolved: nothing sent twice

@@ -11,14 +11,16 @@ from schemathesis import GenerationMode
 from tests.api.conftest import running_api
 
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
-WITH_BODY = ["/predict", "/feedback", "/operator/promote", "/operator/rollback"]
+WITH_BODY = ["/predict", "/feedback", "/operator/promote", "/operator/rollback", "/operator/canary",
+             "/operator/shadow", "/operator/release/promote", "/operator/release/abort"]
 CASES = ([("POST", path, mode) for path in WITH_BODY for mode in (POSITIVE, NEGATIVE)]
-         + [("GET", path, POSITIVE) for path in ["/model", "/health", "/health/ready", "/metrics"]])
+         + [("GET", path, POSITIVE) for path in ["/model", "/health", "/health/ready", "/metrics", "/releases"]])
 
 
 @pytest.fixture(scope="module")
 def live_url(shared_settings):
-    with running_api(shared_settings) as url:
+    # a generated prediction id is never found: each /feedback case would wait the full minimum
+    with running_api(shared_settings.model_copy(update={"feedback_wait_seconds": 0.2})) as url:
         yield url
 
 

@@ -29,7 +29,8 @@ def test_model_info_names_the_champion_and_its_registration_metrics(shared_clien
 
 
 def test_liveness_and_readiness(shared_client):
-    assert shared_client.get("/health").json() == {"status": "ok"}
+    health = shared_client.get("/health").json()
+    assert health["status"] == "ok" and health["open_access"] is True and "OPEN_ACCESS" in health["warning"]
     ready = shared_client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {

@@ -16,6 +16,9 @@ PROBE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
+def names(callbacks):  # a mapped task keeps a single callback as given, not in a list
+    callbacks = callbacks or []
+    return [f.__name__ for f in (callbacks if isinstance(callbacks, list) else [callbacks])]
 dags = {}
 for dag_id, dag in bag.dags.items():
     dags[dag_id] = {
@@ -23,8 +26,8 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "interval": type(dag.timetable).__name__,
         "tasks": {t.task_id: {"retries": t.retries,
-                              "on_failure": [f.__name__ for f in (t.on_failure_callback or [])],
-                              "on_success": [f.__name__ for f in (t.on_success_callback or [])]}
+                              "on_failure": names(t.on_failure_callback),
+                              "on_success": names(t.on_success_callback)}
                   for t in dag.tasks},
         "dag_failure_callback": bool(getattr(dag, "on_failure_callback", None)),
     }

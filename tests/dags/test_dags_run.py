@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from monitoring import metric_names
+from monitoring.metrics import prediction_drift
 from monitoring.store.engine import session_scope
 from monitoring.store.tables import (
     Alert,
@@ -23,6 +24,7 @@ from monitoring.store.tables import (
     Prediction,
     ReferenceData,
     RegistryEvent,
+    Release,
     VersionHealth,
 )
 from monitoring.training import datasets
@@ -31,8 +33,9 @@ from tests.dags.conftest import DAGS
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 DAY = datetime(2026, 11, 26, tzinfo=UTC)  # the training run's data interval: the day before
+WATCHDOG_OK = {"list_models": "success", "evaluate_act": "success", "notify": "success"}
 TABLES = (Prediction, Feedback, MetricWindow, DriftResult, RegistryEvent, VersionHealth, ReferenceData,
-          Alert, OutboxMessage)
+          Alert, OutboxMessage, Release)
 
 
 @pytest.fixture
@@ -122,7 +125,8 @@ def test_training_batch_monitoring_and_watchdog_pipelines(vigil, model_name):
     window_start = created - timedelta(minutes=created.minute % minutes, seconds=created.second,
                                        microseconds=created.microsecond)
     window_end = window_start + timedelta(minutes=minutes)  # a run's logical date ends its interval
-    assert _run("vigil_monitoring", window_end) == ("success", {"compute_windows": "success",
+    assert _run("vigil_monitoring", window_end) == ("success", {"list_models": "success",
+                                                                "compute_windows": "success",
                                                                 "check_watchdog": "success"})
     monitored = _snapshot(url)
     with session_scope(url) as session:
@@ -130,14 +134,35 @@ def test_training_batch_monitoring_and_watchdog_pipelines(vigil, model_name):
         drift = session.scalars(select(DriftResult)).all()
     assert metrics[metric_names.REQUESTS] == (300.0, 300) and metrics[metric_names.ACCURACY] == (1.0, 150)
     assert metrics[metric_names.ERROR_RATE] == (0.0, 300) and metric_names.LATENCY_P95 not in metrics  # batch only
-    assert {r.feature for r in drift} == set(datasets.NUMERIC + datasets.CATEGORICAL)
+    assert {r.feature for r in drift} == {*datasets.NUMERIC, *datasets.CATEGORICAL, *prediction_drift.OUTPUT_COLUMNS}
     assert metric_names.DRIFT_SHARE in metrics and Path(drift[0].report_path).is_file()
     assert _run("vigil_monitoring", window_end)[0] == "success"
     assert _snapshot(url) == monitored
 
     # watchdog: evaluates the champion (the evaluation itself is the watchdog's own tests' business)
     assert _run("vigil_watchdog", datetime.now(UTC).replace(second=0, microsecond=0)
-                - timedelta(minutes=1)) == ("success", {"evaluate_act_notify": "success"})
+                - timedelta(minutes=1)) == ("success", WATCHDOG_OK)
+
+
+def test_training_sends_a_better_version_to_a_canary(vigil, model_name, tmp_path):
+    from monitoring.registry.mlflow_registry import Registry
+
+    corrupted = tmp_path / "corrupted.csv"  # a first champion that learned the wrong rule
+    datasets.bad_training_set(600, seed=3).frame.to_csv(corrupted, index=False)
+    assert _run("vigil_training", DAY, {"data_path": str(corrupted), "target": "default"})[0] == "success"
+    registry = Registry(vigil)
+    assert registry.alias_version(model_name, "champion") == 1
+
+    # the next day's demo data makes a better version: it goes to a canary, the champion stays
+    next_day = DAY + timedelta(days=1)
+    assert _run("vigil_training", next_day, {"data_path": None, "target": None, "rows": 600})[0] == "success"
+    assert registry.alias_version(model_name, "champion") == 1
+    assert registry.alias_version(model_name, "challenger") == 2
+    with session_scope(vigil.database_url) as session:
+        release = session.scalars(select(Release)).one()
+    assert (release.mode, release.state, release.challenger_version, release.champion_version) == (
+        "canary", "running", 2, 1)
+    assert release.share == vigil.release.default_share and release.started_by == "airflow:vigil_training"
 
 
 def test_a_task_that_fails_for_good_tells_the_on_call(vigil, tmp_path):

@@ -23,7 +23,7 @@ from monitoring.registry.mlflow_registry import Registry
 from monitoring.store import outbox
 from monitoring.store.engine import session_scope, utcnow
 from monitoring.store.tables import OutboxMessage, RegistryEvent
-from tests.dags.test_dags_run import _run, vigil  # noqa: F401 - the `vigil` fixture
+from tests.dags.test_dags_run import WATCHDOG_OK, _run, vigil  # noqa: F401 - the `vigil` fixture
 from tests.monitoring.watchdog.conftest import World, trained  # noqa: F401 - the `trained` fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -71,7 +71,7 @@ def _auto_rollbacks(url: str, model_name: str) -> int:
 def test_the_dag_rolls_back_a_bad_version_and_slack_hears_of_it(bad_champion, fake_slack):
     world, good, bad = bad_champion
 
-    assert _run("vigil_watchdog", _now_minute()) == ("success", {"evaluate_act_notify": "success"})
+    assert _run("vigil_watchdog", _now_minute()) == ("success", WATCHDOG_OK)
 
     assert world.champion() == good
     texts = [m["text"] for m in fake_slack.posted()]

@@ -27,7 +27,15 @@ def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
 def test_without_an_admin_password_it_stops_before_touching_anything(tmp_path: Path):
     done = run(tmp_path)
     assert done.returncode != 0
-    assert "AIRFLOW_ADMIN_PASSWORD must be set (see .env.example)" in done.stderr
+    assert "AIRFLOW_ADMIN_PASSWORD_FILE (or AIRFLOW_ADMIN_PASSWORD) must be set" in done.stderr
+    assert not (tmp_path / "airflow.db").exists()
+
+
+def test_an_empty_password_file_stops_it_before_touching_anything(tmp_path: Path):
+    empty = tmp_path / "airflow_admin_password"
+    empty.write_text("")
+    done = run(tmp_path, AIRFLOW_ADMIN_PASSWORD_FILE=str(empty))
+    assert done.returncode != 0 and "is missing or empty" in done.stderr
     assert not (tmp_path / "airflow.db").exists()
 
 
@@ -40,3 +48,13 @@ def test_it_migrates_and_sets_the_admin_password_from_the_environment(tmp_path: 
     assert json.loads(passwords.read_text()) == {"ops": 'with "quotes" and spaces'}
     assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
     assert (tmp_path / "airflow.db").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_admin_password_comes_from_its_secret_file(tmp_path: Path):
+    secret = tmp_path / "airflow_admin_password"
+    secret.write_text("from-a-secret-file\n")
+    done = run(tmp_path, AIRFLOW_ADMIN_PASSWORD_FILE=str(secret))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "passwords.json").read_text()) == {"admin": "from-a-secret-file"}
+    assert "from-a-secret-file" not in done.stdout + done.stderr

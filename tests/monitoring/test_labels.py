@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitoring.labels import is_error, label_text
+from monitoring.labels import is_error, label_text, misses
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -50,3 +50,20 @@ def test_is_error(prediction, label, expected):
 def test_a_missing_label_is_refused(missing):
     with pytest.raises(ValueError, match="no true label"):
         is_error("1", missing)
+
+
+@pytest.mark.parametrize(("prediction", "label", "tolerance", "expected"), [
+    ("yes", "yes", None, False), (2.5, "2.6", None, True),  # no tolerance: a classifier's rule
+    (2.5, "2.6", 0.2, False), ("2.5", 2.9, 0.2, True), (2.5, 2.75, 0.25, False),  # at the tolerance: a hit
+    (-1.0, "1", 1.5, True), (np.float32(3.0), "3.1", 0.2, False), (3, "3.0", 0.0, False),
+    (None, "3", 1.0, True), (float("nan"), "3", 1.0, True), ("abc", "3", 1.0, True),  # no number: a miss
+    (float("inf"), "3", 1.0, True), (3.0, "high", 1.0, True),  # a label that is no number: never hit
+])
+def test_misses(prediction, label, tolerance, expected):
+    assert misses(prediction, label, tolerance) is expected
+
+
+@pytest.mark.parametrize("missing", [None, float("nan")])
+def test_a_missing_label_is_refused_for_a_regressor_too(missing):
+    with pytest.raises(ValueError, match="no true label"):
+        misses(1.0, missing, 0.5)

@@ -19,6 +19,7 @@ from monitoring.store.engine import get_engine, session_scope, utcnow
 from monitoring.store.prediction_rows import encode_rows, insert_ignoring_duplicates
 from monitoring.store.tables import (
     AccessLog,
+    DataQualityCheck,
     DriftResult,
     Feedback,
     MetricWindow,
@@ -44,7 +45,10 @@ def _window_rows(end: datetime, key: str, report: str | None):
     drift = DriftResult(model_name="m", model_version=1, window_start=start, window_end=end, feature=key,
                         method="ks", score=0.1, threshold=0.05, drifted=False, reference_size=10,
                         current_size=10, computed_at=end, report_path=report)
-    return [metric, drift]
+    quality = DataQualityCheck(model_name="m", model_version=1, window_start=start, window_end=end, feature=key,
+                               kind="missing", rate=0.0, reference_rate=0.0, threshold=0.01, failed=False,
+                               rows=10, computed_at=end)
+    return [metric, drift, quality]
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ def world(store_url, tmp_path):
 
 
 EXPECTED = {"predictions": 7, "feedback": 1, "outbox": 1, "access_log": 1, "metric_windows": 1,
-            "drift_results": 1, "reports": 1}
+            "drift_results": 1, "data_quality_checks": 1, "reports": 1}
 
 
 def _stored(url: str) -> dict[str, list]:
@@ -107,6 +111,7 @@ def _stored(url: str) -> dict[str, list]:
             "access_log": sorted(session.scalars(select(AccessLog.actor))),
             "metric_windows": sorted(session.scalars(select(MetricWindow.metric))),
             "drift": sorted(session.execute(select(DriftResult.feature, DriftResult.report_path))),
+            "data_quality": sorted(session.scalars(select(DataQualityCheck.feature))),
         }
 
 
@@ -128,6 +133,7 @@ def test_prune_removes_exactly_what_is_due(world):
     assert stored["metric_windows"] == ["kept", "report-gone", "report-kept"]
     report_kept = str(next(p for p, kept in world["files"].items() if kept and p.name != "notes.html"))
     assert stored["drift"] == [("kept", None), ("report-gone", None), ("report-kept", report_kept)]
+    assert stored["data_quality"] == ["kept", "report-gone", "report-kept"]
     assert {path: path.exists() for path in world["files"]} == world["files"]
 
     assert prune(url, settings, now=now).counts() == dict.fromkeys(EXPECTED, 0)

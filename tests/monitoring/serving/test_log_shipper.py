@@ -18,12 +18,13 @@ from monitoring.serving.log_shipper import (
     main,
 )
 from monitoring.store.engine import is_sqlite
-from monitoring.store.prediction_rows import encode_rows
+from monitoring.store.prediction_rows import COLUMNS, encode_rows
 
 
-def _request(n: int, version: int = 1) -> list:
+def _request(n: int, version: int = 1, role: str = "champion", paired_ids: list[str] | None = None) -> list:
     return ["m", version, datetime(2026, 11, 27, 12, 0, 1, 250_000, tzinfo=UTC), [f"id-{version}-{i}" for i in range(n)],
-            [f'{{"age":{i},"region":"north"}}' for i in range(n)], [1] * n, [0.25] * n, 3.5, "ok", None, "api"]
+            [f'{{"age":{i},"region":"north"}}' for i in range(n)], [1] * n, [0.25] * n, 3.5, "ok", None, "api", "client-a", 7,
+            role, paired_ids]
 
 
 def test_frames_are_reassembled_from_pipe_reads_of_any_size():
@@ -44,8 +45,17 @@ def test_a_framed_request_becomes_the_rows_encode_rows_makes(url):
     [payload] = FrameReader().feed(frame([request]))
     rows = decode_requests(payload, is_sqlite(url))
     expected = encode_rows(is_sqlite(url), model_name="m", model_version=1, created_at=request[2], ids=request[3],
-                           features_json=request[4], predictions=[1, 0, 1], scores=[0.25] * 3, latency_ms=3.5)
+                           features_json=request[4], predictions=[1, 0, 1], scores=[0.25] * 3, latency_ms=3.5,
+                           client="client-a", key_id=7)
     assert rows == expected
+
+
+def test_a_shadow_request_keeps_its_role_and_the_champion_ids_it_shadowed():
+    pairs = ["champion-0", "champion-1"]
+    [payload] = FrameReader().feed(frame([_request(2, version=2, role="shadow", paired_ids=pairs)]))
+    rows = decode_requests(payload, True)
+    role, paired = COLUMNS.index("role"), COLUMNS.index("paired_id")
+    assert [(row[role], row[paired]) for row in rows] == [("shadow", "champion-0"), ("shadow", "champion-1")]
 
 
 def test_the_buffer_keeps_its_bound_and_counts_what_it_refuses():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import column, func, insert, inspect, select, table, text
 
 from monitoring.store.engine import dispose_engines, get_engine, utcnow
 from monitoring.store.migrations import downgrade, head_revision, upgrade
@@ -23,6 +23,9 @@ from monitoring.store.tables import (
 
 DAYS_BACK = (40, 3, 1, 0)  # days with predictions before the migration
 PER_DAY = 250
+# feedback as revision 0001 made it (the model's later columns have defaults a plain insert would send)
+_OLD_FEEDBACK = table("feedback", column("prediction_id"), column("model_name"), column("label"),
+                      column("received_at"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -38,7 +41,7 @@ def old_store(request, tmp_path):
                     "source": "api"} for back in DAYS_BACK for i in range(PER_DAY)]
     with get_engine(url).begin() as connection:
         connection.execute(insert(Prediction.__table__), predictions)
-        connection.execute(insert(Feedback.__table__), [
+        connection.execute(insert(_OLD_FEEDBACK), [
             {"prediction_id": row["id"], "model_name": row["model_name"], "label": "1", "received_at": now}
             for row in predictions[::3]])
         connection.execute(insert(OutboxMessage.__table__), [

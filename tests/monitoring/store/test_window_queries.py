@@ -50,3 +50,15 @@ def test_values_of_the_wrong_kind_become_missing_or_text(store_url, stray):
     second = _read(store_url)[1]
     assert second["age"] is None and second["income"] == 2.0
     assert second["region"] == (None if stray["region"] is None else "7")
+
+
+def test_a_shadow_row_is_not_served_traffic_nor_input_of_its_version(store_url):
+    _add(store_url, [
+        ({"age": 30, "income": 1.0, "region": "north"}, {}),
+        ({"age": 40, "income": 2.0, "region": "south"}, {"role": "canary"}),
+        ({}, {"role": "shadow", "paired_id": "q0"}),
+    ])
+    with get_engine(store_url).connect() as connection:
+        traffic = window_queries.traffic(connection, WINDOW, "m")
+    assert [(t.version, t.requests) for t in traffic] == [(1, 2)]
+    assert [row["age"] for row in _read(store_url)] == [30, 40]

@@ -10,6 +10,7 @@ import pytest
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.store import history
 from monitoring.store.engine import session_scope
+from monitoring.store.releases import running_release
 from monitoring.training import datasets
 from monitoring.training import pipeline as training_pipeline
 from monitoring.training.validation import ValidationError
@@ -72,3 +73,46 @@ def test_invalid_data_stops_before_training(settings, model_name, tmp_path):
     with pytest.raises(ValidationError, match="'credit_score' has 400 values outside"):
         training_pipeline.validate(runtime_for(settings.database_url, registry, settings), model_name=model_name,
                                    ingested=ingested)
+
+
+def test_a_better_candidate_goes_to_a_canary_once(settings, model_name, tmp_path):
+    registry = Registry(settings)
+    url = settings.database_url
+    corrupted = tmp_path / "corrupted.csv"  # a champion that learned the wrong rule
+    datasets.bad_training_set(1500, seed=3).frame.to_csv(corrupted, index=False)
+    _, _, first = _run(url, registry, settings, model_name, data_path=str(corrupted), target="default")
+    assert first["destination"] == "champion" and first["reason"] == "first version: no champion yet"
+
+    later = {"start": END, "end": END + timedelta(days=1)}
+    evaluation, registered, promotion = _run(url, registry, settings, model_name, **later)
+
+    assert registered["version"] == 2 and promotion["destination"] == "canary" and not promotion["promoted"]
+    assert evaluation["metrics"]["accuracy"] > evaluation["champion_score"]
+    assert registry.alias_version(model_name, "champion") == 1
+    assert registry.alias_version(model_name, "challenger") == 2
+    with session_scope(url) as session:
+        release = running_release(session, model_name)
+        assert (release.id, release.challenger_version, release.champion_version, release.started_by) == (
+            promotion["release"], 2, 1, training_pipeline.ACTOR)
+        assert release.share == settings.release.default_share
+    events = _events(url, model_name)
+
+    _, again, repeated = _run(url, registry, settings, model_name, **later)  # the interval re-run
+    assert again == {"version": 2, "new": False} and repeated["destination"] == "none"
+    assert repeated["reason"] == f"version 2 already had a canary release (release {release.id}, running)"
+    assert _events(url, model_name) == events
+
+
+def test_with_new_version_champion_a_better_candidate_is_promoted_at_once(settings, model_name, tmp_path):
+    settings = settings.model_copy(update={"new_version": "champion"})
+    registry = Registry(settings)
+    corrupted = tmp_path / "corrupted.csv"
+    datasets.bad_training_set(1500, seed=3).frame.to_csv(corrupted, index=False)
+    _run(settings.database_url, registry, settings, model_name, data_path=str(corrupted), target="default")
+
+    _, _, promotion = _run(settings.database_url, registry, settings, model_name, start=END,
+                           end=END + timedelta(days=1))
+
+    assert promotion["destination"] == "champion" and promotion["promoted"]
+    assert registry.alias_version(model_name, "champion") == 2
+    assert registry.alias_version(model_name, "challenger") is None

@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.store import history
 from monitoring.store.engine import session_scope
+from monitoring.store.releases import running_release
 from monitoring.store.tables import OutboxMessage, ReferenceData, RegistryEvent, VersionHealth
 from monitoring.training import datasets
-from monitoring.training.trainer import decide_promotion, train
+from monitoring.training.trainer import decide_destination, train
 
 
 @pytest.fixture
@@ -20,26 +21,38 @@ def registry(settings, store_url, monkeypatch) -> Registry:
     return Registry(settings)
 
 
-def _train(registry, store_url, model_name, dataset, promote=None):
+def _train(registry, store_url, model_name, dataset, promote=None, to="champion"):
     return train(dataset, registry=registry, store_url=store_url, model_name=model_name,
-                 actor="test", promote=promote, seed=0)
+                 actor="test", promote=promote, to=to, seed=0)
 
 
-@pytest.mark.parametrize(("candidate", "champion", "flag", "expected"), [
-    (0.8, None, None, True),
-    (0.8, 0.7, None, True),
-    (0.7, 0.8, None, False),
-    (0.8, 0.8, None, False),  # a tie does not replace the champion
-    (0.5, 0.9, True, True),
-    (0.9, 0.5, False, False),
+@pytest.mark.parametrize(("candidate", "champion", "flag", "to", "expected"), [
+    (0.8, None, None, "champion", "champion"),
+    (0.8, None, None, "canary", "champion"),  # no champion to run a canary against
+    (0.8, None, None, "none", "none"),
+    (0.8, 0.7, None, "champion", "champion"),
+    (0.8, 0.7, None, "canary", "canary"),
+    (0.8, 0.7, None, "none", "none"),
+    (0.7, 0.8, None, "canary", "none"),
+    (0.8, 0.8, None, "champion", "none"),  # a tie does not replace the champion
+    (0.5, 0.9, True, "champion", "champion"),
+    (0.5, 0.9, True, "canary", "canary"),
+    (0.9, 0.5, False, "canary", "none"),
 ])
-def test_decide_promotion(candidate, champion, flag, expected) -> None:
-    assert decide_promotion("accuracy", candidate, champion, flag)[0] is expected
+def test_decide_destination(candidate, champion, flag, to, expected) -> None:
+    assert decide_destination("accuracy", candidate, champion, flag, to)[0] == expected
 
 
 def test_lower_is_better_for_rmse() -> None:
-    assert decide_promotion("rmse", 1.0, 2.0, None)[0] is True
-    assert decide_promotion("rmse", 2.0, 1.0, None)[0] is False
+    assert decide_destination("rmse", 1.0, 2.0, None)[0] == "champion"
+    assert decide_destination("rmse", 2.0, 1.0, None)[0] == "none"
+
+
+def test_bad_destinations_are_refused() -> None:
+    with pytest.raises(ValueError, match="not 'staging'"):
+        decide_destination("accuracy", 0.8, 0.7, None, "staging")
+    with pytest.raises(ValueError, match="--promote needs a destination"):
+        decide_destination("accuracy", 0.8, 0.7, True, "none")
 
 
 def test_first_version_becomes_champion_and_loads(registry, store_url, model_name) -> None:
@@ -90,3 +103,26 @@ def test_no_promote_flag_keeps_first_version_unaliased(registry, store_url, mode
         moves = session.scalars(select(RegistryEvent).where(
             RegistryEvent.model_name == model_name, RegistryEvent.alias.is_not(None))).all()
     assert moves == []
+
+
+def test_a_better_version_goes_to_a_canary_and_the_champion_stays(registry, store_url, model_name) -> None:
+    bad = _train(registry, store_url, model_name, datasets.bad_training_set(1500, seed=3), to="canary")
+    assert bad.destination == "champion" and bad.reason == "first version: no champion yet"
+
+    better = _train(registry, store_url, model_name, datasets.generate(1500, seed=1), to="canary")
+
+    assert better.destination == "canary" and not better.promoted and better.release_id is not None
+    assert "beats champion's" in better.reason and "answers 10% of the requests" in better.reason
+    assert registry.alias_version(model_name, "champion") == bad.version
+    assert registry.alias_version(model_name, "challenger") == better.version
+    with session_scope(store_url) as session:
+        release = running_release(session, model_name)
+        kinds = [e.kind for e in history.events(session, model_name)]
+    assert (release.id, release.mode, release.challenger_version, release.champion_version, release.share) == (
+        better.release_id, "canary", better.version, bad.version, 0.1)
+    assert kinds[:2] == ["release_start", "train"]
+
+    # a release is running: the next better version stays registered, and says why
+    another = _train(registry, store_url, model_name, datasets.generate(1500, seed=4), to="canary")
+    assert another.destination == "none" and "already has a running canary" in another.reason
+    assert registry.alias_version(model_name, "challenger") == better.version

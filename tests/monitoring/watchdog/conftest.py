@@ -85,8 +85,10 @@ class World:
         return version
 
     def serve(self, version: int, n: int, *, seed: int, scenario: str = "healthy", labelled: bool = True,
-              latency_ms: float = 20.0, per_second: float = 20.0, start: datetime | None = None) -> None:
-        """``n`` predictions of ``version`` (and their labels a second later), from the clock on."""
+              latency_ms: float = 20.0, per_second: float = 20.0, start: datetime | None = None,
+              role: str = "champion") -> list[str]:
+        """``n`` predictions of ``version`` (and their labels a second later), from the clock on;
+        their ids. ``role``: who answered (the champion, or a canary's challenger)."""
         model = self.models.setdefault(version, self.registry.load_version(self.name, version).native)
         data = datasets.generate(n, seed, scenario)
         predicted = model.predict(data.X())
@@ -98,7 +100,8 @@ class World:
             pid = str(uuid.uuid4())
             predictions.append({"id": pid, "model_name": self.name, "model_version": version, "created_at": at,
                                 "features": features, "prediction": str(guess), "score": None,
-                                "latency_ms": latency_ms, "status": "ok", "error": None, "source": "simulate"})
+                                "latency_ms": latency_ms, "status": "ok", "error": None, "source": "simulate",
+                                "role": role})
             if labelled:
                 feedback.append({"prediction_id": pid, "model_name": self.name, "label": str(truth),
                                  "received_at": at + timedelta(seconds=1)})
@@ -107,6 +110,7 @@ class World:
             if feedback:
                 session.execute(insert(Feedback), feedback)
         self.clock = start + timedelta(seconds=n / per_second + 1)
+        return [row["id"] for row in predictions]
 
     def backdate_alias_moves(self, by: timedelta) -> None:
         """Make the promotions so far have happened ``by`` earlier (for runs on the real clock)."""

@@ -302,3 +302,20 @@ def test_the_policy_is_the_settings_watchdog_section(monkeypatch):
     assert judge_quality(state, error_rate_test(0.82, policy), policy).status == INCONCLUSIVE
     assert judge_quality(state, error_rate_test(0.82, POLICY), POLICY).status == OK
     assert judge_drift(1, 4, policy).status == DEGRADED and judge_drift(1, 4, POLICY).status == OK
+
+
+@pytest.mark.parametrize(("estimated", "baseline", "status"), [
+    (None, 0.8, "inconclusive"),  # no estimate (withheld, or no window yet)
+    (0.7, None, "inconclusive"),  # nothing to compare with
+    (0.79, 0.8, "ok"),
+    (0.72, 0.8, "ok"),  # replaced below by exactly the baseline minus the margin: not below it
+    (0.60, 0.8, "degraded"),
+])
+def test_judge_estimate(estimated, baseline, status):
+    from monitoring.watchdog.decisions import judge_estimate, quality_margin
+
+    policy = WatchdogPolicy()
+    if estimated == 0.72:  # put the case exactly on the boundary, whatever the policy's margin
+        estimated = baseline - quality_margin(baseline, policy)
+    finding = judge_estimate(estimated, 500, baseline, policy)
+    assert finding.status == status and finding.signal == "estimated quality"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
+from monitoring import metric_names
 from monitoring.registry.mlflow_registry import Registry, RegistryError
 from monitoring.store.engine import lock_model, session_scope
 from monitoring.store.tables import (
@@ -124,13 +125,14 @@ def test_drift_alone_alerts_and_never_rolls_back(world: World):
             {"model_name": world.name, "model_version": other, "window_start": window - timedelta(minutes=5),
              "window_end": window, "feature": feature, "method": "ks", "score": 0.001, "threshold": 0.05,
              "drifted": i < 10, "reference_size": 1000, "current_size": 100, "computed_at": window}
-            for i, feature in enumerate(datasets.NUMERIC + datasets.CATEGORICAL)])
+            for i, feature in enumerate(datasets.NUMERIC + datasets.CATEGORICAL + list(metric_names.OUTPUT_DRIFT))])
 
     [outcome] = world.evaluate()
 
     assert outcome.action == "none" and world.champion() == other != good
     drift = next(f for f in outcome.findings if f.signal == "drift")
     assert drift.status == "degraded" and drift.numbers["drifted features"] == 10
+    assert drift.numbers["features"] == len(datasets.NUMERIC + datasets.CATEGORICAL)  # the outputs' rows are not inputs
     [alert] = world.alerts().values()
     assert (alert.kind, alert.state) == ("drift", "firing")
 
@@ -303,3 +305,33 @@ def test_latency_breach_in_consecutive_windows_rolls_back(sqlite_world: World):
 
 def test_models_without_a_champion_are_skipped(world: World):
     assert evaluate_and_act(runtime_for(world.url, world.registry, world.settings), now=datetime.now().astimezone()) == []
+
+
+def test_an_estimated_drop_is_an_early_warning_that_never_rolls_back(world: World):
+    from monitoring.store import metric_windows
+
+    good = world.add("good", health="healthy")
+    other = world.add("other", health="healthy")
+    world.serve(other, 100, seed=19)  # labels still say it is fine
+
+    def estimate(value: float) -> None:
+        window = world.clock
+        with session_scope(world.url) as session:
+            metric_windows.upsert_metrics(session, [metric_windows.metric_row(
+                model_name=world.name, version=other, window_start=window - timedelta(minutes=5),
+                window_end=window, metric=metric_names.ESTIMATED_ACCURACY, value=value, sample_count=800,
+                computed_at=window)])
+
+    estimate(0.55)
+    [outcome] = world.evaluate()
+
+    assert outcome.action == "none" and world.champion() == other != good
+    finding = next(f for f in outcome.findings if f.signal == "estimated quality")
+    assert finding.status == "degraded" and "(estimated, before labels)" in finding.reason
+    [alert] = world.alerts().values()
+    assert (alert.kind, alert.severity, alert.state) == ("estimated_drop", "warning", "firing")
+    assert "estimated" in alert.title and "never rolls back" in alert.details["text"]
+
+    estimate(0.82)
+    world.evaluate()
+    assert world.alerts()[alert.alert_key].state == "resolved"
