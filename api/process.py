@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.metrics import ApiMetrics
+from monitoring.registry import releases
 from monitoring.runtime import Runtime
 from monitoring.serving import local_copy
 from monitoring.serving.champion import Champion, ChampionHolder
@@ -67,8 +68,12 @@ class ApiProcess:
             return ChampionHolder(registry, settings.model_name, CHALLENGER_ALIAS, settings.alias_poll_seconds,
                                   on_swap=rules.learn)
 
+        def abort_unloadable(running, failure) -> None:
+            releases.abort_unloadable(runtime, model_name=running.model_name, release_id=running.id,
+                                      version=failure.version, reason=failure.reason)
+
         release = ReleaseFollower(settings.database_url, settings.model_name, challenger_holder,
-                                  settings.alias_poll_seconds)
+                                  settings.alias_poll_seconds, on_load_failure=abort_unloadable)
         shadow = ShadowScorer(settings, capacity=settings.shadow_queue)
         watchdog = WatchdogStatus(settings.database_url, settings.reliability.watchdog_stale_seconds)
         signals = ModelSignals(settings.database_url)

@@ -8,6 +8,8 @@ Each move is one locked, audited transaction, like every alias move (``promotion
 - ``end_release`` promotes (``@champion`` to the challenger, through ``move_alias_in``) or aborts,
   stops a release whose champion moved away, deletes ``@challenger`` and posts the verdict in the
   thread. An automatic abort marks the version bad, so it is never promoted by accident later.
+- ``abort_unloadable`` is the API's abort of a release whose challenger it cannot load, with a
+  critical alert that names the reason; the version is not marked bad (fix it, release it again).
 
 If a transaction fails to commit, the aliases it moved are put back.
 """
@@ -28,6 +30,7 @@ from monitoring.store.tables import Alert, Release
 CHALLENGER_ALIAS = "challenger"
 MODES = ("canary", "shadow")
 ENDINGS = {"promote": "promoted", "abort": "aborted", "stop": "stopped"}
+API_ACTOR = "api"
 
 
 def release_alert_key(release: Release) -> str:
@@ -148,6 +151,31 @@ def end_release_by_operator(
                     numbers=(release.evidence or {}).get("latest"))
         history.record_access(session, actor=actor, action=f"release_{decision}", allowed=True, channel=channel,
                               model_name=model_name, detail=f"release {release.id}: {reason}")
+        return release
+
+
+def abort_unloadable(runtime: Runtime, *, model_name: str, release_id: int, version: int, reason: str,
+                     now: datetime | None = None) -> Release | None:
+    """Abort release ``release_id`` whose challenger ``version`` the API cannot load, and raise a
+    critical alert; None when that release is no longer running (another API process did it)."""
+    now = now or utcnow()
+    with session_scope(runtime.store_url) as session:
+        lock_model(session, model_name)
+        release = running_release(session, model_name)
+        if release is None or release.id != release_id or release.challenger_version != version:
+            return None
+        why = f"the API cannot load version {version}: {reason}"
+        end_release(session, runtime.registry, release, decision="abort", actor=API_ACTOR, reason=why, now=now)
+        alerts.raise_alert(
+            session, key=f"{release_alert_key(release)}:load", model_name=model_name, kind="load_failure",
+            severity="critical",
+            title=f"{model_name}: {release.mode} of version {version} aborted: the API cannot load it",
+            facts={"model": model_name, "challenger": version, "champion": release.champion_version,
+                   "release": release.id, "reason": reason},
+            text=(f"The {release.mode} of version {version} was aborted: {why}. The champion, version "
+                  f"{release.champion_version}, answers everything. Fix the version (or log a new one) and "
+                  f"start the release again."),
+            link=runtime.settings.dashboard_url, now=now)
         return release
 
 

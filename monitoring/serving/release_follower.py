@@ -7,6 +7,11 @@ request); one that ends (the store answers with no running release) has its hold
 store down: the last release read holds, and its challenger keeps its share. The store never read:
 no release, so the champion answers everything. The challenger serves only while the version loaded
 is the one the release names (the alias moved elsewhere, or not loadable yet: the champion answers).
+
+A challenger that cannot be loaded (no signature, a missing dependency, a broken artifact) is told
+to ``on_load_failure`` once per release: the API aborts the release with a critical alert
+(``registry.releases.abort_unloadable``), since waiting would only keep the release open forever.
+A failure to act (the store down) is tried again at the next tick.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from monitoring.serving.champion import Champion, ChampionHolder
+from monitoring.serving.champion import Champion, ChampionHolder, LoadFailure
 from monitoring.serving.poller import Poller
 from monitoring.store.release_reads import RunningRelease, running_release
 
@@ -29,9 +34,13 @@ class ReleaseFollower(Poller):
     thread_name = "vigil-release-follower"
 
     def __init__(self, url: str, model_name: str, new_holder: Callable[[], ChampionHolder],
-                 poll_seconds: float = 2.0):
-        """``new_holder``: a (not started) holder of the challenger alias, made when a release starts."""
+                 poll_seconds: float = 2.0,
+                 on_load_failure: Callable[[RunningRelease, LoadFailure], None] | None = None):
+        """``new_holder``: a (not started) holder of the challenger alias, made when a release starts;
+        ``on_load_failure``: told once per release that its challenger cannot be loaded."""
         super().__init__()
+        self._on_load_failure = on_load_failure
+        self._load_failure_told: int | None = None  # the release whose failure was acted on
         self.url = url
         self.model_name = model_name
         self.poll_seconds = poll_seconds
@@ -77,6 +86,19 @@ class ReleaseFollower(Poller):
         elif self.holder.stats.alias_version != found.challenger_version:
             self.holder.poll_soon()  # a new release of another version: follow the alias now
         self._release = found
+        self._tell_load_failure(found)
+
+    def _tell_load_failure(self, release: RunningRelease) -> None:
+        failure = self.holder.load_failure if self.holder is not None else None
+        if (failure is None or failure.version != release.challenger_version
+                or self._on_load_failure is None or self._load_failure_told == release.id):
+            return
+        try:
+            self._on_load_failure(release, failure)
+        except Exception as error:  # noqa: BLE001 - the store is down: act at the next tick
+            log.warning("%s: cannot act on the challenger's load failure yet: %s", self.model_name, error)
+            return
+        self._load_failure_told = release.id
 
     def stop(self) -> None:
         super().stop()

@@ -237,3 +237,43 @@ def test_a_canary_that_fails_answers_500_and_is_logged_as_the_canary_error(
             return session.execute(select(Prediction.role, Prediction.model_version).where(
                 Prediction.model_name == api_settings.model_name, Prediction.status == "error")).all()
     assert _wait_for(errors, 30) == [("canary", 2)]
+
+
+def test_a_canary_whose_challenger_cannot_be_loaded_is_aborted_with_a_critical_alert(
+        api_settings, tmp_path, fake_slack):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from monitoring.alerts.delivery import deliver_pending
+    from monitoring.registry.releases import start_release
+    from monitoring.runtime import Runtime
+    from monitoring.settings import Settings
+    from monitoring.store.tables import Alert
+    from tests import model_matrix
+
+    model_matrix.register(api_settings, "python-model", tmp=tmp_path)
+    unsigned = model_matrix.register(api_settings, "no-signature", tmp=tmp_path, promote=False)
+    release = start_release(Runtime(api_settings), model_name=api_settings.model_name, version=unsigned.version,
+                            mode="canary", share=0.5, actor="alice", reason="try v2", bake_minutes=0)
+    row = model_matrix.request_rows(1)[0]
+    with TestClient(create_app(api_settings)) as client:
+        def ended() -> Release | None:
+            with session_scope(api_settings.database_url) as session:
+                found = session.get(Release, release.id)
+                return found if found.state != "running" else None
+        aborted = _wait_for(ended, 30)
+        answers = [client.post("/predict", json=row).json() for _ in range(20)]
+    assert (aborted.state, aborted.ended_by) == ("aborted", "api")
+    assert f"the API cannot load version {unsigned.version}" in aborted.verdict_reason
+    assert "signature" in aborted.verdict_reason
+    assert {(a["role"], a["model_version"]) for a in answers} == {("champion", 1)}
+    assert _registry(api_settings).alias_version(api_settings.model_name, "challenger") is None
+    with session_scope(api_settings.database_url) as session:
+        critical = session.scalars(select(Alert).where(Alert.kind == "load_failure")).one()
+        assert (critical.state, critical.severity) == ("firing", "critical")
+    slack = Settings(slack_bot_token=fake_slack.token, slack_webhook_url=None,
+                     slack_base_url=fake_slack.base_url, slack_channel="#oncall")
+    deliver_pending(api_settings.database_url, settings=slack)
+    texts = [m["text"] for m in fake_slack.posted()]
+    assert (f":red_circle: [CRITICAL] {api_settings.model_name}: canary of version {unsigned.version} "
+            f"aborted: the API cannot load it") in texts

@@ -22,6 +22,7 @@ class _Holder:
     def __init__(self, version: int) -> None:
         self.current = SimpleNamespace(version=version)
         self.stats = SimpleNamespace(alias_version=version)
+        self.load_failure = None
         self.started = self.stopped = False
 
     def start(self) -> None:
@@ -81,3 +82,26 @@ def test_a_store_never_read_means_no_release():
     follower = ReleaseFollower(UNREACHABLE, "m", lambda: _Holder(2))
     follower.refresh()
     assert follower.release is None and follower.last_error
+
+
+def test_a_challenger_that_cannot_be_loaded_is_told_once_per_release_and_again_after_a_failed_try(sqlite_url):
+    from monitoring.serving.champion import LoadFailure
+
+    now = utcnow()
+    unloadable = _Holder(1)
+    unloadable.load_failure = LoadFailure(2, "no signature", now, now)
+    told: list[tuple[int, int]] = []
+    outcomes = iter([RuntimeError("store down"), None, None])
+
+    def on_failure(release, failure) -> None:
+        told.append((release.id, failure.version))
+        if (error := next(outcomes)) is not None:
+            raise error
+
+    follower = ReleaseFollower(sqlite_url, "m", lambda: unloadable, on_load_failure=on_failure)
+    release_id = _insert(sqlite_url, "m", 2)
+    follower.refresh()  # the action fails: tried again at the next tick
+    follower.refresh()
+    follower.refresh()
+    assert told == [(release_id, 2), (release_id, 2)]
+    assert follower.challenger(follower.release) is None  # the champion answers meanwhile
