@@ -57,6 +57,7 @@ class Answer:
     at: float  # wall clock
     version: int
     labelled_at: float | None = None
+    correct: bool = True  # the answer's prediction equals the true label
 
 
 @dataclass
@@ -91,7 +92,8 @@ class Traffic:
                     self.errors += 1
                     continue
                 body = response.json()
-                answer = Answer(time.time(), body["model_version"])
+                answer = Answer(time.time(), body["model_version"],
+                                correct=int(float(body["prediction"])) == int(truth[index]))
                 self.answers.append(answer)
                 pending.append((time.monotonic() + LABEL_DELAY, body["prediction_id"], int(truth[index]), answer))
 

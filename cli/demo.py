@@ -2,10 +2,12 @@
 
 It migrates the store, trains a first champion, starts the API, the Gradio page, the dashboard,
 the MLflow UI, Airflow standalone and the watchdog loop, then plays the story with simulated
-traffic: healthy traffic (the champion earns a healthy record), a bad version promoted (its
-offline evaluation was fooled by corrupted labels), the watchdog rolling it back (told when it
-happens, read from the store, with the messages Slack would get when it is off), then drifting
-applicants (an alert, no rollback). It prints the URLs and stops everything on Ctrl-C, SIGTERM or
+traffic: healthy traffic (the champion earns a healthy record), a bad version promoted straight
+to champion (its offline evaluation was fooled by corrupted labels), the watchdog rolling it back
+(told when it happens, read from the store, with the messages Slack would get when it is off);
+another such version sent the default way, to a canary, aborted by the watchdog's judge with only
+its share of the traffic harmed; a good version promoted by the judge from its canary; then
+drifting applicants (an alert, no rollback). It prints the URLs and stops everything on Ctrl-C, SIGTERM or
 SIGHUP. A port already taken is a clear error before anything starts.
 """
 
@@ -38,6 +40,11 @@ DEMO_ENV = {
     "VIGIL_DASHBOARD_ACCESS": "open",  # the demo's dashboard is readable without a login (127.0.0.1)
     # /predict and /feedback without a client key; the API says so at start and on /health
     "VIGIL_OPEN_ACCESS": "true",
+    # the story's canaries reach a verdict within minutes: a quarter of the traffic, half a minute
+    # of bake time, and a version up to 10 points worse in error rate still counts as not worse
+    "VIGIL_RELEASE_DEFAULT_SHARE": "0.25",
+    "VIGIL_RELEASE_BAKE_MINUTES": "0.5",
+    "VIGIL_RELEASE_MARGIN": "0.1",
 }
 
 
@@ -53,6 +60,7 @@ class DemoOptions:
     rate: float = 20.0
     healthy_seconds: float = 90.0
     bad_seconds: float = 120.0
+    canary_seconds: float = 240.0  # at most, per canary act: the traffic stops once the judge ends it
     drift_seconds: float = 120.0
     ports: dict[str, int] | None = None
 
@@ -304,10 +312,56 @@ def _play_story(settings: Settings, options: DemoOptions, supervisor: Supervisor
     report = simulate(api, scenario="healthy", rate=options.rate, duration=options.bad_seconds, seed=2,
                       progress=progress)
     say(f"    act 2 done: the API serves version {_serving_version(api)}; versions seen: {report.versions}")
-    say(f"==> act 3: applicants drift for {options.drift_seconds:.0f}s (drift alerts; no rollback)")
+    _canary_act(settings, api, options, say, progress, seed=4, train=["--bad", "--seed", "8"],
+                title="==> act 3: another version trained on corrupted labels, sent the default way: to a "
+                      "canary that answers a share of the requests, judged by the watchdog")
+    _canary_act(settings, api, options, say, progress, seed=5, train=["--seed", "11", "--promote", "--to", "canary"],
+                title="==> act 4: a good version sent to a canary; the judge promotes it once it is shown "
+                      "not worse than the champion")
+    say(f"==> act 5: applicants drift for {options.drift_seconds:.0f}s (drift alerts; no rollback)")
     simulate(api, scenario="covariate_drift", rate=options.rate, duration=options.drift_seconds, seed=3,
              progress=progress)
-    say("==> story done: see the dashboard's Overview, Registry (audit trail) and Alerts pages")
+    say("==> story done: see the dashboard's Overview, Incidents, Release, Registry (audit trail) and Alerts pages")
+
+
+def _canary_act(settings: Settings, api: str, options: DemoOptions, say: Callable[[str], None],
+                progress: Callable[[str], None], *, seed: int, train: list[str], title: str) -> None:
+    """Train a version into a canary, send traffic until the judge ends it, and say how it ended."""
+    from cli.simulate import simulate
+
+    say(title)
+    before = _newest_release(settings)
+    _vigil_run(["train", "--rows", "20000", *train], say)
+    release = _newest_release(settings)
+    if release is None or (before is not None and release.id == before.id):
+        say("    no canary was started (see the line above)")
+        return
+    report = simulate(api, scenario="healthy", rate=options.rate, duration=options.canary_seconds, seed=seed,
+                      progress=progress, until=lambda: _newest_release(settings).state != "running")
+    ended, version = _newest_release(settings), release.challenger_version
+    answered = report.versions.get(version, 0)
+    share = f"{answered / report.answered:.0%}" if report.answered else "none"
+    if ended.state == "running":
+        say(f"    release {ended.id} is still running after {options.canary_seconds:.0f}s: "
+            f"{ended.verdict_reason or 'no verdict yet'} (vigil canary status)")
+    else:
+        seconds = (ended.ended_at - ended.started_at).total_seconds()
+        say(f"    release {ended.id}: version {version} {ended.state} by the {ended.ended_by} {seconds:.0f}s after "
+            f"its canary started: {ended.verdict_reason}")
+    say(f"    version {version} answered {answered} of {report.answered} requests ({share}), "
+        f"{report.wrong.get(version, 0)} of its labelled answers wrong; the API serves version "
+        f"{_serving_version(api)}")
+
+
+def _newest_release(settings: Settings):
+    from monitoring.store.engine import session_scope
+    from monitoring.store.releases import releases
+
+    with session_scope(settings.database_url) as session:
+        found = releases(session, settings.model_name, limit=1)
+        if found:
+            session.expunge(found[0])
+        return found[0] if found else None
 
 
 def _serving_version(api: str) -> int | None:

@@ -33,6 +33,7 @@ class TrafficReport:
     labels_sent: int = 0
     correct: int = 0
     versions: dict[int, int] = field(default_factory=dict)
+    wrong: dict[int, int] = field(default_factory=dict)  # labelled answers that were wrong, by version
     last_error: str | None = None
 
     @property
@@ -59,10 +60,13 @@ def simulate(
     progress: Callable[[str], None] = lambda _line: None,
     client: httpx.Client | None = None,
     key: str | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> TrafficReport:
     """Send ``rate`` predictions per second for ``duration`` seconds; label a share of them.
 
-    ``key``: the client key sent as ``X-Vigil-Key`` (none: the API must run with open access).
+    ``key``: the client key sent as ``X-Vigil-Key`` (none: the API must run with open access);
+    ``until``: asked about once a second, stops the traffic early when it says so (the labels
+    still due are sent).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -81,16 +85,20 @@ def simulate(
     own_client = client is None
     http = client or httpx.Client(base_url=api_url, timeout=10.0, headers={HEADER: key} if key else None)
     started = time.monotonic()
-    next_report = started + report_every
+    next_report, next_check = started + report_every, started + 1.0
     try:
         for index, row in enumerate(rows):
             _wait_until(started + index / rate)
+            if until is not None and time.monotonic() >= next_check:
+                next_check = time.monotonic() + 1.0
+                if until():
+                    break
             _send_due_labels(http, pending, report)
             report.sent += 1
             answer = _predict(http, row, report)
             if answer is not None and labelled[index]:
                 pending.append((time.monotonic() + label_delay, answer["prediction_id"], int(truth[index]),
-                                answer["prediction"]))
+                                (answer["prediction"], answer["model_version"])))
             if time.monotonic() >= next_report:
                 progress(report.line())
                 next_report += report_every
@@ -147,4 +155,8 @@ def _send_due_labels(http: httpx.Client, pending: deque, report: TrafficReport) 
     if len(taken) < len(due):
         report.last_error = f"feedback: {len(due) - len(taken)} label(s) refused"
     report.labels_sent += len(taken)
-    report.correct += sum(str(label) == str(predicted) for _, _, label, predicted in taken)
+    for _, _, label, (predicted, version) in taken:
+        if str(label) == str(predicted):
+            report.correct += 1
+        else:
+            report.wrong[version] = report.wrong.get(version, 0) + 1
