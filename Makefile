@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Two pytest workers: most tests wait on real servers and processes, so two share the 2 cores well
 # (about 9.5 instead of 15 minutes here); whole modules stay on one worker (--dist loadfile).
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true

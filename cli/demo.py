@@ -125,7 +125,9 @@ def services(settings: Settings, options: DemoOptions, root: Path) -> list[Servi
                               "--port", str(ports["mlflow"]), "--workers", "1"],
                 url=f"http://127.0.0.1:{ports['mlflow']}", ready_url=f"http://127.0.0.1:{ports['mlflow']}",
                 # the store URI may hold a password: from the environment, not argv
-                env={**shared_env, "MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri}),
+                env={**shared_env, "MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri,
+                     # Vigil runs no MLflow server jobs: without this, 7 job worker processes start
+                     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
     ]
     if options.airflow:
         airflow_home = (settings.var_dir / "airflow").resolve()

@@ -24,4 +24,6 @@ from_file MLFLOW_FLASK_SERVER_SECRET_KEY
 : "${MLFLOW_AUTH_ADMIN_USERNAME:?MLFLOW_AUTH_ADMIN_USERNAME must be set}"
 : "${MLFLOW_AUTH_CONFIG_PATH:?MLFLOW_AUTH_CONFIG_PATH must name the basic-auth configuration}"
 
+# Vigil uses no MLflow server jobs (MLflow 3's job runner starts 7 worker processes otherwise).
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 exec mlflow server --app-name basic-auth "$@"

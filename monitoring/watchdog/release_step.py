@@ -28,7 +28,8 @@ def policy_from(settings: Settings) -> judge.JudgePolicy:
     r = settings.release
     return judge.JudgePolicy(margin=r.margin, alpha_promote=r.alpha_promote, alpha_abort=r.alpha_abort,
                              min_promote_labels=r.min_promote_labels, min_abort_labels=r.min_abort_labels,
-                             max_labels=r.max_labels, max_latency_ratio=r.max_latency_ratio)
+                             max_labels=r.max_labels, max_latency_ratio=r.max_latency_ratio,
+                             min_latency_increase_ms=r.min_latency_increase_ms)
 
 
 def verdict_for(session, release, policy: judge.JudgePolicy, now: datetime) -> judge.Verdict:

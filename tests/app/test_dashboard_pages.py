@@ -271,7 +271,9 @@ def test_operator_rolls_back_after_a_preview_and_anonymous_is_refused(seeded, mo
     assert (last.kind, last.actor, last.from_version, last.to_version, last.reason) == (
         "manual_rollback", "dashboard:alice", 2, 1, "p95 latency regression after v2")
     assert [(r.actor, r.action) for r in refused] == [("dashboard:anonymous", "rollback")]
-    assert previewed == [sent_text]  # the preview showed exactly what Slack gets
+    # the preview showed exactly what Slack gets, but for the incident's id, unknown until the move
+    assert previewed == [sent_text.replace(f"incidents?id={last.id}", "incidents?id={this rollback's id}")]
+    assert f"incidents?id={last.id}" in sent_text
 
 
 def test_oidc_user_listed_as_operator_may_act_and_others_may_not(seeded):

@@ -53,6 +53,8 @@ def test_at_the_cap_it_is_inconclusive_and_says_so():
 def test_a_slower_or_failing_challenger_is_aborted_on_service_alone():
     slow = ServiceCounts(1_000, 0, 20.0, 200, 0, 45.0)
     assert judge_canary(ArmCounts(0, 0, 0, 0), slow, POLICY, baked=True).decision == ABORT
+    jittery = ServiceCounts(1_000, 0, 19.3, 200, 0, 34.8)  # twice as slow, but by 15 ms: not judged on it
+    assert judge_canary(ArmCounts(0, 0, 0, 0), jittery, POLICY, baked=True).decision == CONTINUE
     failing = ServiceCounts(1_000, 1, 20.0, 200, 20, 21.0)
     verdict = judge_canary(ArmCounts(0, 0, 0, 0), failing, POLICY, baked=True)
     assert verdict.decision == ABORT and "fails 10.0%" in verdict.reason
