@@ -11,7 +11,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 PAGES = {"overview": "", "quality": "quality", "service": "service", "drift": "drift",
-         "registry": "registry", "alerts": "alerts", "incident": "incidents"}  # the newest incident
+         "registry": "registry", "alerts": "alerts", "incident": "incidents",  # the newest incident
+         "release": "release"}  # the running release, or the last ones ended
 HEIGHT = 1600  # Streamlit scrolls inside its own container: the viewport is what the shot holds
 TALLER = {"incident": 2700}  # timeline, evidence and the Slack thread
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

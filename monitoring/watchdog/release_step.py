@@ -5,7 +5,9 @@ The latest verdict is kept on the release row (``evidence['latest']``, what ``vi
 and the dashboard show). A promote or abort verdict ends the release (``registry.releases``)
 unless the model is frozen: then the verdict waits for an operator. A release whose champion
 was moved away meanwhile (a rollback, a move in MLflow) is stopped, since its comparison no
-longer holds. An inconclusive release stays as it is and says why once.
+longer holds. An inconclusive release stays as it is and says why once. A promotion is held (the
+release goes on) while the champion's estimated-accuracy warning fires: the traffic is not what
+the labels so far described, and an estimate is a reason to wait, never to act.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from monitoring.store import alerts
 from monitoring.store import releases as evidence
 from monitoring.store.engine import lock_model, session_scope
 from monitoring.watchdog import challenger_judge as judge
+from monitoring.watchdog.actions import alert_key
 
 WATCHDOG_ACTOR = "watchdog"
 
@@ -55,6 +58,11 @@ def judge_release(runtime: Runtime, model_name: str, champion: int, now: datetim
                                f"during the release; its comparison no longer holds", now=now)
             return [f"{head}: stopped, the champion moved to v{champion}"]
         verdict = verdict_for(session, release, policy_from(runtime.settings), now)
+        if verdict.decision == judge.PROMOTE and alerts.is_firing(session, alert_key(model_name, champion, "estimated")):
+            verdict = judge.Verdict(judge.CONTINUE, (
+                f"the judge would promote ({verdict.reason}), but holds while the estimated accuracy warning "
+                f"fires (before labels, the traffic looks worse for the model than the labels so far say)"),
+                verdict.numbers)
         announced = (release.evidence or {}).get("announced")
         release.evidence = {**(release.evidence or {}), "latest": verdict.numbers,
                             "decision": verdict.decision, "reason": verdict.reason, "judged_at": now.isoformat()}

@@ -161,3 +161,28 @@ def test_one_release_at_a_time_and_never_the_champion(world):
     with pytest.raises(PromotionError, match=f"already has a running canary of version {other}"):
         _start(world, other, mode="shadow", share=1.0)
     assert _release(world).id == first.id
+
+
+def test_a_promotion_is_held_while_the_estimated_accuracy_warning_fires(world):
+    from monitoring.store import alerts
+    from monitoring.watchdog.actions import alert_key
+
+    good = world.add("good")
+    other = world.add("other", promote_it=False)
+    _start(world, other)
+    world.settings = world.settings.model_copy(update={"release": world.settings.release.model_copy(
+        update={"margin": 0.1})})
+    _canary_traffic(world, good, other, champion_rows=3000, challenger_rows=600)
+    with session_scope(world.url) as session:  # what the monitoring run's estimate raised (test_estimated_warning.py)
+        alerts.raise_alert(session, key=alert_key(world.name, good, "estimated"), model_name=world.name,
+                           kind="estimated_drop", severity="warning", title="estimated accuracy dropped",
+                           facts={"estimated accuracy": 0.61})
+
+    notes = "\n".join(world.evaluate()[0].notes)
+
+    assert _release(world).state == "running" and world.champion() == good
+    assert "the judge would promote" in notes and "estimated accuracy warning" in notes
+    with session_scope(world.url) as session:
+        alerts.resolve_alert(session, key=alert_key(world.name, good, "estimated"), facts={})
+    world.evaluate()
+    assert _release(world).state == "promoted" and world.champion() == other
