@@ -156,7 +156,7 @@ class ReleasePolicy(BaseSettings):
     min_promote_labels: int = Field(200, ge=1)  # challenger labels before a promotion
     min_abort_labels: int = Field(30, ge=1)
     max_labels: int = Field(50_000, ge=1)  # beyond: inconclusive, an operator decides
-    max_latency_ratio: float = Field(1.5, gt=1)  # challenger p99 over the champion's
+    max_latency_ratio: float = Field(1.5, gt=1)  # challenger p95 over the champion's
     min_latency_increase_ms: float = Field(25.0, ge=0)  # and at least this much slower, to abort
     bake_minutes: float = Field(10.0, ge=0)  # no promotion before (``vigil canary start --bake-minutes``)
     default_share: float = Field(0.1, gt=0, lt=1)  # a canary's share of the requests

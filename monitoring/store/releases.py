@@ -140,13 +140,13 @@ def service_rows(session: Session, release: Release) -> list[tuple[datetime, str
 
 
 def service_counts(session: Session, release: Release) -> ServiceCounts:
-    """Requests, failures and latency p99 of each arm (the newest ``RECENT_ROWS`` of each)."""
+    """Requests, failures and latency p95 of each arm (the newest ``RECENT_ROWS`` of each)."""
     rows = service_rows(session, release)
 
     def arm(name: str) -> tuple[int, int, float | None]:
         mine = [(latency, status) for _, who, latency, status in rows if who == name]
         latencies = sorted(latency for latency, _ in mine)
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
-        return len(mine), sum(status != "ok" for _, status in mine), p99
+        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
+        return len(mine), sum(status != "ok" for _, status in mine), p95
 
     return ServiceCounts(*arm("champion"), *arm("challenger"))

@@ -79,7 +79,7 @@ def evidence(model_name: str) -> None:
         st.plotly_chart(release_charts.arms(frame, "latency p95", names, span=span, title="Latency p95",
                                             y_title="ms"), key="latency")
         st.caption("95th percentile latency of each version. Healthy: the challenger close to the champion "
-                   "(the judge aborts above 1.5 times the champion's p99).")
+                   "(the judge aborts above 1.5 times the champion's p95 and 25 ms slower).")
         if running.mode == "shadow":
             st.plotly_chart(release_charts.arms(frame, "agreement", names, span=span, title="Agreement",
                                                 y_title="share of pairs", y_range=[0.0, 1.0]), key="agreement")
