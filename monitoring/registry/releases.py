@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitoring.events import CanaryStarted, CanaryVerdict
 from monitoring.registry.mlflow_registry import Registry
 from monitoring.registry.promotion import PromotionError, move_alias_in
 from monitoring.runtime import Runtime
@@ -89,7 +90,10 @@ def start_release(
             facts={"model": model_name, "challenger": version, "champion": champion, "mode": mode,
                    "share": share, "bake until": f"{now + timedelta(minutes=bake_minutes):%Y-%m-%d %H:%M:%S} UTC", "by": actor,
                    "reason": reason},
-            link=runtime.settings.dashboard_url, now=now)
+            link=runtime.settings.dashboard_url, now=now,
+            event=CanaryStarted(type="canary_started", mode=mode, model=model_name, occurred_at=now, actor=actor,
+                                reason=reason, release=release.id, version=version, champion_version=champion,
+                                traffic_share=share).document())
         release.alert_id = alert.id
         session.flush()
         registry.set_alias(model_name, CHALLENGER_ALIAS, version)
@@ -130,7 +134,10 @@ def end_release(
     alerts.resolve_alert(session, key=release_alert_key(release),
                          facts={"verdict": ENDINGS[decision], "by": actor, "reason": reason, **_plain(numbers)},
                          text=f"Version {release.challenger_version} {ENDINGS[decision]} by {actor}: {reason}",
-                         now=now)
+                         now=now,
+                         event=CanaryVerdict(type="canary_verdict", mode=release.mode, model=release.model_name,
+                                             occurred_at=now, actor=actor, reason=reason, release=release.id,
+                                             version=release.challenger_version, verdict=decision).document())
     session.flush()
     if registry.alias_version(release.model_name, CHALLENGER_ALIAS) == release.challenger_version:
         registry.delete_alias(release.model_name, CHALLENGER_ALIAS)

@@ -40,10 +40,12 @@ def raise_alert(
     text: str = "",
     link: str | None = None,
     now: datetime | None = None,
+    event: dict[str, Any] | None = None,
 ) -> Alert:
     """Open the alert ``key`` (one "firing" message), or update it if it is already firing.
 
-    ``link`` (default: the dashboard) is where its messages point, such as an incident's page."""
+    ``link`` (default: the dashboard) is where its messages point, such as an incident's page;
+    ``event``: the typed registry event its message carries to webhook routes (``monitoring.events``)."""
     _check_key(key)
     if not kind or len(kind) > KIND_CHARS:
         raise ValueError(f"alert kind must be 1-{KIND_CHARS} characters, not {kind!r}")
@@ -70,14 +72,17 @@ def raise_alert(
         if was_firing:
             return alert
         alert.state, alert.opened_at, alert.resolved_at, alert.last_notified_at = "firing", now, None, now
-    _announce(session, alert, kind="firing", title=title, severity=severity, facts=facts, text=text, now=now)
+    _announce(session, alert, kind="firing", title=title, severity=severity, facts=facts, text=text, now=now,
+              event=event)
     return alert
 
 
 def resolve_alert(
-    session: Session, *, key: str, facts: dict[str, Any], text: str = "", now: datetime | None = None
+    session: Session, *, key: str, facts: dict[str, Any], text: str = "", now: datetime | None = None,
+    event: dict[str, Any] | None = None,
 ) -> Alert | None:
-    """Resolve a firing alert (a "resolved" message in its thread); None if it was not firing."""
+    """Resolve a firing alert (a "resolved" message in its thread, carrying ``event`` if given);
+    None if it was not firing."""
     _check_key(key)
     now = now or utcnow()
     resolved = session.execute(
@@ -92,7 +97,7 @@ def resolve_alert(
     alert = _locked(session, key)
     alert.details = {**alert.details, "resolution": {"facts": dict(facts), "text": text}}
     _announce(session, alert, kind="resolved", title=f"Resolved: {alert.title}", severity="info",
-              facts=facts, text=text, now=now)
+              facts=facts, text=text, now=now, event=event)
     return alert
 
 
@@ -189,10 +194,11 @@ def _carried(details: dict[str, Any] | None, same_incident: bool) -> dict[str, A
 
 
 def _announce(session: Session, alert: Alert, *, kind: str, title: str, severity: str,
-              facts: dict[str, Any], text: str, now: datetime) -> OutboxMessage:
+              facts: dict[str, Any], text: str, now: datetime,
+              event: dict[str, Any] | None = None) -> OutboxMessage:
     return enqueue(session, model_name=alert.model_name, kind=kind, title=title, severity=severity,
                    facts=facts, text=text, link=(alert.details or {}).get("link") or get_settings().dashboard_url,
-                   alert_id=alert.id, now=now)
+                   alert_id=alert.id, now=now, event=event)
 
 
 def _locked(session: Session, key: str) -> Alert:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
+from monitoring.events import EVENTS
 from monitoring.registry.promotion import PromotionError
 from monitoring.registry.releases import end_release_by_operator, start_release
 from monitoring.store.engine import session_scope, utcnow
@@ -64,6 +65,13 @@ def test_a_bad_canary_is_aborted_in_one_thread_and_marked_bad(world):
     assert world.alerts()[f"release:{world.name}:{release.id}"].state == "resolved"
     assert world.count(RegistryEvent, RegistryEvent.model_name == world.name,
                        RegistryEvent.kind.in_(["release_start", "release_end"])) == 2
+    with session_scope(world.url) as session:  # the thread's messages carry the typed hook events
+        started_event, verdict_event = [EVENTS.validate_python(m.payload["event"]) for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.alert_id == release.alert_id).order_by(OutboxMessage.id))]
+    assert (started_event.type, started_event.release, started_event.version, started_event.traffic_share,
+            started_event.champion_version) == ("canary_started", release.id, bad, 0.1, good)
+    assert (verdict_event.type, verdict_event.verdict, verdict_event.actor, verdict_event.version) == (
+        "canary_verdict", "abort", "watchdog", bad)
 
 
 def test_a_good_canary_is_promoted_by_the_judge(world):
