@@ -15,6 +15,7 @@ PAGES = {"overview": "", "quality": "quality", "service": "service", "drift": "d
          "release": "release"}  # the running release, or the last ones ended
 HEIGHT = 1600  # Streamlit scrolls inside its own container: the viewport is what the shot holds
 TALLER = {"incident": 2700}  # timeline, evidence and the Slack thread
+CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -24,9 +25,11 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8501")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "screenshots")
     args = parser.parse_args()
+    if not Path(CHROMIUM).is_file():
+        parser.exit(2, f"{CHROMIUM} is not installed: `make system-deps` installs Debian's chromium (as root)\n")
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for name, path in PAGES.items():
             page = browser.new_page(viewport={"width": 1400, "height": TALLER.get(name, HEIGHT)})
             page.goto(f"{args.url.rstrip('/')}/{path}", wait_until="networkidle")

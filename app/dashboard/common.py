@@ -25,6 +25,20 @@ RANGES = {"Last 15 minutes": timedelta(minutes=15), "Last hour": timedelta(hours
           "Last 90 days": timedelta(days=90)}
 
 
+WIDEST_DEFAULT = "Last 24 hours"
+
+
+def default_range(oldest: datetime | None, now: datetime) -> str:
+    """The range a new session opens on: the shortest that holds all the stored data, at most a
+    day (in a demo's first minutes a day-wide axis would squeeze the story into one pixel)."""
+    if oldest is None:
+        return WIDEST_DEFAULT
+    for name, length in RANGES.items():
+        if now - length <= oldest or name == WIDEST_DEFAULT:
+            return name
+    return WIDEST_DEFAULT
+
+
 DRIFT_POINTS = 200  # heatmap columns at most (the line charts keep the store's default)
 
 
@@ -124,12 +138,25 @@ def alerts(url: str, model_name: str | None, state: str | None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def oldest_prediction(url: str) -> datetime | None:
+    from monitoring.store.data_range import oldest_prediction
+
+    return oldest_prediction(url)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def data_range(url: str) -> str:
     """One line: how long data is kept, and the oldest prediction still stored."""
     from monitoring.retention.policy import describe
-    from monitoring.store.data_range import oldest_prediction
 
     return describe(get_settings().retention, oldest_prediction(url))
+
+
+def milliseconds(value: float | None) -> str:
+    """A latency as people read it: "0.4 ms" for a fast model (not "0 ms"), "253 ms" for a slow one."""
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
 
 
 def critical_banner() -> None:
@@ -167,8 +194,9 @@ def sidebar() -> View:
             "Model", names, index=names.index(default) if default in names else 0, key="model",
             placeholder="no models yet",
         ) if names else None
-        span = st.selectbox("Time range", list(RANGES), index=list(RANGES).index("Last 24 hours"),
-                            key="range")
+        if "range" not in st.session_state:  # chosen once per session: later runs keep the user's choice
+            st.session_state["range"] = default_range(oldest_prediction(url), utcnow())
+        span = st.selectbox("Time range", list(RANGES), key="range")
         st.divider()
         auth.login_panel()
     end = now_minute() + timedelta(minutes=1)

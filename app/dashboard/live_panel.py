@@ -56,8 +56,7 @@ def show(evidence: LiveEvidence | None, key: str, *, chart: bool = True) -> None
               else f"degraded at {evidence.upper:.2f}, healthy at {evidence.lower:.2f}")
     cells[1].metric("Quality test (LLR)", f"{evidence.llr:.2f}")
     cells[1].caption(bounds)
-    p95 = "—" if evidence.latency_p95_ms is None else f"{evidence.latency_p95_ms:.0f} ms"
-    cells[2].metric("p95 latency (last step)", p95)
+    cells[2].metric("p95 latency (last step)", common.milliseconds(evidence.latency_p95_ms))
     cells[2].caption(f"{evidence.requests:,} requests judged so far")
     rate = "—" if evidence.error_rate is None else f"{evidence.error_rate:.2%}"
     cells[3].metric("Error rate so far", rate)

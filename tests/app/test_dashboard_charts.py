@@ -118,3 +118,17 @@ def test_labelled_sample_bars_are_a_bucket_wide():
                                                 (10_800, "3-hour"), (86_400, "1-day")])
 def test_bucket_sizes_are_named_for_captions(seconds, label):
     assert charts.bucket_label(seconds) == label
+
+
+@pytest.mark.parametrize(("age", "expected"), [
+    (None, "Last 24 hours"),  # an empty store
+    (timedelta(minutes=3), "Last 15 minutes"),  # a demo's first minutes
+    (timedelta(minutes=15), "Last 15 minutes"),
+    (timedelta(minutes=16), "Last hour"),
+    (timedelta(hours=5), "Last 6 hours"),
+    (timedelta(days=30), "Last 24 hours"),  # never wider than a day by default
+])
+def test_a_new_session_opens_on_the_shortest_range_holding_the_data(age, expected):
+    from app.dashboard.common import default_range
+
+    assert default_range(None if age is None else END - age, END) == expected

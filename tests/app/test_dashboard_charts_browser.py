@@ -1,7 +1,7 @@
 """The charts as chromium draws them in the first minutes of a story (one 5-minute window, three
 alias moves a minute apart; see ``tiny_story``): every chart shows at least one data mark, its
-time axis spans the selected day without a tick closer than a second to the next, and no two
-labels on a chart overlap."""
+time axis spans the range the session opened on (the shortest holding the data: 15 minutes here)
+without a tick closer than a second to the next, and no two labels on a chart overlap."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _check(chart: dict) -> None:
     assert sum(_data_points(trace) for trace in data) >= 1, name
     assert chart["marks"] >= 1, f"{name}: nothing drawn"
     start, end = (pd.Timestamp(value) for value in chart["range"])
-    assert end - start >= timedelta(hours=23), f"{name}: the axis spans {end - start}"
+    assert end - start >= timedelta(minutes=14), f"{name}: the axis spans {end - start}"
     assert len(chart["ticks"]) >= 2 and min(b - a for a, b in zip(chart["ticks"], chart["ticks"][1:], strict=False)) >= 1000, \
         f"{name}: ticks less than a second apart"
     labels = chart["labels"]
@@ -67,7 +67,7 @@ def _check(chart: dict) -> None:
         f"{name}: labels overlap"
 
 
-def test_every_chart_draws_the_first_window_on_the_whole_day(first_minutes, browser):
+def test_every_chart_draws_the_first_window_on_the_whole_range(first_minutes, browser):
     for path, count in CHARTS.items():
         page = open_page(browser, f"{first_minutes}/{path}")
         settle(page)

@@ -57,7 +57,7 @@ def models() -> None:
             second[0].metric(f"{STATE_MARK[row.quality_state]} {row.quality_metric}",
                              _number(row.quality, "{:.3f}"))
             second[0].caption(f"limit {_number(row.quality_limit, '{:.3f}')} · {row.labelled:,} labelled")
-            second[1].metric(f"{STATE_MARK[row.latency_state]} p95 latency", _number(row.latency_p95_ms, "{:.0f} ms"))
+            second[1].metric(f"{STATE_MARK[row.latency_state]} p95 latency", common.milliseconds(row.latency_p95_ms))
             second[1].caption(f"SLO {row.latency_p95_limit:.0f} ms")
             second[2].metric(f"{STATE_MARK[row.error_state]} error rate", _number(row.error_rate, "{:.2%}"))
             second[2].caption(f"limit {row.error_rate_limit:.0%}")
