@@ -1,12 +1,12 @@
 """Benchmark: wrong answers a clearly bad version serves to users, sent to a 10 % canary judged by
 the watchdog, against promoted straight to @champion and rolled back automatically.
 
-    .venv/bin/python benchmarks/blast_radius_benchmark.py [--trials 3] [--share 0.1]
+    .venv/bin/python benchmarks/blast_radius_benchmark.py [--trials 3] [--share 0.1] [--label-delay 1]
 
 In temporary stores (SQLite for Vigil and MLflow): a team's own scikit-learn model
 (``tests/team_models.py``, registered and put on @champion by the team's code) is adopted with
 ``vigil adopt``; ``vigil serve`` (1 worker, aliases polled every 2 s) answers a client sending 20
-predictions/s and each true label 1 s later (20 labels/s); ``vigil watch --interval 2`` runs. Once
+predictions/s and each true label --label-delay s later (20 labels/s); ``vigil watch --interval 2`` runs. Once
 the good version has a healthy record, --trials times each, alternating on the same traffic:
 
 - direct (the baseline, what Vigil did before releases): a version fitted on corrupted labels is
@@ -91,7 +91,7 @@ def _trial(settings, traffic: Traffic, good: int, number: int, how: str, share: 
             "wrong": sum(1 for a in answers if not a.correct)}
 
 
-def run(trials: int, share: float) -> list[dict]:
+def run(trials: int, share: float, label_delay: float) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="vigil-blast-bench-"))
     env = {**os.environ, "VIGIL_DATABASE_URL": f"sqlite:///{tmp / 'vigil.db'}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "VIGIL_VAR_DIR": str(tmp),
@@ -116,7 +116,7 @@ def run(trials: int, share: float) -> list[dict]:
     api = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([*VIGIL, "serve", "--port", str(port)], env=env, cwd=tmp,
                               stdout=log.open("a"), stderr=subprocess.STDOUT)
-    watcher, traffic, results = None, Traffic(api), []
+    watcher, traffic, results = None, Traffic(api, label_delay), []
     try:
         _wait(lambda: _ready(api), 180, "the API to be ready")
         watcher = _start_watch(env, 2.0, log)
@@ -142,10 +142,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3, help="bad versions per way of releasing")
     parser.add_argument("--share", type=float, default=0.1, help="the canary's share of the requests")
+    parser.add_argument("--label-delay", type=float, default=1.0, help="seconds from an answer to its true label")
     args = parser.parse_args()
+    if args.label_delay < 0 or not 0 < args.share < 1:
+        parser.error("--label-delay must be >= 0 and --share in (0, 1)")
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-          f"{RATE:g} requests and labels per second; canary share {args.share:.0%}")
-    results = run(args.trials, args.share)
+          f"{RATE:g} requests and labels per second, labels {args.label_delay:g} s late; canary share {args.share:.0%}")
+    results = run(args.trials, args.share, args.label_delay)
     medians = {}
     for how, label in (("direct", "baseline: promoted, rolled back automatically"),
                        ("canary", f"canary at {args.share:.0%}, aborted by the judge")):

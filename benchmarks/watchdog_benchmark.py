@@ -62,9 +62,10 @@ class Answer:
 
 @dataclass
 class Traffic:
-    """A client sending one prediction every 1/RATE s and each true label LABEL_DELAY s later."""
+    """A client sending one prediction every 1/RATE s and each true label ``label_delay`` s later."""
 
     api: str
+    label_delay: float = LABEL_DELAY
     answers: list[Answer] = field(default_factory=list)
     errors: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
@@ -95,7 +96,7 @@ class Traffic:
                 answer = Answer(time.time(), body["model_version"],
                                 correct=int(float(body["prediction"])) == int(truth[index]))
                 self.answers.append(answer)
-                pending.append((time.monotonic() + LABEL_DELAY, body["prediction_id"], int(truth[index]), answer))
+                pending.append((time.monotonic() + self.label_delay, body["prediction_id"], int(truth[index]), answer))
 
     def _send_labels(self, http: httpx.Client, pending: deque) -> None:
         due = []

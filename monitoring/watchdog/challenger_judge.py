@@ -8,7 +8,12 @@ non-inferiority margin δ:
 - promote when "Δ ≥ δ" is rejected at ``alpha_promote`` (the challenger is shown not worse by
   more than δ), with at least ``min_promote_labels`` challenger labels and the bake time passed;
 - abort when "Δ ≤ 0" is rejected at ``alpha_abort`` (the challenger is shown worse), from
-  ``min_abort_labels`` challenger labels;
+  ``min_abort_labels`` challenger labels. The abort e-process is a weighted average of two
+  mixtures (0.8 on scale δ, 0.2 on 10δ): tuned to δ alone it expects differences the size of δ
+  and needed a median of 45 challenger labels to abort a version 26 points worse (simulated, a
+  look every 4 of them); the average, still an e-process (a mixture of mixtures), needs 33, at a
+  cost of log 1.25 in evidence where Δ is near δ, with the same share of equal versions aborted
+  (1.0 % vs 1.2 % of 1,500);
 - otherwise continue; at ``max_labels`` challenger labels the release is inconclusive.
 
 An e-process may be looked at after every label without inflating its error rate (Ville's
@@ -117,6 +122,18 @@ def _log_normal_cdf(x: float) -> float:
     return -0.5 * x * x - math.log(-x) - 0.5 * math.log(2.0 * math.pi)
 
 
+# the abort e-process's mixing scales (in units of the margin) and their weights
+ABORT_SCALES = ((1.0, 0.8), (10.0, 0.2))
+
+
+def log_mean_e_value(s: float, information: float, weighted_rhos: tuple[tuple[float, float], ...]) -> float:
+    """log of the weighted average (weights summing to 1) of the e-processes at each precision
+    (valid as each of them is)."""
+    logs = [(log_e_value(s, information, rho), weight) for rho, weight in weighted_rhos]
+    top = max(value for value, _ in logs)
+    return top + math.log(sum(weight * math.exp(value - top) for value, weight in logs))
+
+
 def confidence_radius(information: float, rho: float, alpha: float) -> float:
     """Half-width of the always-valid confidence sequence for Δ (Howard et al.)."""
     total = information + rho
@@ -127,7 +144,8 @@ def _quality(delta_hat: float, info_promote: float, info_abort: float, challenge
              policy: JudgePolicy, baked: bool) -> tuple[str, str, dict]:
     rho = 1.0 / (policy.margin ** 2)
     promote_e = log_e_value(info_promote * (policy.margin - delta_hat), info_promote, rho)
-    abort_e = log_e_value(info_abort * delta_hat, info_abort, rho)
+    abort_e = log_mean_e_value(info_abort * delta_hat, info_abort,
+                               tuple((1.0 / (policy.margin * scale) ** 2, weight) for scale, weight in ABORT_SCALES))
     radius = confidence_radius(info_abort, rho, policy.alpha_abort)
     numbers = {"error rate difference": round(delta_hat, 4),
                "difference low": round(delta_hat - radius, 4), "difference high": round(delta_hat + radius, 4),
