@@ -28,6 +28,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 _BOOLEAN_WORDS = {"true": "1", "false": "0"}
 
@@ -54,6 +55,15 @@ def label_text(value: Any) -> str | None:
     except ValueError:
         return text
     return text if math.isnan(number) else _number_text(number)
+
+
+def label_texts(values: Sequence[Any] | pd.Series) -> np.ndarray:
+    """``label_text`` of every value (an object array), computed once per distinct value: a window
+    of a million predictions holds a handful of classes. Values equal in Python (``True``, ``1``,
+    ``1.0``) share their text, so taking them together changes nothing."""
+    codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    texts = np.array([*(label_text(value) for value in distinct), None], dtype=object)
+    return texts[codes]  # a missing value's code, -1, picks the last text: None
 
 
 class LabelRefused(ValueError):

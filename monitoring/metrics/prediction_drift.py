@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from monitoring import metric_names
-from monitoring.labels import label_text
+from monitoring.labels import label_texts
 from monitoring.metrics.drift import FeatureDrift, compute_drift
 from monitoring.metrics.references import Reference
 from monitoring.runtime import Runtime
@@ -33,7 +33,7 @@ OUTPUT_COLUMNS = metric_names.OUTPUT_DRIFT
 
 def outputs_frame(labels: list, scores: list) -> pd.DataFrame:
     """Outputs as the drift tests take them: classes as canonical text, scores as floats."""
-    return pd.DataFrame({CLASS: [label_text(v) for v in labels],
+    return pd.DataFrame({CLASS: label_texts(labels),
                          SCORE: pd.to_numeric(pd.Series(scores, dtype=object), errors="coerce")})
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from monitoring.labels import label_text
+from monitoring.labels import label_texts
 from monitoring.metrics import estimated_performance as cbpe
 from monitoring.metrics.windows import Window
 from monitoring.store import window_queries
@@ -42,18 +42,18 @@ def estimate_window(url: str, model_name: str, version: int, window: Window) -> 
     if positive is None:
         return Estimate({}, "no labelled prediction with a score above 0.5 tells the positive class yet")
     scores = labelled["score"].to_numpy(dtype=float, na_value=np.nan)
-    outcomes = (labelled["label"].map(label_text) == positive).to_numpy(dtype=float)
+    outcomes = (label_texts(labelled["label"]) == positive).astype(float)
     calibration = cbpe.calibrate(scores, outcomes)
     if not calibration.usable:
         return Estimate({}, calibration.reason)
     probabilities = calibration.transform(current["score"].to_numpy(dtype=float))
-    predicted = (current["prediction"].map(label_text) == positive).to_numpy()
+    predicted = label_texts(current["prediction"]) == positive
     values = cbpe.estimate(probabilities, predicted)
     return Estimate({name: (value, len(current)) for name, value in values.items()})
 
 
 def positive_class(labelled: pd.DataFrame) -> str | None:
     """The class predicted most often with a score above 0.5."""
-    confident = labelled[pd.to_numeric(labelled["score"], errors="coerce") > 0.5]["prediction"].map(label_text)
-    counts = confident.dropna().value_counts()
+    confident = label_texts(labelled[pd.to_numeric(labelled["score"], errors="coerce") > 0.5]["prediction"])
+    counts = pd.Series(confident, dtype=object).dropna().value_counts()
     return None if counts.empty else str(counts.index[0])

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring import metric_names
-from monitoring.labels import label_text
+from monitoring.labels import label_texts
 from monitoring.metrics import process_scrape
 from monitoring.metrics.references import Reference, load_reference, take_first_healthy_window
 from monitoring.metrics.windows import (
@@ -312,9 +312,9 @@ def _quality(task: str | None, labelled: pd.DataFrame) -> dict[str, tuple[float 
                                  pd.to_numeric(labelled["prediction"]))
     else:
         score = labelled["score"].to_numpy(dtype=float, na_value=np.nan)
-        predictions = labelled["prediction"].map(label_text)
+        predictions = pd.Series(label_texts(labelled["prediction"]), index=labelled.index)
         scored = not np.isnan(score).any()
-        values = quality_metrics(task, labelled["label"].map(label_text), predictions,
+        values = quality_metrics(task, pd.Series(label_texts(labelled["label"]), index=labelled.index), predictions,
                                  score if scored else None,
                                  positive_class(predictions.tolist(), score.tolist()) if scored else None)
     return {name: (value, count) for name, value in values.items()}

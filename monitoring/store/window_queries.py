@@ -1,8 +1,9 @@
 """Reads of the prediction log and the feedback for one monitoring window (SQLite and PostgreSQL).
 
 Only the columns a metric needs are read. On PostgreSQL the latency percentiles are aggregated in
-SQL (``percentile_cont``) and feature columns are extracted from the JSON in SQL and streamed with
-``COPY``, so a window of a million predictions never becomes a million Python objects.
+SQL (``percentile_cont``), and the outputs (as CSV) and the feature documents (as JSON lines) are
+streamed with ``COPY`` and parsed by pyarrow, so a window of a million predictions never becomes a
+million Python objects.
 """
 
 from __future__ import annotations
@@ -105,7 +106,45 @@ def outputs(connection: Connection, window: Window, model_name: str, version: in
     """The predicted class (as logged) and score of the version's successful predictions in the window."""
     query = select(Prediction.prediction, Prediction.score).where(
         _in_window(window, model_name), Prediction.model_version == version, Prediction.status == "ok")
+    if is_postgres(connection) and connection.dialect.driver == "psycopg2":
+        return _copy_csv_frame(connection, query, {"prediction": "string", "score": "float64"})
     return pd.DataFrame(connection.execute(query).all(), columns=["prediction", "score"])
+
+
+def _copy_out(connection: Connection, query, options: str) -> io.BytesIO:
+    """The rows of ``query`` as PostgreSQL's COPY writes them (``options``), in memory."""
+    compiled = query.compile(dialect=connection.dialect)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        sql = cursor.mogrify(compiled.string, compiled.params).decode()
+        buffer = io.BytesIO()
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH ({options})", buffer)
+    finally:
+        cursor.close()
+    buffer.seek(0)
+    return buffer
+
+
+def _copy_csv_frame(connection: Connection, query, types: dict[str, str]) -> pd.DataFrame:
+    """Plain columns streamed with COPY as CSV and parsed by pyarrow: a million rows in a fraction
+    of a second, where row objects through the driver took seconds. SQL NULL (an unquoted empty
+    field) is missing; an empty text (quoted) stays an empty text."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    buffer = _copy_out(connection, query, "FORMAT csv")
+    names = list(types)
+    if buffer.getbuffer().nbytes == 0:
+        return pd.DataFrame({name: pd.Series(dtype=object if kind == "string" else kind) for name, kind in types.items()})
+    table = pa_csv.read_csv(buffer, read_options=pa_csv.ReadOptions(column_names=names),
+                            convert_options=pa_csv.ConvertOptions(
+                                column_types={name: pa.type_for_alias(kind) for name, kind in types.items()},
+                                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False))
+    frame = table.to_pandas()
+    for name, kind in types.items():
+        if kind == "string":
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
 
 
 def labelled_before(connection: Connection, model_name: str, version: int, before: datetime,
@@ -185,21 +224,12 @@ def _copy_json_frame(
     import pyarrow as pa
     from pyarrow import json as pa_json
 
-    compiled = query.compile(dialect=connection.dialect)
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        sql = cursor.mogrify(compiled.string, compiled.params).decode()
-        buffer = io.BytesIO()
-        # CSV with control characters as delimiter and quote writes each document as it is, one per
-        # line (valid JSON holds no raw control characters, so nothing is ever quoted or escaped)
-        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')",
-                           buffer)
-    finally:
-        cursor.close()
+    # CSV with control characters as delimiter and quote writes each document as it is, one per
+    # line (valid JSON holds no raw control characters, so nothing is ever quoted or escaped)
+    buffer = _copy_out(connection, query, "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'")
     names = [*numerical, *categorical]
-    if buffer.tell() == 0:
+    if buffer.getbuffer().nbytes == 0:
         return pd.DataFrame({name: pd.Series(dtype=float if name in numerical else object) for name in names})
-    buffer.seek(0)
     schema = pa.schema([(name, pa.float64()) for name in numerical] + [(name, pa.string()) for name in categorical])
     try:
         table = pa_json.read_json(buffer, parse_options=pa_json.ParseOptions(

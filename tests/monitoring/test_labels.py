@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitoring.labels import is_error, label_text, misses
+from monitoring.labels import is_error, label_text, label_texts, misses
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -67,3 +67,10 @@ def test_misses(prediction, label, tolerance, expected):
 def test_a_missing_label_is_refused_for_a_regressor_too(missing):
     with pytest.raises(ValueError, match="no true label"):
         misses(1.0, missing, 0.5)
+
+
+def test_label_texts_is_label_text_of_each_value():
+    values = [True, 1, 1.0, "1", " 1 ", np.int64(1), False, 0, "0.0", 2.5, "2.50", None, float("nan"), "yes",
+              "Yes", "true", np.bool_(False), "", "1e3"]
+    assert list(label_texts(values)) == [label_text(v) for v in values]
+    assert list(label_texts([])) == []

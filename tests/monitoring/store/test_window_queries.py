@@ -62,3 +62,18 @@ def test_a_shadow_row_is_not_served_traffic_nor_input_of_its_version(store_url):
         traffic = window_queries.traffic(connection, WINDOW, "m")
     assert [(t.version, t.requests) for t in traffic] == [(1, 2)]
     assert [row["age"] for row in _read(store_url)] == [30, 40]
+
+
+def test_outputs_keep_every_spelling_a_missing_value_and_an_empty_text(store_url):
+    """The outputs read (COPY as CSV on PostgreSQL, rows elsewhere) gives back what was logged:
+    one row per successful prediction, NULL as missing, an empty text as an empty text."""
+    spellings = ["1", "", None, 'say "yes", or no', "two\nlines", "0"]
+    _add(store_url, [({}, {"prediction": text, "score": None if i == 1 else i / 10})
+                     for i, text in enumerate(spellings)]
+         + [({}, {"status": "error", "prediction": None, "score": 0.9})])
+    with get_engine(store_url).connect() as connection:
+        frame = window_queries.outputs(connection, WINDOW, "m", 1)
+    scored = frame[frame["score"].notna()]
+    assert dict(zip(scored["score"], scored["prediction"], strict=True)) == {
+        0.0: "1", 0.2: None, 0.3: 'say "yes", or no', 0.4: "two\nlines", 0.5: "0"}
+    assert frame[frame["score"].isna()]["prediction"].tolist() == [""]
