@@ -69,7 +69,8 @@ def decide_destination(
     if champion is None:
         return "champion", "first version: no champion yet"
     if promote is True:
-        return to, "promotion forced (--promote)"
+        return to, (f"sent by hand (--promote): {metric} {candidate:.4f} against the champion's "
+                    f"{champion:.4f} on the same holdout")
     if modeling.is_better(metric, candidate, champion):
         return to, f"{metric} {candidate:.4f} beats champion's {champion:.4f} on the same holdout"
     return "none", f"{metric} {candidate:.4f} does not beat champion's {champion:.4f} on the same holdout"
