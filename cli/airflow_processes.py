@@ -85,12 +85,18 @@ def check_can_run(executor: str, metadata_url: str, broker_url: str = DEFAULT_BR
         raise AirflowSetupError(
             "the CeleryExecutor needs Airflow's metadata DB on PostgreSQL (Celery cannot use SQLite): "
             "set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, e.g. postgresql+psycopg2://postgres@127.0.0.1:5432/airflow")
-    if importlib.util.find_spec("airflow.providers.celery") is None or importlib.util.find_spec("redis") is None:
+    if not _celery_provider_installed() or importlib.util.find_spec("redis") is None:
         raise AirflowSetupError("the CeleryExecutor needs the celery extra: pip install -e '.[celery]' "
                                 "(apache-airflow-providers-celery and redis)")
     problem = broker_problem(broker_url)
     if problem:
         raise AirflowSetupError(problem)
+
+
+def _celery_provider_installed() -> bool:
+    """Looked up on disk: importing Airflow here would configure it from this process's environment."""
+    airflow = importlib.util.find_spec("airflow")
+    return airflow is not None and (Path(airflow.origin).parent / "providers" / "celery" / "__init__.py").is_file()
 
 
 def broker_problem(broker_url: str) -> str | None:

@@ -87,3 +87,16 @@ def test_vigil_demo_with_celery_and_no_metadata_db_says_so_and_starts_nothing(tm
     assert done.returncode == 2, done.stderr
     assert "error: the CeleryExecutor needs Airflow's metadata DB on PostgreSQL" in done.stderr
     assert not (tmp_path / "logs").exists()  # no process was started
+
+
+def test_the_checks_do_not_import_airflow(tmp_path):
+    """Importing Airflow would configure it from the demo's environment (and, on PostgreSQL,
+    want a driver Vigil does not install) before anything is set up."""
+    probe = ("import sys\nfrom cli.airflow_processes import AirflowSetupError, check_can_run\n"
+             "try:\n    check_can_run('celery', sys.argv[1], sys.argv[2])\nexcept AirflowSetupError as e:\n"
+             "    print(e)\nprint('airflow imported' if 'airflow' in sys.modules else 'airflow not imported')\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": METADATA}
+    done = subprocess.run([sys.executable, "-c", probe, METADATA, f"redis://127.0.0.1:{free_port()}/0"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Redis is not reachable" in done.stdout and "airflow not imported" in done.stdout
