@@ -18,13 +18,14 @@ export GRADIO_ANALYTICS_ENABLED := False
 .PHONY: install system-deps test test-fast demo lint clean
 
 # uv resolves and installs in seconds; it trusts the system's certificate store (proxies with
-# their own CA), and plain pip takes over if uv cannot be used.
-$(INSTALLED): pyproject.toml
+# their own CA), and plain pip takes over if uv cannot be used. The celery extra: the CeleryExecutor's
+# end-to-end test and `vigil demo --executor celery`.
+$(INSTALLED): pyproject.toml Makefile
 	@echo "==> creating $(VENV) and installing Vigil with its dependencies (first time: 2-3 minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	UV_SYSTEM_CERTS=1 $(BIN)/uv pip install --python $(BIN)/python -e '.[dev]' \
-	  || $(BIN)/python -m pip install -e '.[dev]'
+	UV_SYSTEM_CERTS=1 $(BIN)/uv pip install --python $(BIN)/python -e '.[dev,celery]' \
+	  || $(BIN)/python -m pip install -e '.[dev,celery]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)

@@ -1,7 +1,8 @@
 """``vigil demo``: the whole system on one machine, on its embedded defaults, telling its story.
 
 It migrates the store, trains a first champion, starts the API, the Gradio page, the dashboard,
-the MLflow UI, Airflow standalone and the watchdog loop, then plays the story with simulated
+the MLflow UI, Airflow standalone (with ``--executor celery``: its parts and Celery workers on
+Redis, ``cli.airflow_processes``) and the watchdog loop, then plays the story with simulated
 traffic: healthy traffic (the champion earns a healthy record), a bad version promoted straight
 to champion (its offline evaluation was fooled by corrupted labels), the watchdog rolling it back
 (told when it happens, read from the store, with the messages Slack would get when it is off);
@@ -26,6 +27,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from cli import airflow_processes
 from cli.supervisor import Service, StopRequested, Supervisor
 from monitoring.runtime import Runtime
 from monitoring.settings import Settings
@@ -63,6 +65,8 @@ class DemoOptions:
     canary_seconds: float = 240.0  # at most, per canary act: the traffic stops once the judge ends it
     drift_seconds: float = 120.0
     ports: dict[str, int] | None = None
+    executor: str = "local"  # "celery": Airflow's parts with Celery workers (cli.airflow_processes)
+    celery_workers: int = 2
 
 
 def _vigil() -> list[str]:
@@ -131,17 +135,28 @@ def services(settings: Settings, options: DemoOptions, root: Path) -> list[Servi
     ]
     if options.airflow:
         airflow_home = (settings.var_dir / "airflow").resolve()
-        listed.append(Service(
-            "airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"],
-            url=f"http://127.0.0.1:{ports['airflow']}",
-            ready_url=f"http://127.0.0.1:{ports['airflow']}/api/v2/monitor/health",
-            env={**shared_env, **airflow_env(airflow_home, root / "dags", ports["airflow"])},
-        ))
+        env = {**shared_env, **airflow_env(airflow_home, root / "dags", ports["airflow"])}
+        if options.executor == "celery":
+            listed += airflow_processes.services(
+                airflow_processes.executor_env(env, executor="celery", **_celery_settings()),
+                workers=options.celery_workers)
+        else:
+            listed.append(Service(
+                "airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"],
+                url=f"http://127.0.0.1:{ports['airflow']}",
+                ready_url=f"http://127.0.0.1:{ports['airflow']}/api/v2/monitor/health", env=env,
+            ))
     else:
         listed.append(Service("monitor-loop", ["/bin/sh", "-c",
                                                f"while true; do {' '.join(_vigil())} monitor; sleep 30; done"],
                               env=shared_env))
     return listed
+
+
+def _celery_settings() -> dict[str, str]:
+    """The CeleryExecutor's metadata DB and broker, from Airflow's own variables."""
+    return {"metadata_url": os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""),
+            "broker_url": os.environ.get("AIRFLOW__CELERY__BROKER_URL", airflow_processes.DEFAULT_BROKER_URL)}
 
 
 def airflow_env(airflow_home: Path, dags: Path, port: int) -> dict[str, str]:
@@ -164,6 +179,8 @@ def run_demo(settings: Settings, options: DemoOptions, say: Callable[[str], None
     root = Path(__file__).resolve().parent.parent
     ports = demo_ports(options)
     check_ports_free(ports)
+    if options.airflow:
+        airflow_processes.check_can_run(options.executor, **_celery_settings())
     # the commands the story runs (vigil train) link their messages to this demo's dashboard
     os.environ.update({**DEMO_ENV, "VIGIL_DASHBOARD_URL": f"http://127.0.0.1:{ports['dashboard']}"})
     try:
@@ -198,7 +215,11 @@ def _first_champion(settings: Settings, say: Callable[[str], None]) -> None:
 def _run_services(settings: Settings, options: DemoOptions, root: Path, supervisor: Supervisor,
                   say: Callable[[str], None]) -> int:
     """Start the services, play the story, then watch them until one essential stops (1)."""
-    for service in services(settings, options, root):
+    listed = services(settings, options, root)
+    if options.airflow and options.executor == "celery":
+        say("==> migrating Airflow's metadata DB (airflow db migrate)")
+        airflow_processes.migrate(next(s for s in listed if s.name == "airflow").env)
+    for service in listed:
         supervisor.start(service)
     for name in list(supervisor.running):
         service = supervisor.running[name][0]

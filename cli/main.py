@@ -369,15 +369,22 @@ def _demo_ports(_ctx: click.Context, _param: click.Parameter, values: tuple[str,
 @click.option("--rate", default=20.0, show_default=True, help="simulated predictions per second")
 @click.option("--port", "ports", multiple=True, metavar="NAME=PORT", callback=_demo_ports,
               help="another port for a service (api, gradio, dashboard, mlflow, airflow); repeatable")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="Airflow's executor. celery: api-server, scheduler, dag-processor and Celery workers on Redis "
+                   "(AIRFLOW__CELERY__BROKER_URL, default redis://127.0.0.1:6379/0); needs the celery extra and "
+                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN on PostgreSQL")
+@click.option("--celery-workers", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="Celery workers to start with --executor celery (one task at a time each)")
 @_user_errors
-def demo(airflow, story, rate, ports) -> None:
+def demo(airflow, story, rate, ports, executor, celery_workers) -> None:
     """Run the whole system on this machine (embedded defaults) and tell its story.
 
     Ctrl-C, SIGTERM and SIGHUP stop every process it started.
     """
     from cli.demo import DemoOptions, run_demo
 
-    options = DemoOptions(airflow=airflow, story=story, rate=rate, ports=ports)
+    options = DemoOptions(airflow=airflow, story=story, rate=rate, ports=ports, executor=executor,
+                          celery_workers=celery_workers)
     sys.exit(run_demo(get_settings(), options, say=click.echo))
 
 

@@ -1,8 +1,9 @@
-"""Shared fixtures: throwaway stores on SQLite and the real PostgreSQL, a real MLflow store.
+"""Shared fixtures: throwaway stores on SQLite and the real PostgreSQL, a real MLflow store, Redis.
 
 PostgreSQL is expected at ``VIGIL_TEST_POSTGRES_URL`` (default: postgres@127.0.0.1:5432, trust
-auth). When it cannot be reached, tests that need it are skipped with the reason, except in CI
-(``CI=true``), where that is a failure.
+auth), Redis (the CeleryExecutor's broker) at ``VIGIL_TEST_REDIS_URL`` (default:
+redis://127.0.0.1:6379/0). When one cannot be reached, tests that need it are skipped with the
+reason, except in CI (``CI=true``), where that is a failure.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 ADMIN_URL = os.environ.get(
     "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("VIGIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,6 +54,25 @@ def postgres_admin_url() -> str:
             pytest.fail(f"{problem} (CI=true: PostgreSQL is required)")
         pytest.skip(problem)
     return ADMIN_URL
+
+
+def _redis_problem() -> str | None:
+    try:
+        from cli.airflow_processes import broker_problem
+
+        return broker_problem(REDIS_URL)
+    except ImportError as error:
+        return f"Redis cannot be used: {error} (`make install` installs the celery extra)"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    problem = _redis_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem} (CI=true: Redis is required)")
+        pytest.skip(problem)
+    return REDIS_URL
 
 
 def _admin_execute(admin_url: str, *statements: str) -> None:

@@ -27,7 +27,7 @@ ENV_EXAMPLE = REPO / ".env.example"
 IMAGE_ROOT = "/opt/vigil"  # WORKDIR of docker/Dockerfile: the repository's files live here
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|WEBHOOK|_KEY$")
-IMAGE_TOOLS = {"postgres": {"pg_isready"}}  # commands that come with an upstream image
+IMAGE_TOOLS = {"postgres": {"pg_isready"}, "redis": {"redis-server", "redis-cli"}}  # come with an upstream image
 OWNER = "postgresql+psycopg2://vigil:"  # Vigil's store as its owner, and as the read-only role
 READER = "postgresql+psycopg2://vigil_reader:"
 
@@ -211,6 +211,14 @@ def _check_command(service_name: str, service: dict[str, Any], tokens: list[str]
         _check_click(_mlflow_cli(), args)
     elif program == "airflow":
         return [args]
+    elif program == "celery":  # Celery's own CLI on the app Airflow's provider defines
+        import importlib.util
+
+        module, _, attribute = _option(args, "--app").rpartition(".")
+        top, *rest = module.split(".")  # found without importing Airflow (the DAG tests configure it first)
+        path = Path(importlib.util.find_spec(top).origin).parent.joinpath(*rest).with_suffix(".py")
+        assert path.is_file(), f"{service_name}: no module {module}"
+        assert f'name == "{attribute}"' in path.read_text(), f"{service_name}: {module} has no {attribute}"  # PEP 562
     elif program == "python":
         if args[0] == "-m":
             import importlib.util
@@ -282,6 +290,8 @@ def listening_port(service: dict[str, Any]) -> int | None:
     if not tokens:
         return 5432 if service.get("image", "").startswith("postgres:") else None
     program, args = tokens[0], tokens[1:]
+    if program == "redis-server":
+        return int(_option(args, "--port") or 6379)
     if program == "vigil":
         command, _rest = _click_command(_vigil_cli(), [resolve(a) for a in args])
         if not any(p.name == "port" for p in command.params):
@@ -475,7 +485,7 @@ def test_the_stack_has_every_piece(services):
     assert commands["watchdog"][:2] == ["vigil", "watch"]
     assert mlflow_arguments(services["mlflow"])[:3] == ["server", "--app-name", "basic-auth"]
     airflow = {c[1] for c in commands.values() if c[:1] == ["airflow"]}
-    assert airflow == {"api-server", "scheduler", "dag-processor", "triggerer"}
+    assert airflow == {"api-server", "scheduler", "dag-processor", "triggerer", "celery"}
     assert "/mlartifacts" in mlflow_arguments(services["mlflow"])
     assert any(v.endswith(":/mlartifacts") for v in services["mlflow"]["volumes"])
 
@@ -485,7 +495,7 @@ def test_airflow_runs_the_repository_s_dags_on_postgresql_with_the_local_executo
         if not name.startswith("airflow-"):
             continue
         env = service["environment"]
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert resolve(env["AIRFLOW__CORE__EXECUTOR"]) == "LocalExecutor"  # unless AIRFLOW_EXECUTOR says otherwise
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
         connection = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
         assert connection == "cat /run/secrets/airflow_database_url", name
@@ -493,8 +503,9 @@ def test_airflow_runs_the_repository_s_dags_on_postgresql_with_the_local_executo
         assert url.startswith("postgresql+psycopg2://airflow:"), name
         dags = in_repo(env["AIRFLOW__CORE__DAGS_FOLDER"])
         assert dags == REPO / "dags" and list(dags.glob("*.py")), f"{name}: no DAGs at {dags}"
-        # the LocalExecutor runs every task in the scheduler: the one that needs Vigil's store
-        runs_tasks = name == "airflow-scheduler"
+        # the LocalExecutor runs every task in the scheduler, the CeleryExecutor on the workers:
+        # the ones that need Vigil's store
+        runs_tasks = name in ("airflow-scheduler", "airflow-worker")
         assert ("VIGIL_DATABASE_URL_FILE" in env) == runs_tasks, f"{name}: Vigil's store only where tasks run"
     init = scripts_run_by(services["airflow-init"])
     assert any("airflow db migrate" in script.read_text() for script in init)

@@ -42,6 +42,8 @@ NEED_TO_KNOW = {
     "airflow-scheduler": AIRFLOW | OWNER | DELIVERY,
     "airflow-dag-processor": AIRFLOW,
     "airflow-triggerer": AIRFLOW,
+    "airflow-worker": AIRFLOW | OWNER | DELIVERY,  # with the CeleryExecutor, the tasks run here
+    "redis": set(),
     "demo-train": OWNER,
     "demo-traffic": set(),
 }
