@@ -67,7 +67,7 @@ def executor_env(base: dict[str, str], *, executor: str, metadata_url: str, brok
         "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_urlsafe(32),
     }
     scheme, _, rest = metadata_url.partition("://")
-    if scheme.split("+")[0] == "postgresql":  # what Airflow derives by itself needs asyncpg; psycopg 3 is installed
+    if scheme.split("+")[0] == "postgresql":  # async connections through psycopg 3, the driver Vigil uses already
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = f"postgresql+psycopg://{rest}"
     if executor == "celery":
         env |= {"AIRFLOW__CELERY__BROKER_URL": broker_url,
