@@ -71,7 +71,9 @@ def test_a_bad_canary_is_aborted_and_a_good_one_promoted_by_vigil_watch(sqlite_u
             aborted = _wait(lambda: _ended(sqlite_url, name, "aborted"), 180, "the bad canary's abort", logs)
 
             good = register_team_version(mlflow_store, name, seed=3, champion=False)
-            assert _vigil(env, "canary", "start", str(good), "--share", "0.5", "--bake-minutes", "0").returncode == 0
+            # a minute of bake time: however slow a loaded machine is here, the judge cannot
+            # promote before the restart below (it had done so in 30 s with no bake time)
+            assert _vigil(env, "canary", "start", str(good), "--share", "0.5", "--bake-minutes", "1").returncode == 0
             _wait(lambda: _answered(sqlite_url, name, good, "canary") >= 20, 60, "the good canary's answers", logs)
         finally:
             _stop(traffic)
