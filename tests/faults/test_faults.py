@@ -40,4 +40,5 @@ def test_an_mlflow_outage_is_skipped_in_seconds_without_holding_the_lock(rows):
 def test_a_stalled_watchdog_is_seen_by_readiness_and_the_gauge(rows):
     seen = rows["watchdog process stalled (SIGSTOP)"].observations
     assert seen["readiness stale after s"] < 20, seen  # threshold 10 s, re-read every 2 s
-    assert seen["gauge at that time"] > 10, seen
+    # stale means more than 10 s since the last evaluation; the figure is rounded to 0.1 s
+    assert seen["gauge at that time"] >= 10, seen
