@@ -46,13 +46,17 @@ def _postgres_problem() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    problem = _postgres_problem()
+def _require(service: str, problem: str | None) -> None:
+    """Skip the test for a missing service, or fail it in CI, where every service is required."""
     if problem:
         if IN_CI:
-            pytest.fail(f"{problem} (CI=true: PostgreSQL is required)")
+            pytest.fail(f"{problem} (CI=true: {service} is required)")
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    _require("PostgreSQL", _postgres_problem())
     return ADMIN_URL
 
 
@@ -67,11 +71,7 @@ def _redis_problem() -> str | None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    problem = _redis_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"{problem} (CI=true: Redis is required)")
-        pytest.skip(problem)
+    _require("Redis", _redis_problem())
     return REDIS_URL
 
 

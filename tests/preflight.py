@@ -12,24 +12,21 @@ import sys
 from tests.conftest import ADMIN_URL, IN_CI, REDIS_URL, _postgres_problem, _redis_problem
 
 
+def _report(service: str, problem: str | None, where: str, skipped: str) -> int:
+    """Say whether a service answers; 1 when it does not and CI requires it."""
+    if problem is None:
+        print(f"preflight: {service} reachable at {where}")
+        return 0
+    if IN_CI:
+        print(f"preflight: FAIL: {problem}; CI=true requires it", file=sys.stderr)
+        return 1
+    print(f"preflight: {problem}; {skipped} will be SKIPPED")
+    return 0
+
+
 def main() -> int:
-    problems = 0
-    postgres = _postgres_problem()
-    if postgres is None:
-        print(f"preflight: PostgreSQL reachable at {ADMIN_URL}")
-    elif IN_CI:
-        print(f"preflight: FAIL: {postgres}; CI=true requires it", file=sys.stderr)
-        problems += 1
-    else:
-        print(f"preflight: {postgres}; tests marked 'postgres' and those needing it will be SKIPPED")
-    redis = _redis_problem()
-    if redis is None:
-        print(f"preflight: Redis reachable at {REDIS_URL}")
-    elif IN_CI:
-        print(f"preflight: FAIL: {redis}; CI=true requires it", file=sys.stderr)
-        problems += 1
-    else:
-        print(f"preflight: {redis}; the CeleryExecutor test will be SKIPPED")
+    problems = _report("PostgreSQL", _postgres_problem(), ADMIN_URL, "tests marked 'postgres' and those needing it")
+    problems += _report("Redis", _redis_problem(), REDIS_URL, "the CeleryExecutor test")
     if not os.path.exists("/usr/bin/chromium") and shutil.which("chromium") is None:
         level = "FAIL" if IN_CI else "note"
         print(f"preflight: {level}: no chromium; browser tests will be skipped"
