@@ -31,12 +31,8 @@ WIDEST_DEFAULT = "Last 24 hours"
 def default_range(oldest: datetime | None, now: datetime) -> str:
     """The range a new session opens on: the shortest that holds all the stored data, at most a
     day (in a demo's first minutes a day-wide axis would squeeze the story into one pixel)."""
-    if oldest is None:
-        return WIDEST_DEFAULT
-    for name, length in RANGES.items():
-        if now - length <= oldest or name == WIDEST_DEFAULT:
-            return name
-    return WIDEST_DEFAULT
+    return next(name for name, length in RANGES.items()
+                if name == WIDEST_DEFAULT or (oldest is not None and now - length <= oldest))
 
 
 DRIFT_POINTS = 200  # heatmap columns at most (the line charts keep the store's default)

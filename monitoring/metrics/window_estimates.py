@@ -30,11 +30,11 @@ class Estimate:
     note: str | None = None  # why there is none
 
 
-def estimate_window(url: str, model_name: str, version: int, window: Window) -> Estimate:
-    """The expected classification metrics of the version's predictions in ``window``."""
+def estimate_window(url: str, model_name: str, version: int, window: Window, current: pd.DataFrame) -> Estimate:
+    """The expected classification metrics of the version's predictions in ``window``, whose
+    outputs (``window_queries.outputs``) are ``current``."""
     with get_engine(url).connect() as connection:
         labelled = window_queries.labelled_before(connection, model_name, version, window.start, CALIBRATION_ROWS)
-        current = window_queries.outputs(connection, window, model_name, version)
     current = current[pd.to_numeric(current["score"], errors="coerce").notna()]
     if current.empty:
         return Estimate({}, "no scored predictions in the window")

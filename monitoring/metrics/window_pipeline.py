@@ -118,6 +118,8 @@ class _Context:
     summary: MonitorSummary
     references: dict[tuple[str, int], Reference | None] = field(default_factory=dict)
     reference_outputs: dict[tuple[str, int], pd.DataFrame | None] = field(default_factory=dict)
+    # the last version-window's outputs: the estimate and the prediction drift both need them
+    window_outputs: tuple[tuple[str, int, Window], pd.DataFrame] | None = None
 
     def full_window(self, model_name: str, window: Window, process: dict[str, float]) -> None:
         with get_engine(self.runtime.store_url).connect() as connection:
@@ -161,11 +163,19 @@ class _Context:
 
         if tasks.get((model_name, version), "classification") != "classification":
             return {}
-        estimate = estimate_window(self.runtime.store_url, model_name, version, window)
+        estimate = estimate_window(self.runtime.store_url, model_name, version, window,
+                                   self._outputs(model_name, version, window))
         if estimate.note:
             self.summary.notes.append(f"{model_name} v{version} {window.start.isoformat()}: "
                                       f"no estimated performance ({estimate.note})")
         return estimate.metrics
+
+    def _outputs(self, model_name: str, version: int, window: Window) -> pd.DataFrame:
+        key = (model_name, version, window)
+        if self.window_outputs is None or self.window_outputs[0] != key:
+            with get_engine(self.runtime.store_url).connect() as connection:
+                self.window_outputs = key, window_queries.outputs(connection, window, model_name, version)
+        return self.window_outputs[1]
 
     def quality_only(self, model_name: str, window: Window) -> None:
         with get_engine(self.runtime.store_url).connect() as connection:
@@ -243,8 +253,7 @@ class _Context:
         expected = self.reference_outputs[key]
         if expected is None:
             return []
-        with get_engine(self.runtime.store_url).connect() as connection:
-            logged = window_queries.outputs(connection, window, model_name, version)
+        logged = self._outputs(model_name, version, window)
         current = outputs.outputs_frame(logged["prediction"].tolist(), logged["score"].tolist())
         return outputs.prediction_drift(expected, current, drift_share=self.runtime.settings.watchdog.drift_share)
 
