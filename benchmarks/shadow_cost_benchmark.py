@@ -1,6 +1,6 @@
 """Benchmark: what a shadow release costs the champion's latency (p99 at 16 connections).
 
-    .venv/bin/python benchmarks/shadow_cost_benchmark.py [--rounds 10] [--duration 3]
+    .venv/bin/python benchmarks/shadow_cost_benchmark.py [--rounds 10] [--duration 3] [--rate 2000]
                                                          [--connections 16] [--threads 2]
 
 In temporary stores it trains and registers two versions of the API benchmark's model (a 20-feature
@@ -10,7 +10,11 @@ store of its own): one whose store has a running shadow release of version 2 at 
 request is also scored by the challenger, off the response path, and logged as a shadow row), one
 with no release (the baseline). wrk loads them in --rounds pairs of --duration seconds, back to
 back, the order flipped from one pair to the next; the cost is the median over pairs of
-p99 (shadow) / p99 (baseline) - 1, printed with its spread and the median rounds' figures. It checks
+p99 (shadow) / p99 (baseline) - 1, printed with its spread and the median rounds' figures. This is
+done twice: with wrk saturating the servers (every connection sends its next request as soon as
+the answer is in), and at a fixed offered load of --rate requests/s (each connection waits
+connections / rate s before each request, wrk's ``delay()``; 0 skips it), the way a service is run
+below its capacity. It checks
 that every request got a 2xx and that the shadow server logged one shadow row per champion row (or
 counted it as dropped); exit status 1 otherwise. The load average is
 printed before and after.
@@ -101,7 +105,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=10, help="pairs of loads (shadow on, shadow off)")
+    parser.add_argument("--rate", type=float, default=2000.0,
+                        help="the fixed offered load, requests/s over all connections (0: saturated only)")
     args = parser.parse_args()
+    if args.rate < 0:
+        parser.error("--rate must be >= 0")
 
     tmp = Path(tempfile.mkdtemp(prefix="vigil-shadow-bench-"))
     env = {**bench_env(tmp, MODEL_NAME), "VIGIL_ALIAS_POLL_SECONDS": "1"}
@@ -120,25 +128,34 @@ def main() -> int:
 
         def report(pair: int, last: dict[str, Result]) -> None:
             on, off = last[on_name], last[off_name]
-            print(f"pair {pair}/{args.rounds}: p99 shadow {on.p99_ms:.2f} ms, baseline {off.p99_ms:.2f} ms, "
+            print(f"pair {pair}/{args.rounds}: p99 shadow {on.p99_ms:.2f} ms, baseline {off.p99_ms:.2f} ms "
+                  f"({on.requests_per_s:,.0f} / {off.requests_per_s:,.0f} req/s), "
                   f"cost {100 * (on.p99_ms / off.p99_ms - 1):.1f}%", flush=True)
 
-        rounds = paired_rounds(servers, lua_script(tmp / "vigil.lua", row), args, report)
-        costs = sorted(on.p99_ms / off.p99_ms - 1 for on, off in zip(rounds[on_name], rounds[off_name], strict=True))
-        results = [median_round(rounds[on_name]), median_round(rounds[off_name])]
+        loads = [("saturated", None)]
+        if args.rate:
+            loads.append((f"{args.rate:,.0f} requests/s offered", 1000 * args.connections / args.rate))
+        measured = []
+        for load, delay_ms in loads:
+            print(f"\n{load}:")
+            rounds = paired_rounds(servers, lua_script(tmp / "vigil.lua", row, delay_ms), args, report)
+            measured.append((load, rounds))
         shadow_check, shadow_ok = shadow_rows_complete(servers[on_name][1], stores["shadow on"])
     finally:
         for process, _ in servers.values():
             stop(process)
 
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print(f"\nwrk: {args.connections} connections, {args.threads} threads, one row per POST, 1 server worker "
-          f"each; the median of {args.rounds} rounds of {args.duration} s")
-    print_results(results)
-    print(f"\ncost of shadow mode to the champion's p99: {100 * statistics.median(costs):.1f}%, median of "
-          f"{len(costs)} pairs (spread {100 * costs[0]:.1f}% to {100 * costs[-1]:.1f}%)   (target < 10%)")
+    failed = []
+    for load, rounds in measured:
+        costs = sorted(on.p99_ms / off.p99_ms - 1 for on, off in zip(rounds[on_name], rounds[off_name], strict=True))
+        print(f"\n{load}; wrk: {args.connections} connections, {args.threads} threads, one row per POST, 1 server "
+              f"worker each; the median of {args.rounds} rounds of {args.duration} s")
+        print_results([median_round(rounds[on_name]), median_round(rounds[off_name])])
+        print(f"cost of shadow mode to the champion's p99 ({load}): {100 * statistics.median(costs):.1f}%, median "
+              f"of {len(costs)} pairs (spread {100 * costs[0]:.1f}% to {100 * costs[-1]:.1f}%)   (target < 10%)")
+        failed += failed_loads([*rounds[on_name], *rounds[off_name]])
     print(shadow_check)
-    failed = failed_loads([*rounds[on_name], *rounds[off_name]])
     if failed or not shadow_ok:
         print(f"errors during the load of: {', '.join(failed) or 'none'}; shadow rows complete: {shadow_ok}; "
               f"see the logs in {tmp}")

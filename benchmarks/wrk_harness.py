@@ -72,11 +72,14 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(10)
 
 
-def lua_script(path: Path, body: dict) -> Path:
+def lua_script(path: Path, body: dict, delay_ms: float | None = None) -> Path:
+    """wrk's Lua script POSTing ``body``; with ``delay_ms`` each connection waits that long before
+    each request (wrk's ``delay()``), which offers a fixed load instead of saturating the server."""
     payload = json.dumps(body).replace("\\", "\\\\").replace('"', '\\"')
+    pacing = f"function delay()\n  return {delay_ms:g}\nend\n" if delay_ms else ""
     path.write_text('wrk.method = "POST"\n'
                     f'wrk.body = "{payload}"\n'
-                    'wrk.headers["Content-Type"] = "application/json"\n')
+                    'wrk.headers["Content-Type"] = "application/json"\n' + pacing)
     return path
 
 

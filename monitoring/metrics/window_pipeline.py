@@ -1,7 +1,8 @@
 """The monitoring run: turn the prediction log and the feedback into per-window metrics and drift.
 
 For each window a run owns (see ``monitoring.metrics.windows``) and each model version that served in it:
-quality against the feedback (with the number of labelled predictions), latency p50/p95/p99,
+quality against the feedback (with the number of labelled predictions), latency p50/p95/p99 (and
+the latencies' histogram, which longer ranges merge: ``monitoring.store.latency_histograms``),
 error rate, throughput and request count, the serving process's CPU and memory (latest window
 only, when the API answers), data drift per feature against the version's reference data,
 with Evidently's HTML report on a bounded sample, prediction drift (the version's classes and
@@ -36,7 +37,7 @@ from monitoring.metrics.windows import (
     windows_ending_in,
 )
 from monitoring.runtime import Runtime
-from monitoring.store import metric_windows, window_queries
+from monitoring.store import latency_histograms, metric_windows, window_queries
 from monitoring.store.engine import get_engine, session_scope, utcnow
 from monitoring.training.datasets import infer_task
 
@@ -128,10 +129,14 @@ class _Context:
                 return
             labelled = window_queries.labelled(connection, window, model_name)
             tasks = window_queries.version_tasks(connection, [model_name])
+            histograms = latency_histograms.window_histograms(connection, window, model_name)
         metric_rows: list[dict[str, Any]] = []
         process_rows: list[dict[str, Any]] = []
         drift_rows: list[dict[str, Any]] = []
         check_rows: list[dict[str, Any]] = []
+        histogram_rows = [latency_histograms.histogram_row(model_name=model_name, version=version, window=window,
+                                                           counts=counts, computed_at=self.now)
+                          for version, counts in histograms.items()]
         for traffic in served:
             self.summary.served.append((model_name, traffic.version, window))
             metrics = service_metrics(window, traffic.requests, traffic.errors, traffic.percentiles,
@@ -153,6 +158,7 @@ class _Context:
             metric_windows.insert_metrics_if_absent(session, process_rows)
             metric_windows.upsert_drift(session, drift_rows)
             metric_windows.upsert_quality_checks(session, check_rows)
+            latency_histograms.upsert_histograms(session, histogram_rows)
         self.summary.metric_rows += len(metric_rows) + len(process_rows)
         self.summary.drift_rows += len(drift_rows)
         self.summary.quality_check_rows += len(check_rows)

@@ -27,6 +27,7 @@ class Cutoffs:
     metric_windows: datetime  # by window end
     drift_results: datetime  # by window end
     data_quality_checks: datetime  # by window end
+    latency_histograms: datetime  # by window end
     reports: datetime  # by the window end in the report's file name
 
 
@@ -48,6 +49,7 @@ def cutoffs(policy: RetentionPolicy, now: datetime) -> Cutoffs:
         metric_windows=metrics,
         drift_results=metrics,
         data_quality_checks=metrics,
+        latency_histograms=metrics,
         reports=now - timedelta(days=policy.report_days),
     )
 

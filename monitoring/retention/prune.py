@@ -22,7 +22,8 @@ from monitoring.settings import RetentionPolicy, Settings
 from monitoring.store import retention as store
 from monitoring.store.engine import utcnow
 
-ROW_KINDS = ("feedback", "outbox", "access_log", "metric_windows", "drift_results", "data_quality_checks")
+ROW_KINDS = ("feedback", "outbox", "access_log", "metric_windows", "drift_results", "data_quality_checks",
+             "latency_histograms")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Integer, and_, cast, func, literal_column, se
 
 from monitoring import metric_names
 from monitoring.alerts.messages import render_plain
+from monitoring.metrics.windows import PERCENTILES
+from monitoring.store import latency_histograms
 from monitoring.store.dialect import is_postgres
 from monitoring.store.engine import get_engine
 from monitoring.store.served import SERVED
@@ -116,7 +118,10 @@ def latest_window_end(url: str, model_name: str, metric: str = metric_names.REQU
 
 def recent_summary(url: str, model_name: str, metrics: Sequence[str], until: datetime,
                    minutes: int = 60) -> pd.DataFrame:
-    """Per metric over the ``minutes`` before ``until``: mean, sample-weighted mean, samples, windows."""
+    """Per metric over the ``minutes`` before ``until``: mean, sample-weighted mean, samples, windows.
+
+    Latency percentiles are those of the range (the windows' histograms merged) where the windows
+    have histograms, not a mean of the windows' percentiles."""
     query = select(
         MetricWindow.metric,
         func.avg(MetricWindow.value).label("mean"),
@@ -128,14 +133,24 @@ def recent_summary(url: str, model_name: str, metrics: Sequence[str], until: dat
         MetricWindow.model_name == model_name, MetricWindow.metric.in_(list(metrics)),
         MetricWindow.window_start >= until - timedelta(minutes=minutes), MetricWindow.window_start < until,
     ).group_by(MetricWindow.metric)
+    if not metrics:
+        return pd.DataFrame()
     with _connect(url) as connection:
-        return _frame(connection, query).set_index("metric") if metrics else pd.DataFrame()
+        frame = _frame(connection, query).set_index("metric")
+        if any(metric in PERCENTILES for metric in metrics):
+            merged = latency_histograms.merged_percentiles(connection, model_name, until - timedelta(minutes=minutes),
+                                                           until, by_version=False)
+            for row in merged.itertuples():
+                if row.metric in frame.index and row.metric in metrics:
+                    frame.loc[row.metric, ["mean", "weighted"]] = row.value
+    return frame
 
 
 def series(url: str, model_name: str, metrics: Sequence[str], start: datetime, end: datetime,
            bucket: int | None = None) -> pd.DataFrame:
     """Metric values per time bucket and version: ``bucket, model_version, metric, mean, weighted,
-    samples`` (``weighted`` is the sample-weighted mean: the right one for quality metrics)."""
+    samples`` (``weighted`` is the sample-weighted mean: the right one for quality metrics; a
+    bucket's latency percentiles are its windows' histograms merged, where they have them)."""
     bucket = bucket or bucket_seconds(start, end)
     with _connect(url) as connection:
         bucket_column = _bucket(MetricWindow.window_start, connection, bucket)
@@ -151,9 +166,24 @@ def series(url: str, model_name: str, metrics: Sequence[str], start: datetime, e
         ).group_by(literal_column("1"), MetricWindow.model_version, MetricWindow.metric) \
             .order_by(literal_column("1"))
         frame = _frame(connection, query)
+        merged = latency_histograms.merged_percentiles(connection, model_name, start, end, bucket) \
+            if any(metric in PERCENTILES for metric in metrics) else None
     for column in ("mean", "weighted"):
         frame[column] = frame[column].astype(float)
-    return _epoch_to_time(frame)
+    frame = _epoch_to_time(frame)
+    if merged is not None and not merged.empty and not frame.empty:
+        frame = _with_merged_latency(frame, merged)
+    return frame
+
+
+def _with_merged_latency(frame: pd.DataFrame, merged: pd.DataFrame) -> pd.DataFrame:
+    """The series' latency percentiles replaced by the bucket's merged histograms where they exist."""
+    keys = ["bucket", "model_version", "metric"]
+    joined = frame.merge(merged[[*keys, "value"]], on=keys, how="left")
+    found = joined["value"].notna()
+    joined.loc[found, "mean"] = joined.loc[found, "value"]
+    joined.loc[found, "weighted"] = joined.loc[found, "value"]
+    return joined.drop(columns="value")
 
 
 def version_quality(url: str, model_name: str, metric: str) -> pd.DataFrame:

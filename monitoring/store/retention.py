@@ -44,6 +44,7 @@ KINDS = {
     "metric_windows": Kind("metric_windows", "window_end < :cutoff"),
     "drift_results": Kind("drift_results", "window_end < :cutoff"),
     "data_quality_checks": Kind("data_quality_checks", "window_end < :cutoff"),
+    "latency_histograms": Kind("latency_histograms", "window_end < :cutoff"),
 }
 _PREDICTIONS_DUE = "model_name = :model AND created_at < :cutoff"
 

@@ -227,6 +227,29 @@ class DataQualityCheck(Base):
     )
 
 
+class LatencyHistogram(Base):
+    """The online latencies of one model version in one window, counted in log-spaced buckets
+    (``monitoring.metrics.latency_sketch``): merged, they give any longer range's percentiles."""
+
+    __tablename__ = "latency_histograms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    counts: Mapped[dict[str, Any]]  # bucket index (as text) -> latencies in it
+    samples: Mapped[int]
+    computed_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("model_name", "model_version", "window_start", "window_end",
+                         name="uq_latency_histograms_key"),
+        Index("ix_latency_histograms_model_time", "model_name", "window_start"),
+        Index("ix_latency_histograms_end", "window_end"),  # retention
+    )
+
+
 class RegistryEvent(Base):
     """History of which version held an alias: MLflow keeps none, "last known good" comes from here."""
 

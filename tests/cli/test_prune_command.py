@@ -47,7 +47,7 @@ def test_prune_lists_per_kind_and_dry_run_changes_nothing(settings, tmp_path):
     assert any(line.startswith("access_log: would delete 1 rows older than") for line in dry)
     assert {line.split(":")[0] for line in dry} == {"predictions", "feedback", "outbox", "access_log",
                                                     "metric_windows", "drift_results", "data_quality_checks",
-                                                    "reports"}
+                                                    "latency_histograms", "reports"}
     assert _counts(url) == (13, 1)
 
     done = vigil()

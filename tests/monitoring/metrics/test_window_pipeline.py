@@ -148,6 +148,40 @@ def test_latency_percentiles_equal_numpys_and_ignore_batch_rows(store_url, tmp_p
     assert stored[(1, T0, metric_names.ERROR_RATE)][0] == pytest.approx(1 / 601)
 
 
+def test_a_longer_range_merges_its_windows_latency_histograms(store_url, tmp_path):
+    from monitoring.metrics.latency_sketch import RELATIVE_ERROR
+    from monitoring.store import dashboard_queries
+    from monitoring.store.tables import LatencyHistogram
+
+    rng = np.random.default_rng(8)
+    busy = [{"id": f"busy-{i}", "at": T0 + timedelta(seconds=i * 0.5), "prediction": "1", "score": 0.9,
+             "latency": float(rng.lognormal(1.0, 0.2))} for i in range(400)]
+    slow = [{"id": f"slow-{i}", "at": T0 + timedelta(minutes=5, seconds=i * 5), "prediction": "1", "score": 0.9,
+             "latency": float(rng.lognormal(4.0, 0.2))} for i in range(30)]
+    _log(store_url, busy + slow)
+    settings, end = _settings(tmp_path), T0 + timedelta(minutes=10)
+    compute_windows(runtime_for(store_url, None, settings), model_name=MODEL, start=T0, end=end, reports=False,
+                    now=end + timedelta(minutes=1))
+    with session_scope(store_url) as session:
+        stored = {(r.window_start, r.samples, r.computed_at) for r in session.scalars(select(LatencyHistogram))}
+    assert {(start, samples) for start, samples, _ in stored} == {(T0, 400), (T0 + timedelta(minutes=5), 30)}
+
+    union = np.sort([r["latency"] for r in busy + slow])
+    p99 = union[int(np.ceil(0.99 * len(union))) - 1]
+    ten_minutes = dashboard_queries.series(store_url, MODEL, (metric_names.LATENCY_P99,), T0, end, bucket=600)
+    assert ten_minutes["weighted"].tolist() == [pytest.approx(p99, rel=RELATIVE_ERROR)]
+    windows = _metrics(store_url)
+    mean_of_windows = np.mean([windows[(1, T0 + timedelta(minutes=m), metric_names.LATENCY_P99)][0] for m in (0, 5)])
+    assert abs(mean_of_windows - p99) / p99 > 0.2  # what the range showed before histograms
+    recent = dashboard_queries.recent_summary(store_url, MODEL, (metric_names.LATENCY_P99,), end, minutes=10)
+    assert recent.at[metric_names.LATENCY_P99, "mean"] == pytest.approx(p99, rel=RELATIVE_ERROR)
+
+    compute_windows(runtime_for(store_url, None, settings), model_name=MODEL, start=T0, end=end, reports=False,
+                    now=end + timedelta(minutes=4))
+    with session_scope(store_url) as session:
+        assert {(r.window_start, r.samples, r.computed_at) for r in session.scalars(select(LatencyHistogram))} == stored
+
+
 def test_late_feedback_updates_the_window_of_its_prediction(sqlite_url, tmp_path):
     settings = _settings(tmp_path)
     rows = _classification_rows(100, T0, seed=5, labelled_share=0.0)

@@ -22,6 +22,7 @@ from monitoring.store.tables import (
     DataQualityCheck,
     DriftResult,
     Feedback,
+    LatencyHistogram,
     MetricWindow,
     OutboxMessage,
     Prediction,
@@ -48,7 +49,9 @@ def _window_rows(end: datetime, key: str, report: str | None):
     quality = DataQualityCheck(model_name="m", model_version=1, window_start=start, window_end=end, feature=key,
                                kind="missing", rate=0.0, reference_rate=0.0, threshold=0.01, failed=False,
                                rows=10, computed_at=end)
-    return [metric, drift, quality]
+    latency = LatencyHistogram(model_name=f"m-{key}", model_version=1, window_start=start, window_end=end,
+                               counts={"100": 10}, samples=10, computed_at=end)
+    return [metric, drift, quality, latency]
 
 
 @pytest.fixture
@@ -99,7 +102,7 @@ def world(store_url, tmp_path):
 
 
 EXPECTED = {"predictions": 7, "feedback": 1, "outbox": 1, "access_log": 1, "metric_windows": 1,
-            "drift_results": 1, "data_quality_checks": 1, "reports": 1}
+            "drift_results": 1, "data_quality_checks": 1, "latency_histograms": 1, "reports": 1}
 
 
 def _stored(url: str) -> dict[str, list]:
@@ -112,6 +115,7 @@ def _stored(url: str) -> dict[str, list]:
             "metric_windows": sorted(session.scalars(select(MetricWindow.metric))),
             "drift": sorted(session.execute(select(DriftResult.feature, DriftResult.report_path))),
             "data_quality": sorted(session.scalars(select(DataQualityCheck.feature))),
+            "latency": sorted(session.scalars(select(LatencyHistogram.model_name))),
         }
 
 
@@ -134,6 +138,7 @@ def test_prune_removes_exactly_what_is_due(world):
     report_kept = str(next(p for p, kept in world["files"].items() if kept and p.name != "notes.html"))
     assert stored["drift"] == [("kept", None), ("report-gone", None), ("report-kept", report_kept)]
     assert stored["data_quality"] == ["kept", "report-gone", "report-kept"]
+    assert stored["latency"] == ["m-kept", "m-report-gone", "m-report-kept"]
     assert {path: path.exists() for path in world["files"]} == world["files"]
 
     assert prune(url, settings, now=now).counts() == dict.fromkeys(EXPECTED, 0)
