@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.dependencies import ApiProcessDep, SettingsDep, served_model
-from api.schemas import Liveness, ModelInfo, Readiness, ServedModelState, WatchdogState
+from api.schemas import ErrorDetail, Liveness, ModelInfo, Readiness, ServedModelState, WatchdogState
 from monitoring.serving.served_model import ServedModel
 from monitoring.store import history
 from monitoring.store.engine import is_reachable
@@ -22,7 +22,7 @@ router = APIRouter()
 
 
 @router.get("/model", summary="The champion being served: version, since when, registration metrics",
-            response_model=ModelInfo, responses={404: {"description": "this API serves no model of that name"}})
+            response_model=ModelInfo, responses={404: {"model": ErrorDetail, "description": "this API serves no model of that name"}})
 def model_info(service: ApiProcessDep, settings: SettingsDep, model_name: str | None = Query(
         None, min_length=1, max_length=200, description="a served model (default: VIGIL_MODEL_NAME)")) -> ModelInfo:
     holder = served_model(service, model_name).holder
@@ -110,17 +110,14 @@ def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
 
 
 def _model_state(served: ServedModel) -> ServedModelState:
-    holder, champion = served.holder, served.champion
-    problems = []
-    if champion is None and holder.load_failure is None:
+    holder, champion, failure = served.holder, served.champion, served.holder.load_failure
+    described = failure.describe(holder.alias, champion.version if champion else None) if failure else None
+    problems = [described] if described else []
+    if champion is None and failure is None:
         problems.append(f"no model loaded ({holder.stats.last_error or 'the alias points at nothing'})")
-    failure = holder.load_failure.describe(holder.alias, champion.version if champion else None) \
-        if holder.load_failure is not None else None
-    if failure is not None:
-        problems.append(failure)
     return ServedModelState(model_name=served.name, loaded=champion is not None,
                             version=champion.version if champion else None, alias_version=holder.stats.alias_version,
-                            source=_source(champion), load_failure=failure, problems=problems)
+                            source=_source(champion), load_failure=described, problems=problems)
 
 
 def _named(state: ServedModelState, text: str, several: bool) -> str:

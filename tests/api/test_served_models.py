@@ -1,7 +1,7 @@
 """Several models served by one API (``VIGIL_SERVED_MODELS``), each registered by test code as a
 team would: each answers ``/predict/<name>`` with its own version and checks its own features, an
-alias move swaps only its own model, an operator acts on the model named, labels come back for
-both, one model that cannot be loaded leaves the others ready, and the monitoring run computes
+alias move swaps only its own model, an operator acts on the model named (its alias, its canary),
+labels come back for both, one model that cannot be loaded leaves the others ready, and the monitoring run computes
 each model's windows from the rows logged under its own name."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import mlflow
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from api.main import create_app
@@ -37,9 +38,10 @@ def _until(check, what: str, timeout: float = 20.0):
         time.sleep(0.05)
 
 
-def _metric(text: str, name: str, model: str) -> float:
-    prefix = f'{name}{{model_name="{model}"}} '
-    return float(next(line[len(prefix):] for line in text.splitlines() if line.startswith(prefix)))
+def _metric(text: str, name: str, model: str, **labels: str) -> float:
+    wanted = {"model_name": model, **labels}
+    return next(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                if sample.name == name and sample.labels == wanted)
 
 
 def test_several_models_are_served_swapped_labelled_and_monitored_each_on_its_own(api_settings, tmp_path):
@@ -56,8 +58,8 @@ def test_several_models_are_served_swapped_labelled_and_monitored_each_on_its_ow
     started = utcnow()
 
     with TestClient(create_app(settings)) as client:
-        def predict(path: str, body) -> dict:
-            answer = client.post(path, json=body)
+        def predict(path: str, body, caller: str = "") -> dict:
+            answer = client.post(path, json=body, headers={"X-Vigil-Caller": caller} if caller else None)
             assert answer.status_code == 200, answer.text
             found = answer.json()
             served[(found["model_name"], found["model_version"])] += len(found.get("predictions", [found]))
@@ -106,6 +108,21 @@ def test_several_models_are_served_swapped_labelled_and_monitored_each_on_its_ow
         assert client.get("/model", params={"model_name": scores}).json()["version"] == 1
         assert client.get("/model").json()["model_name"] == loans
         assert predict("/predict", loan_rows[4])["model_version"] == 1
+
+        # a release of its own: a canary of v2 answers some of that model's callers, none of the other's
+        canary = client.post("/operator/canary", headers=OPERATOR, json={
+            "model_name": scores, "version": second.version, "share": 0.9, "bake_minutes": 60,
+            "reason": "try v2", "operator": "alice"})
+        assert canary.status_code == 200 and canary.json()["release"]["model_name"] == scores, canary.text
+        callers = [f"caller-{i}" for i in range(6)]
+        _until(lambda: any(predict(f"/predict/{scores}", score_rows[5], caller)["role"] == "canary"
+                           for caller in callers), f"{scores}'s canary answering")
+        assert {predict("/predict", loan_rows[5], caller)["role"] for caller in callers} == {"champion"}
+        assert _metric(client.get("/metrics").text, "vigil_challenger_version", scores, mode="canary") == 2
+        ended = {"reason": "enough", "operator": "alice"}
+        assert client.post("/operator/release/abort", headers=OPERATOR, json=ended).status_code == 409
+        assert client.post("/operator/release/abort", headers=OPERATOR,
+                           json={**ended, "model_name": scores}).status_code == 200
 
         labels = [{"prediction_id": default["prediction_id"], "label": default["prediction"]},
                   {"prediction_id": batch["predictions"][0]["prediction_id"],
