@@ -96,6 +96,9 @@ def test_several_models_are_served_swapped_labelled_and_monitored_each_on_its_ow
         assert _metric(metrics, "vigil_model_version", loans) == 1
         assert _metric(metrics, "vigil_model_swaps_total", loans) == 1
         assert _metric(metrics, "vigil_champion_load_failed", broken) == 1
+        counted = [sample for family in text_string_to_metric_families(metrics) for sample in family.samples
+                   if sample.name == "vigil_http_requests_total" and sample.labels["path"] == "/predict/{model_name}"]
+        assert {sample.labels["status"] for sample in counted} >= {"200", "404", "422", "503"}
 
         # the operator endpoints act on the model named; an unknown one changes nothing
         refused = client.post("/operator/promote", headers=OPERATOR, json={
