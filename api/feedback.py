@@ -1,4 +1,5 @@
 """``POST /feedback``: the true label of one or many served predictions, each judged on its own.
+A prediction is found by its id, whichever served model made it.
 
 A label is stored only for a prediction that exists and was made for the caller's client (or by
 a key with ``feedback_all``), when it fits the version and when the prediction has no label yet
@@ -56,7 +57,7 @@ async def feedback(body: FeedbackItem | list[FeedbackItem], service: ApiProcessD
     try:
         found = await _find(service, [item.prediction_id for item in wanted])
         judged = judge_all(wanted, found, grant, lambda made: service.label_rules.rule(
-            made.model_name, made.model_version, service.holder.current))
+            made.model_name, made.model_version, service.champion_of(made.model_name)))
         lost = await run_in_threadpool(_write, service, judged, grant)
     except Exception as error:  # noqa: BLE001 - any store failure: tell the client to retry
         log.warning("feedback not recorded, store unreachable: %s", type(error).__name__)

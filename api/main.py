@@ -1,8 +1,8 @@
 """The FastAPI application factory: ``uvicorn --factory api.main:create_app`` (or ``vigil serve``).
 
 Nothing connects at import. The lifespan checks the store's schema (it does not migrate: that is
-``vigil db upgrade``'s job), loads the champion and starts the alias poller and the prediction
-log's shipper process; at shutdown the shipper makes a last attempt to write what it holds.
+``vigil db upgrade``'s job), loads the champion of each served model (VIGIL_SERVED_MODELS) and starts
+their alias pollers and the prediction log's shipper process; at shutdown the shipper makes a last attempt to write what it holds.
 
 A store that is down at start does not stop the API: it serves, buffers the prediction log as it
 does when the store goes away later, and checks the schema once the store answers (readiness
@@ -37,11 +37,15 @@ DESCRIPTION = """Predictions from the champion model (`models:/NAME@champion`), 
   504 the model did not answer in time.
 * `POST /feedback`: the true label for a `prediction_id` (one object or an array), once; a
   correction is explicit (`"correction": true` and a `reason`).
+* `POST /predict/{model_name}`: the same, answered by that model, when the API serves several
+  (`VIGIL_SERVED_MODELS=loan-default,churn`); each has its own champion, release and features.
+  `/predict` answers the default model (`VIGIL_MODEL_NAME`); an unknown name is a 404.
 * Both need a client key in the `X-Vigil-Key` header with the scope `predict` or `feedback`
   (`vigil keys create NAME --scope predict`), unless the API runs with `VIGIL_OPEN_ACCESS=true`.
 * Operators (`Authorization: Bearer <key with the operator scope>`, or the shared bootstrap
   `VIGIL_OPERATOR_TOKEN`): `POST /operator/promote`, `/operator/rollback`; releases:
-  `POST /operator/canary`, `/operator/shadow`, `/operator/release/promote`, `/operator/release/abort`.
+  `POST /operator/canary`, `/operator/shadow`, `/operator/release/promote`, `/operator/release/abort`;
+  each acts on the default model, or on the served model named in the body's `model_name`.
 * `GET /releases`: the running canary or shadow release with the judge's evidence now, and the last ended ones.
 """
 
@@ -57,9 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     service.schema_checked = schema_checked
     await run_in_threadpool(service.start)
     app.state.service = service
-    champion = service.holder.current
-    log.info("serving %s@%s: %s", settings.model_name, settings.champion_alias,
-             f"version {champion.version}" if champion else "no version loaded yet")
+    for served in service.models.values():
+        champion = served.champion
+        log.info("serving %s@%s: %s", served.name, settings.champion_alias,
+                 f"version {champion.version}" if champion else "no version loaded yet")
     if settings.open_access:
         log.warning("OPEN ACCESS (VIGIL_OPEN_ACCESS=true): /predict and /feedback take requests without "
                     "a client key, and their labels count in the watchdog's decisions")
@@ -90,9 +95,9 @@ def _metrics(app: FastAPI):
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with ``/predict``'s body described by the champion's own features."""
+    """The OpenAPI document, with ``/predict``'s body described by the default champion's own features."""
     service: ApiProcess | None = app.state.service
-    champion = service.holder.current if service else None
+    champion = service.default.champion if service else None
     key = champion.version if champion else None
     if app.openapi_schema is not None and getattr(app.state, "openapi_for", None) == key:
         return app.openapi_schema

@@ -41,11 +41,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException
 
-from monitoring.serving.champion import ChampionHolder
 from monitoring.serving.micro_batch import MicroBatcher
 from monitoring.serving.model_signals import ModelSignals
 from monitoring.serving.prediction_log import PredictionLog
-from monitoring.serving.release_follower import ReleaseFollower
+from monitoring.serving.served_model import ServedModel
 from monitoring.serving.shadow import ShadowScorer
 from monitoring.serving.watchdog_status import WatchdogStatus
 
@@ -55,10 +54,9 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ApiMetrics:
-    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
+    def __init__(self, models: list[ServedModel], prediction_log: PredictionLog | None,
                  batcher: MicroBatcher | None = None, watchdog: WatchdogStatus | None = None,
-                 signals: ModelSignals | None = None, release: ReleaseFollower | None = None,
-                 shadow: ShadowScorer | None = None):
+                 signals: ModelSignals | None = None, shadow: ShadowScorer | None = None):
         several_workers = bool(os.environ.get(MULTIPROCESS_VARIABLE))
         self.registry = CollectorRegistry()
         own = None if several_workers else self.registry  # several workers: the values live in shared files
@@ -72,7 +70,7 @@ class ApiMetrics:
                             ["model_name", "model_version"], registry=own)
         self.model_failures = Counter("vigil_prediction_failures", "requests the model failed to score",
                                       ["model_name", "model_version"], registry=own)
-        state = _StateCollector(holder, prediction_log, batcher, watchdog, signals, release, shadow)
+        state = _StateCollector(models, prediction_log, batcher, watchdog, signals, shadow)
         if several_workers:
             multiprocess.MultiProcessCollector(self.registry)
             self.shared_state: SharedState | None = SharedState(state)
@@ -93,14 +91,12 @@ class ApiMetrics:
 
 
 class _StateCollector:
-    """Values read at scrape time from the champion holder, the prediction log and the process."""
+    """Values read at scrape time from the served models, the prediction log and the process."""
 
-    def __init__(self, holder: ChampionHolder, prediction_log: PredictionLog | None,
+    def __init__(self, models: list[ServedModel], prediction_log: PredictionLog | None,
                  batcher: MicroBatcher | None, watchdog: WatchdogStatus | None = None,
-                 signals: ModelSignals | None = None, release: ReleaseFollower | None = None,
-                 shadow: ShadowScorer | None = None):
-        self.holder = holder
-        self.release = release
+                 signals: ModelSignals | None = None, shadow: ShadowScorer | None = None):
+        self.models = models
         self.shadow = shadow
         self.signals = signals
         self.log = prediction_log
@@ -113,18 +109,7 @@ class _StateCollector:
         return []
 
     def collect(self) -> Iterator[Any]:
-        champion = self.holder.current
-        version = GaugeMetricFamily("vigil_model_version", "version of the champion being served (0: none loaded)",
-                                    labels=["model_name"])
-        version.add_metric([self.holder.model_name], champion.version if champion else 0)
-        yield version
-        yield _counter("vigil_model_swaps", "champion versions swapped in", self.holder.stats.swaps)
-        yield _counter("vigil_model_load_errors", "failed loads of a new champion version",
-                       self.holder.stats.load_errors)
-        failed = GaugeMetricFamily("vigil_champion_load_failed", "1 while the alias points at a version "
-                                   "that cannot be loaded (an older version is served)", labels=["model_name"])
-        failed.add_metric([self.holder.model_name], 1 if self.holder.load_failure else 0)
-        yield failed
+        yield from self._model_state()
         yield from self._release_state()
         batches = self.batcher.stats if self.batcher else None
         yield _counter("vigil_micro_batches", "model calls made by the micro-batcher",
@@ -147,8 +132,8 @@ class _StateCollector:
         yield _gauge("vigil_prediction_log_store_ok", "1 when the last write to the store succeeded",
                      1 if stats is None or stats.store_ok else 0)
         yield _gauge("vigil_prediction_logging_enabled", "1 when predictions are being logged", 1 if self.log else 0)
-        yield _gauge("vigil_registry_reachable", "1 when MLflow answered the last alias poll",
-                     1 if self.holder.stats.registry_reachable else 0)
+        yield _gauge("vigil_registry_reachable", "1 when MLflow answered the last alias poll (of every model)",
+                     1 if all(served.holder.stats.registry_reachable for served in self.models) else 0)
         found = self.watchdog.freshness() if self.watchdog else None
         yield _gauge("vigil_watchdog_seconds_since_last_evaluation",
                      "seconds since the newest watchdog run ended (+Inf: none ever ran; NaN: the "
@@ -160,17 +145,38 @@ class _StateCollector:
         yield _gauge("vigil_process_memory_mb", "resident memory of this API process, MB",
                      self.process.memory_info().rss / 1_048_576)
 
+    def _model_state(self) -> Iterator[Any]:
+        """Per served model: the champion's version, swaps, load errors and load failure."""
+        families = {
+            "version": GaugeMetricFamily("vigil_model_version", "version of the champion being served "
+                                         "(0: none loaded)", labels=["model_name"]),
+            "swaps": CounterMetricFamily("vigil_model_swaps", "champion versions swapped in",
+                                         labels=["model_name"]),
+            "load_errors": CounterMetricFamily("vigil_model_load_errors", "failed loads of a new champion "
+                                               "version", labels=["model_name"]),
+            "failed": GaugeMetricFamily("vigil_champion_load_failed", "1 while the alias points at a version "
+                                        "that cannot be loaded (an older version is served)", labels=["model_name"]),
+        }
+        for served in self.models:
+            holder, champion = served.holder, served.holder.current
+            families["version"].add_metric([served.name], champion.version if champion else 0)
+            families["swaps"].add_metric([served.name], holder.stats.swaps)
+            families["load_errors"].add_metric([served.name], holder.stats.load_errors)
+            families["failed"].add_metric([served.name], 1 if holder.load_failure else 0)
+        yield from families.values()
+
     def _release_state(self) -> Iterator[Any]:
-        release = self.release.release if self.release else None
-        challenger = self.release.challenger(release) if self.release else None
         version = GaugeMetricFamily("vigil_challenger_version", "version of the running release's "
                                     "challenger being served (0: no release, or not loaded yet)",
                                     labels=["model_name", "mode"])
         share = GaugeMetricFamily("vigil_release_share", "share of requests the running release's "
                                   "challenger answers (canary) or scores (shadow)", labels=["model_name", "mode"])
-        if release is not None:
-            version.add_metric([release.model_name, release.mode], challenger.version if challenger else 0)
-            share.add_metric([release.model_name, release.mode], release.share)
+        for served in self.models:
+            release = served.release.release
+            if release is not None:
+                challenger = served.release.challenger(release)
+                version.add_metric([release.model_name, release.mode], challenger.version if challenger else 0)
+                share.add_metric([release.model_name, release.mode], release.share)
         yield from (version, share)
         counts = self.shadow.counts if self.shadow else None
         yield _counter("vigil_shadow_requests", "requests handed to the shadow challenger",
@@ -315,14 +321,19 @@ class RequestMetricsMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self._paths: frozenset[str] | None = None
+        self._templates: tuple[tuple[str, str], ...] = ()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if self._paths is None:
-            self._paths = frozenset(getattr(route, "path", "") for route in scope["app"].routes)
-        path = scope["path"] if scope["path"] in self._paths else OTHER_PATH
+            routes = [getattr(route, "path", "") for route in scope["app"].routes]
+            self._paths = frozenset(routes)
+            # a route with one trailing parameter (/predict/{model_name}): counted under its template
+            self._templates = tuple((route[:route.index("{")], route) for route in routes
+                                    if route.count("{") == 1 and route.endswith("}"))
+        path = scope["path"] if scope["path"] in self._paths else self._template(scope["path"])
         started = time.perf_counter()
         status = 500
 
@@ -346,6 +357,12 @@ class RequestMetricsMiddleware:
                 metrics.latency.labels(path).observe(time.perf_counter() - started)
                 if status >= 400:
                     metrics.errors.labels(path, "server" if status >= 500 else "client").inc()
+
+    def _template(self, path: str) -> str:
+        for prefix, template in self._templates:
+            if path.startswith(prefix) and len(path) > len(prefix) and "/" not in path[len(prefix):]:
+                return template
+        return OTHER_PATH
 
     def _limited(self, receive: Callable) -> Callable:
         received = 0

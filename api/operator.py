@@ -7,6 +7,9 @@ Credentials, sent as ``Authorization: Bearer <credential>``:
 - the shared ``VIGIL_OPERATOR_TOKEN``, kept as a bootstrap (to make the first keys, and for
   existing setups); the actor is ``api:<operator>``, the name typed in the request.
 
+Each acts on the default model (VIGIL_MODEL_NAME), or on the served model named in the body's
+``model_name`` (a name this API does not serve: 404, nothing done).
+
 Every attempt, allowed or refused, is recorded in the access log. A wrong credential is recorded
 with the client's address; ``VIGIL_OPERATOR_MAX_FAILURES`` of them within the window lock that address out (429 with
 ``Retry-After``) in every worker, since the count comes from the store (``monitoring.lockout``).
@@ -22,7 +25,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Header, HTTPException, Request
 
-from api.dependencies import ApiProcessDep
+from api.dependencies import ApiProcessDep, served_model
 from api.process import ApiProcess
 from api.schemas import AliasMoved, ErrorDetail, PromoteRequest, RollbackRequest
 from monitoring.client_keys import OPERATOR, prefix_of
@@ -30,6 +33,7 @@ from monitoring.lockout import lookback, retry_after
 from monitoring.registry.mlflow_registry import RegistryError, RegistryUnavailable
 from monitoring.registry.promotion import PromotionError, promote, rollback
 from monitoring.serving.key_cache import KeyRefused
+from monitoring.serving.served_model import ServedModel
 from monitoring.store import history
 from monitoring.store.engine import utcnow
 
@@ -47,9 +51,10 @@ REFUSALS = {401: {"model": ErrorDetail, "description": "no bearer token sent"},
 @router.post("/promote", summary="Make a version the champion", response_model=AliasMoved, responses=REFUSALS)
 def promote_version(body: PromoteRequest, service: ApiProcessDep, request: Request,
                     authorization: str | None = Header(None, description=BEARER)) -> AliasMoved:
-    actor = authorize(service, client_of(request), authorization, body.operator, "promote")
-    return _moved(service, actor, lambda runtime: promote(
-        runtime, model_name=service.holder.model_name, version=body.version, actor=actor,
+    actor = authorize(service, client_of(request), authorization, body.operator, "promote", body.model_name)
+    served = served_model(service, body.model_name)
+    return _moved(service, served, actor, lambda runtime: promote(
+        runtime, model_name=served.name, version=body.version, actor=actor,
         reason=body.reason, channel="api"))
 
 
@@ -57,9 +62,10 @@ def promote_version(body: PromoteRequest, service: ApiProcessDep, request: Reque
              response_model=AliasMoved, responses=REFUSALS)
 def rollback_version(body: RollbackRequest, service: ApiProcessDep, request: Request,
                      authorization: str | None = Header(None, description=BEARER)) -> AliasMoved:
-    actor = authorize(service, client_of(request), authorization, body.operator, "rollback")
-    return _moved(service, actor, lambda runtime: rollback(
-        runtime, model_name=service.holder.model_name, actor=actor, reason=body.reason,
+    actor = authorize(service, client_of(request), authorization, body.operator, "rollback", body.model_name)
+    served = served_model(service, body.model_name)
+    return _moved(service, served, actor, lambda runtime: rollback(
+        runtime, model_name=served.name, actor=actor, reason=body.reason,
         to_version=body.to_version, channel="api"))
 
 
@@ -68,42 +74,44 @@ def client_of(request: Request) -> str:
 
 
 def authorize(service: ApiProcess, client: str, authorization: str | None, typed: str | None,
-               action: str) -> str:
+              action: str, model_name: str | None = None) -> str:
     """The actor to record: ``api:key:<name>`` for an operator key, ``api:<typed name>`` for the
-    shared token; refusals are recorded (wrong credentials with the client, for the lockout)."""
+    shared token; refusals are recorded (wrong credentials with the client, for the lockout),
+    under ``model_name`` (the model asked for; default: the default model)."""
     claimed = f"api:{typed or 'anonymous'}"
+    model = model_name or service.default.name
     _refuse_if_locked_out(service, client, claimed, action)
     expected = service.settings.operator_token
     sent = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
     if sent is None:
-        raise _refused(service, claimed, action, 401, "send an operator key (or the bootstrap token) as "
-                                               "'Authorization: Bearer <key>'")
+        raise _refused(service, model, claimed, action, 401, "send an operator key (or the bootstrap token) "
+                                                      "as 'Authorization: Bearer <key>'")
     if prefix_of(sent) is not None:
-        return _key_actor(service, client, sent, claimed, action)
+        return _key_actor(service, model, client, sent, claimed, action)
     if expected is not None and hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
         if typed is None:
             raise HTTPException(422, "with the shared VIGIL_OPERATOR_TOKEN, name yourself in 'operator'")
         return claimed
     why = ("wrong operator token" if expected is not None else
            "no operator key matches and VIGIL_OPERATOR_TOKEN is not set")
-    raise _refused(service, claimed, action, 403, why, client)
+    raise _refused(service, model, claimed, action, 403, why, client)
 
 
-def _key_actor(service: ApiProcess, client: str, sent: str, claimed: str, action: str) -> str:
+def _key_actor(service: ApiProcess, model: str, client: str, sent: str, claimed: str, action: str) -> str:
     try:
         grant = service.keys.authorize(sent, OPERATOR)
     except KeyRefused as refused:
         if refused.status == 503:
             raise HTTPException(503, refused.message) from None
         wrong = refused.status == 401  # unknown or revoked: counts towards the lockout
-        raise _refused(service, claimed, action, 403, refused.message, client if wrong else None) from None
+        raise _refused(service, model, claimed, action, 403, refused.message, client if wrong else None) from None
     return f"api:{grant.actor}"
 
 
-def _refused(service: ApiProcess, actor: str, action: str, status: int, why: str,
+def _refused(service: ApiProcess, model: str, actor: str, action: str, status: int, why: str,
              client: str | None = None) -> HTTPException:
     """Record the refusal (marked with the client when it counts towards the lockout); the error to raise."""
-    _record_refusal(service, actor, action, why + (history.client_marker(client) if client else ""))
+    _record_refusal(service, model, actor, action, why + (history.client_marker(client) if client else ""))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return HTTPException(status, why, headers=headers)
 
@@ -133,11 +141,10 @@ def _refuse_if_locked_out(service: ApiProcess, client: str, actor: str, action: 
 _DROPPED: dict[str, int] = {}  # per client: locked-out attempts answered 429 without an access-log row
 
 
-def _record_refusal(service: ApiProcess, actor: str, action: str, why: str) -> None:
+def _record_refusal(service: ApiProcess, model: str, actor: str, action: str, why: str) -> None:
     try:
         history.record_attempt(service.runtime.store_url, actor=actor, action=action,
-                               allowed=False, channel="api", model_name=service.holder.model_name,
-                               detail=why)
+                               allowed=False, channel="api", model_name=model, detail=why)
     except Exception:  # noqa: BLE001 - refuse anyway; say that the refusal could not be recorded
         log.error("refused %s by %s (%s) could not be recorded: store unreachable", action, actor, why)
 
@@ -158,9 +165,9 @@ def acted(actor: str, action):
         raise HTTPException(503, "the store or the registry is unreachable; nothing was changed") from None
 
 
-def _moved(service: ApiProcess, actor: str, move) -> AliasMoved:
+def _moved(service: ApiProcess, served: ServedModel, actor: str, move) -> AliasMoved:
     event = acted(actor, lambda: move(service.runtime))
-    service.holder.poll_soon()
-    return AliasMoved(model_name=event.model_name, alias=event.alias or service.holder.alias,
+    served.holder.poll_soon()
+    return AliasMoved(model_name=event.model_name, alias=event.alias or served.holder.alias,
                       from_version=event.from_version, to_version=event.to_version, kind=event.kind,
                       actor=actor, event_id=event.id)

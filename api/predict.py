@@ -1,4 +1,6 @@
 """``POST /predict``: score one row or a batch with the champion, answer, and buffer the log rows.
+``POST /predict/{model_name}`` does the same with that served model (VIGIL_SERVED_MODELS): its own
+champion, release, input schema and log rows; ``/predict`` answers the default one (VIGIL_MODEL_NAME).
 
 While a release runs (monitoring/serving/release_follower.py), a canary's share of requests is
 answered by the challenger instead (sticky per caller: ``X-Vigil-Caller``, else the key's client;
@@ -25,7 +27,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from api.access import grant_for
-from api.dependencies import ApiProcessDep
+from api.dependencies import ApiProcessDep, NamedModelDep
 from api.process import ApiProcess
 from api.schemas import ErrorDetail, PredictBatch, PredictOne
 from monitoring.client_keys import PREDICT, Grant
@@ -33,6 +35,7 @@ from monitoring.serving.champion import Champion
 from monitoring.serving.input_schema import InputError
 from monitoring.serving.micro_batch import Overloaded, ScoringTimeout
 from monitoring.serving.routing import CALLER_HEADER, takes_challenger
+from monitoring.serving.served_model import ServedModel
 from monitoring.serving.shadow import ShadowJob
 from monitoring.store.engine import utcnow
 from monitoring.store.prediction_rows import new_prediction_id
@@ -46,34 +49,56 @@ router = APIRouter()
 REQUEST_SCHEMA = "PredictRequest"  # filled in with the champion's features (api/openapi.py)
 
 
+RESPONSES = {
+    200: {"model": PredictOne | PredictBatch},
+    400: {"model": ErrorDetail, "description": "the body is not JSON"},
+    401: {"model": ErrorDetail, "description": "no client key (X-Vigil-Key), or an unknown or revoked one"},
+    403: {"model": ErrorDetail, "description": "the key lacks the predict scope"},
+    413: {"model": ErrorDetail, "description": "the body or the batch is too large"},
+    422: {"model": ErrorDetail, "description": "a row does not match the model's features"},
+    500: {"model": ErrorDetail, "description": "the model failed on this (valid) input; logged"},
+    503: {"model": ErrorDetail, "description": "no model loaded yet, or too many requests waiting "
+                                               "for the model (Retry-After)"},
+    504: {"model": ErrorDetail, "description": "the model did not answer in time; logged"},
+}
+ANY_ROWS = {"oneOf": [{"type": "object", "description": "one row keyed by the model's features (GET /model"
+                                                        "?model_name=...)"},
+                      {"type": "array", "items": {"type": "object"}, "minItems": 1}]}
+
+
 @router.post(
     "/predict",
     summary="Predict with the champion (one row as an object, or a batch as an array of objects)",
     response_model=None,
-    responses={
-        200: {"model": PredictOne | PredictBatch},
-        400: {"model": ErrorDetail, "description": "the body is not JSON"},
-        401: {"model": ErrorDetail, "description": "no client key (X-Vigil-Key), or an unknown or revoked one"},
-        403: {"model": ErrorDetail, "description": "the key lacks the predict scope"},
-        413: {"model": ErrorDetail, "description": "the body or the batch is too large"},
-        422: {"model": ErrorDetail, "description": "a row does not match the model's features"},
-        500: {"model": ErrorDetail, "description": "the model failed on this (valid) input; logged"},
-        503: {"model": ErrorDetail, "description": "no model loaded yet, or too many requests waiting "
-                                                   "for the model (Retry-After)"},
-        504: {"model": ErrorDetail, "description": "the model did not answer in time; logged"},
-    },
+    responses=RESPONSES,
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{REQUEST_SCHEMA}"}}}}},
 )
 async def predict(request: Request, service: ApiProcessDep) -> Response:
+    return await _predict(request, service, service.default)
+
+
+@router.post(
+    "/predict/{model_name}",
+    summary="Predict with a named served model's champion (VIGIL_SERVED_MODELS)",
+    response_model=None,
+    responses={**RESPONSES, 404: {"model": ErrorDetail, "description": "this API serves no model of that name"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ANY_ROWS}}}},
+)
+async def predict_with(request: Request, service: ApiProcessDep, served: NamedModelDep) -> Response:
+    return await _predict(request, service, served)
+
+
+async def _predict(request: Request, service: ApiProcess, served: ServedModel) -> Response:
     started = time.perf_counter()
     grant = grant_for(service, request, PREDICT)
-    champion = service.holder.current
+    holder = served.holder
+    champion = holder.current
     if champion is None:
-        raise HTTPException(503, f"no model loaded: {service.holder.model_name}@{service.holder.alias} "
+        raise HTTPException(503, f"no model loaded: {holder.model_name}@{holder.alias} "
                                  f"points at no loadable version yet")
-    release = service.release.release
-    challenger = service.release.challenger(release)
+    release = served.release.release
+    challenger = served.release.challenger(release)
     caller = request.headers.get(CALLER_HEADER) or grant.client
     chosen = challenger is not None and takes_challenger(release.id, release.share, caller)
     model, role = (challenger, CANARY) if chosen and release.mode == CANARY else (champion, CHAMPION)

@@ -4,7 +4,8 @@ to start one, ``POST /operator/release/promote`` and ``/operator/release/abort``
 
 The same credentials, lockout and access log as ``/operator/promote`` (``api.operator``), and the
 same moves as ``vigil canary``/``vigil shadow`` (``monitoring.registry.releases``): one locked,
-audited transaction each, recorded with channel ``api``. A refused move changes nothing.
+audited transaction each, recorded with channel ``api``. A refused move changes nothing. Each acts
+on the default model, or on the served model named in the body's ``model_name``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 
-from api.dependencies import ApiProcessDep
+from api.dependencies import ApiProcessDep, served_model
 from api.operator import BEARER, REFUSALS, acted, authorize, client_of
 from api.process import ApiProcess
 from api.schemas import (
@@ -42,7 +43,7 @@ UNREACHABLE = {503: {"model": ErrorDetail, "description": "the store is unreacha
             response_model=Releases, responses=UNREACHABLE)
 def list_releases(service: ApiProcessDep, model_name: str | None = Query(
         None, min_length=1, max_length=200, description="default: the model this API serves")) -> Releases:
-    name = model_name or service.holder.model_name
+    name = model_name or service.default.name
     try:
         running, ended = release_view.summaries(service.settings, name)
     except Exception:  # noqa: BLE001 - the store is down: say so, not a 500
@@ -72,7 +73,7 @@ def start_shadow(body: ShadowRequest, service: ApiProcessDep, request: Request,
 def promote_release(body: ReleaseEndRequest, service: ApiProcessDep, request: Request,
                     authorization: str | None = Header(None, description=BEARER)) -> ReleaseMoved:
     moved = _end(service, request, authorization, "promote", body)
-    service.holder.poll_soon()  # @champion moved: serve the new champion now
+    served_model(service, body.model_name).holder.poll_soon()  # @champion moved: serve the new champion now
     return moved
 
 
@@ -85,19 +86,22 @@ def abort_release(body: ReleaseEndRequest, service: ApiProcessDep, request: Requ
 
 def _start(service: ApiProcess, request: Request, authorization: str | None, mode: str,
            body: CanaryRequest | ShadowRequest, share: float) -> ReleaseMoved:
-    actor = authorize(service, client_of(request), authorization, body.operator, f"{mode}_start")
+    actor = authorize(service, client_of(request), authorization, body.operator, f"{mode}_start", body.model_name)
+    served = served_model(service, body.model_name)
     bake = service.settings.release.bake_minutes if body.bake_minutes is None else body.bake_minutes
     release = acted(actor, lambda: start_release(
-        service.runtime, model_name=service.holder.model_name, version=body.version, mode=mode, share=share,
+        service.runtime, model_name=served.name, version=body.version, mode=mode, share=share,
         actor=actor, reason=body.reason, bake_minutes=bake, channel="api"))
     return ReleaseMoved(release=_info(release_view.describe(release)), actor=actor)
 
 
 def _end(service: ApiProcess, request: Request, authorization: str | None, decision: str,
          body: ReleaseEndRequest) -> ReleaseMoved:
-    actor = authorize(service, client_of(request), authorization, body.operator, f"release_{decision}")
+    actor = authorize(service, client_of(request), authorization, body.operator, f"release_{decision}",
+                      body.model_name)
+    served = served_model(service, body.model_name)
     release = acted(actor, lambda: end_release_by_operator(
-        service.runtime, model_name=service.holder.model_name, decision=decision, actor=actor,
+        service.runtime, model_name=served.name, decision=decision, actor=actor,
         reason=body.reason, channel="api"))
     return ReleaseMoved(release=_info(release_view.describe(release)), actor=actor)
 

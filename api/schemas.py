@@ -99,6 +99,18 @@ class WatchdogState(BaseModel):
     last_watcher: str | None = Field(None, description="host:pid of the newest run's process")
 
 
+class ServedModelState(BaseModel):
+    """One served model as readiness sees it."""
+
+    model_name: str
+    loaded: bool
+    version: int | None = Field(None, description="the champion version being served")
+    alias_version: int | None = Field(None, description="where the alias points (at the last poll)")
+    source: str | None = Field(None, description="registry, or local copy while MLflow is unreachable")
+    load_failure: str | None = Field(None, description="the alias points at a version that cannot be loaded")
+    problems: list[str] = Field(default_factory=list, description="why this model is not ready")
+
+
 class Readiness(BaseModel):
     ready: bool
     model_loaded: bool
@@ -111,10 +123,18 @@ class Readiness(BaseModel):
     watchdog: WatchdogState | None = Field(None, description="null while the store never answered")
     problems: list[str]
     notes: list[str] = Field(default_factory=list, description="serving, but something to know: "
-                             "MLflow unreachable, a stale watchdog")
+                             "MLflow unreachable, a stale watchdog, one of several models not ready")
+    models: list[ServedModelState] = Field(default_factory=list, description="each served model, the "
+                                           "default (model_loaded, model_version above) first")
+
+
+def _model_field():
+    return Field(None, min_length=1, max_length=200, description="the served model to act on "
+                 "(default: VIGIL_MODEL_NAME, the one /predict answers)")
 
 
 class PromoteRequest(BaseModel):
+    model_name: str | None = _model_field()
     version: int = Field(ge=1)
     reason: str = Field(min_length=1, max_length=2000)
     operator: str | None = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared "
@@ -122,6 +142,7 @@ class PromoteRequest(BaseModel):
 
 
 class RollbackRequest(BaseModel):
+    model_name: str | None = _model_field()
     to_version: int | None = Field(None, ge=1, description="default: the most recent former champion not marked bad")
     reason: str = Field(min_length=1, max_length=2000)
     operator: str | None = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared "
@@ -147,6 +168,7 @@ _WHO = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared
 
 
 class CanaryRequest(BaseModel):
+    model_name: str | None = _model_field()
     version: int = Field(ge=1, description="the registered version to send to the canary")
     share: float | None = Field(None, gt=0, lt=1, description="share of requests it answers "
                                 "(default VIGIL_RELEASE_DEFAULT_SHARE)")
@@ -157,6 +179,7 @@ class CanaryRequest(BaseModel):
 
 
 class ShadowRequest(BaseModel):
+    model_name: str | None = _model_field()
     version: int = Field(ge=1, description="the registered version to shadow the champion")
     share: float = Field(1.0, gt=0, le=1, description="share of requests it also scores (never returned)")
     bake_minutes: float | None = Field(None, ge=0, le=100_000, description="no promotion before "
@@ -166,6 +189,7 @@ class ShadowRequest(BaseModel):
 
 
 class ReleaseEndRequest(BaseModel):
+    model_name: str | None = _model_field()
     reason: str = Field(min_length=1, max_length=2000)
     operator: str | None = _WHO
 

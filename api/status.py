@@ -1,13 +1,19 @@
-"""``GET /model``, ``GET /health``, ``GET /health/ready`` and ``GET /metrics``: what is served, and how it is."""
+"""``GET /model``, ``GET /health``, ``GET /health/ready`` and ``GET /metrics``: what is served, and how it is.
+
+With several served models (VIGIL_SERVED_MODELS), ``/model?model_name=`` describes any of them and
+readiness reports each; one model that is not ready (nothing loaded, a version that cannot be
+loaded) is a note while another serves, so the balancer keeps the API for the models that work.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.dependencies import ApiProcessDep, SettingsDep
-from api.schemas import Liveness, ModelInfo, Readiness, WatchdogState
+from api.dependencies import ApiProcessDep, SettingsDep, served_model
+from api.schemas import ErrorDetail, Liveness, ModelInfo, Readiness, ServedModelState, WatchdogState
+from monitoring.serving.served_model import ServedModel
 from monitoring.store import history
 from monitoring.store.engine import is_reachable
 from monitoring.store.migrations import SchemaNotCurrent, check_schema
@@ -16,9 +22,10 @@ router = APIRouter()
 
 
 @router.get("/model", summary="The champion being served: version, since when, registration metrics",
-            response_model=ModelInfo)
-def model_info(service: ApiProcessDep, settings: SettingsDep) -> ModelInfo:
-    holder = service.holder
+            response_model=ModelInfo, responses={404: {"model": ErrorDetail, "description": "this API serves no model of that name"}})
+def model_info(service: ApiProcessDep, settings: SettingsDep, model_name: str | None = Query(
+        None, min_length=1, max_length=200, description="a served model (default: VIGIL_MODEL_NAME)")) -> ModelInfo:
+    holder = served_model(service, model_name).holder
     champion = holder.current
     failure = holder.load_failure
     info = ModelInfo(model_name=holder.model_name, alias=holder.alias, loaded=champion is not None,
@@ -63,26 +70,29 @@ async def health(settings: SettingsDep) -> Liveness:
     return Liveness(status="ok")
 
 
-@router.get("/health/ready", summary="Readiness: the alias's version is loaded and the store is reachable "
+@router.get("/health/ready", summary="Readiness: the alias's version is loaded (of at least one served model, "
+                                    "each reported in models) and the store is reachable "
                                     "(503 if not, with the problems); MLflow and the watchdog are reported, "
                                     "they do not stop serving",
             response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
-    holder = service.holder
-    champion = holder.current
+    served = list(service.models.values())
+    several = len(served) > 1
+    states = [_model_state(model) for model in served]
     problems: list[str] = []
     notes: list[str] = []
-    registry_ok = holder.stats.registry_reachable
-    if not registry_ok:
+    unreachable = [model.holder for model in served if not model.holder.stats.registry_reachable]
+    if unreachable:
+        holder, champion = unreachable[0], unreachable[0].current
         notes.append(f"MLflow is unreachable ({holder.stats.last_error}); "
                      + (f"still serving version {champion.version}" if champion else "no version loaded"))
-    if champion is not None and champion.from_local_copy:
-        notes.append(f"serving v{champion.version} from the local copy: MLflow unreachable")
+    for state in states:
+        if state.source == LOCAL_COPY:
+            notes.append(_named(state, f"serving v{state.version} from the local copy: MLflow unreachable", several))
     watchdog = _watchdog_state(service, notes)
-    if champion is None and holder.load_failure is None:
-        problems.append(f"no model loaded ({holder.stats.last_error or 'the alias points at nothing'})")
-    if holder.load_failure is not None:
-        problems.append(holder.load_failure.describe(holder.alias, champion.version if champion else None))
+    one_serves = any(not state.problems for state in states)  # then the others' problems are notes
+    for state in states:
+        (notes if one_serves else problems).extend(_named(state, problem, several) for problem in state.problems)
     store_ok = is_reachable(settings.database_url)
     if not store_ok:
         problems.append("the store is unreachable (predictions are buffered, feedback is refused)")
@@ -91,18 +101,36 @@ def ready(service: ApiProcessDep, settings: SettingsDep) -> Response:
             service.schema_checked = check_schema(settings.database_url)
         except SchemaNotCurrent as error:
             problems.append(f"{error} (predictions are buffered)")
-    answer = Readiness(ready=not problems, model_loaded=champion is not None,
-                       model_version=champion.version if champion else None,
-                       alias_version=holder.stats.alias_version, model_source=_source(champion),
-                       store_reachable=store_ok, registry_reachable=registry_ok, watchdog=watchdog,
-                       problems=problems, notes=notes)
+    default = states[0]
+    answer = Readiness(ready=not problems, model_loaded=default.loaded, model_version=default.version,
+                       alias_version=default.alias_version, model_source=default.source,
+                       store_reachable=store_ok, registry_reachable=not unreachable, watchdog=watchdog,
+                       problems=problems, notes=notes, models=states)
     return JSONResponse(answer.model_dump(), status_code=200 if answer.ready else 503)
+
+
+def _model_state(served: ServedModel) -> ServedModelState:
+    holder, champion, failure = served.holder, served.champion, served.holder.load_failure
+    described = failure.describe(holder.alias, champion.version if champion else None) if failure else None
+    problems = [described] if described else []
+    if champion is None and failure is None:
+        problems.append(f"no model loaded ({holder.stats.last_error or 'the alias points at nothing'})")
+    return ServedModelState(model_name=served.name, loaded=champion is not None,
+                            version=champion.version if champion else None, alias_version=holder.stats.alias_version,
+                            source=_source(champion), load_failure=described, problems=problems)
+
+
+def _named(state: ServedModelState, text: str, several: bool) -> str:
+    return f"{state.model_name}: {text}" if several else text
+
+
+LOCAL_COPY = "local copy"
 
 
 def _source(champion) -> str | None:
     if champion is None:
         return None
-    return "local copy" if champion.from_local_copy else "registry"
+    return LOCAL_COPY if champion.from_local_copy else "registry"
 
 
 def _watchdog_state(service, notes: list[str]) -> WatchdogState | None:

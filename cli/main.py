@@ -269,6 +269,8 @@ def monitor(start, end, model_name) -> None:
 def serve(host, port, workers, access_log, migrate) -> None:
     """Serve the champion over HTTP (FastAPI; docs at /docs).
 
+    VIGIL_SERVED_MODELS=a,b serves those models too, each at POST /predict/<name>.
+
     A store that is down does not stop it: predictions are buffered until the store is back.
     A store whose schema is behind does: run `vigil db upgrade` (or leave --migrate on).
     """

@@ -24,10 +24,10 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitoring.token_strength import weakness
 
@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     # The model being watched by default (every table is keyed by model name)
     model_name: str = "loan-default"
     champion_alias: str = "champion"
+    # the models the API serves, comma-separated (VIGIL_SERVED_MODELS=loan-default,churn): each at
+    # POST /predict/<name> from its own @champion, with its own release and alias poller;
+    # VIGIL_MODEL_NAME is always among them and also answers POST /predict (``served_model_names``)
+    served_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # where `vigil train` and the training DAG send a version that beats the champion offline:
     # "canary" (a canary release at VIGIL_RELEASE_DEFAULT_SHARE, ended by the watchdog's judge),
     # "champion" (@champion at once) or "none" (registered only); a first version becomes champion
@@ -292,6 +296,23 @@ class Settings(BaseSettings):
             raise ValueError(f"the operator token is too weak: {why}; make one with "
                              "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return token
+
+    @field_validator("served_models", mode="before")
+    @classmethod
+    def _model_list(cls, value: Any) -> Any:
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list):
+            return names
+        names = [name.strip() if isinstance(name, str) else name for name in names]
+        for name in names:
+            if isinstance(name, str) and ("/" in name or len(name) > 200):
+                raise ValueError(f"{name[:60]!r} cannot be a served model's name (no '/', at most 200 characters)")
+        return [name for name in names if name != ""]
+
+    @property
+    def served_model_names(self) -> list[str]:
+        """The models the API serves: ``model_name`` (the default, answered at /predict) first."""
+        return list(dict.fromkeys([self.model_name, *self.served_models]))
 
     @property
     def read_url(self) -> str:

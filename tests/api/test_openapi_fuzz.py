@@ -11,7 +11,7 @@ from schemathesis import GenerationMode
 from tests.api.conftest import running_api
 
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
-WITH_BODY = ["/predict", "/feedback", "/operator/promote", "/operator/rollback", "/operator/canary",
+WITH_BODY = ["/predict", "/predict/{model_name}", "/feedback", "/operator/promote", "/operator/rollback", "/operator/canary",
              "/operator/shadow", "/operator/release/promote", "/operator/release/abort"]
 CASES = ([("POST", path, mode) for path in WITH_BODY for mode in (POSITIVE, NEGATIVE)]
          + [("GET", path, POSITIVE) for path in ["/model", "/health", "/health/ready", "/metrics", "/releases"]])

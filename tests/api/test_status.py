@@ -40,7 +40,9 @@ def test_liveness_and_readiness(shared_client):
         # no watchdog runs beside this app: said, but serving does not depend on it
         "watchdog": {"seconds_since_last_evaluation": None, "stale": True, "threshold_seconds": 120.0,
                      "last_watcher": None},
-        "notes": ["no watchdog has run yet: nothing rolls back a bad version"]}
+        "notes": ["no watchdog has run yet: nothing rolls back a bad version"],
+        "models": [{"model_name": shared_client.app.state.settings.model_name, "loaded": True, "version": 1,
+                    "alias_version": 1, "source": "registry", "load_failure": None, "problems": []}]}
 
 
 def test_metrics_count_requests_errors_rows_and_expose_process_gauges(shared_client, shared_settings):

@@ -65,6 +65,20 @@ def test_a_bad_setting_is_explained_by_its_variable_and_a_secret_is_not_shown(mo
     assert "VIGIL_DATABASE_URL=(hidden)" in explain(secret.value) and "s3cret" not in explain(secret.value)
 
 
+def test_the_served_models_are_a_comma_separated_list_with_the_default_model_first(monkeypatch):
+    from monitoring.settings import explain
+
+    assert Settings(model_name="loans").served_model_names == ["loans"]
+    monkeypatch.setenv("VIGIL_MODEL_NAME", "loans")
+    monkeypatch.setenv("VIGIL_SERVED_MODELS", " churn, loans,,fraud ")
+    assert Settings().served_model_names == ["loans", "churn", "fraud"]
+    monkeypatch.setenv("VIGIL_SERVED_MODELS", "churn,team/fraud")
+    with pytest.raises(ValidationError) as bad:
+        Settings()
+    assert explain(bad.value).startswith("bad setting: VIGIL_SERVED_MODELS=churn,team/fraud: ")
+    assert "'team/fraud' cannot be a served model's name" in explain(bad.value)
+
+
 # -- secrets from files (VIGIL_<NAME>_FILE) ---------------------------------------------------------
 
 def test_a_secret_comes_from_the_file_its_file_variable_names(monkeypatch, tmp_path):
