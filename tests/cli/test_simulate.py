@@ -26,7 +26,9 @@ def test_traffic_stops_when_told_and_counts_wrong_answers_by_version(sqlite_url,
     with TestClient(create_app(settings)) as client:
         report = simulate("", rate=20, duration=60, label_delay=0.2, client=client, until=enough)
     assert len(asked) == 3
-    assert 40 <= report.sent <= 80  # about 3 s of 20/s, not the 1,200 of a full minute
+    # about 3 s of 20/s, not the 1,200 of a full minute (a loaded machine's stalls are caught up
+    # afterwards, so a few seconds of traffic may come in a burst)
+    assert 40 <= report.sent <= 150
     assert report.answered == report.sent and report.versions == {version: report.answered}
     assert report.labels_sent == report.answered  # the labels due when it stopped were sent
     assert set(report.wrong) <= {version}
