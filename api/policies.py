@@ -51,7 +51,7 @@ class ModelPolicy(BaseModel):
 class PolicyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    overrides: dict[str, Number] = Field(description="the model's own values by field name (e.g. "
+    overrides: dict[str, Number] = Field(max_length=64, description="the model's own values by field name (e.g. "
                                          "{\"min_labels\": 100}); a field left out follows the default")
     reason: str = Field("", max_length=2000)
     operator: str | None = Field(None, pattern=OPERATOR_NAME, description="who asks, with the shared "

@@ -110,9 +110,9 @@ class WatchdogPolicy(BaseSettings):
     min_requests: int = Field(100, ge=1)  # predictions per latency/error-rate window (a p99 needs ~100)
     consecutive_breaches: int = Field(3, ge=1)
     clear_fraction: float = Field(0.8, gt=0, le=1)  # a breach clears below this share of the limit
-    cooldown_minutes: int = Field(30, ge=0)
+    cooldown_minutes: int = Field(30, ge=0, le=525_600)  # at most a year
     max_auto_rollbacks_per_day: int = Field(2, ge=1)
-    bake_minutes: int = Field(10, ge=0)
+    bake_minutes: int = Field(10, ge=0, le=525_600)
     # the dataset drifts when this share of its features does (Evidently's default, half)
     drift_share: float = Field(0.5, gt=0, le=1)
 

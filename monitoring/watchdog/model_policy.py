@@ -14,6 +14,7 @@ saying who changed which field from which value to which, and a ``policy_set`` o
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,10 +51,14 @@ def merged(defaults: WatchdogPolicy, overrides: Mapping[str, Any]) -> WatchdogPo
     if flags:  # pydantic would take true for 1
         raise PolicyError(f"{', '.join(flags)}: a number is needed, not true or false")
     try:
-        return WatchdogPolicy.model_validate({**defaults.model_dump(), **overrides})
+        policy = WatchdogPolicy.model_validate({**defaults.model_dump(), **overrides})
     except ValidationError as error:
         raise PolicyError("; ".join(f"{'.'.join(str(part) for part in problem['loc'])}={problem.get('input')!s}: "
                                     f"{problem['msg'].lower()}" for problem in error.errors())) from None
+    endless = sorted(name for name in overrides if not math.isfinite(getattr(policy, name)))
+    if endless:
+        raise PolicyError(f"{', '.join(endless)}: a finite number is needed")
+    return policy
 
 
 def effective(session: Session, defaults: WatchdogPolicy, model_name: str) -> WatchdogPolicy:

@@ -32,10 +32,10 @@ def edit_form(view: model_policy.PolicyView) -> None:
     version = view.updated_at.timestamp() if view.updated_at else 0  # a change elsewhere refills the form
     with st.form(f"policy_form_{view.model_name}"):
         columns = st.columns(3)
-        typed = {name: columns[index % 3].text_input(name, value=str(value), key=f"policy_{name}_{version}",
+        typed = {name: columns[index % 3].text_input(name, value=str(value), key=f"policy_{view.model_name}_{name}_{version}",
                                                      help=f"default {default} (VIGIL_{name.upper()})")
                  for index, (name, value, default, _overridden) in enumerate(view.rows())}
-        reason = st.text_input("Reason (goes into the audit trail)", key="policy_reason")
+        reason = st.text_input("Reason (goes into the audit trail)", key=f"policy_reason_{view.model_name}")
         submitted = st.form_submit_button("Save")
     if submitted:
         edited = {name: text.strip() for name, text in typed.items() if text.strip() != str(getattr(view.policy, name))}
@@ -47,7 +47,7 @@ def edit_form(view: model_policy.PolicyView) -> None:
     overridden = [name for name, _value, _default, own in view.rows() if own]
     if not overridden:
         return
-    chosen = st.multiselect("Overrides to give back to the defaults", overridden, key=f"policy_reset_{version}")
+    chosen = st.multiselect("Overrides to give back to the defaults", overridden, key=f"policy_reset_{view.model_name}_{version}")
     if st.button("Reset to the defaults", key="policy_reset_button", disabled=not chosen):
         _act("policy_reset", view.model_name, lambda actor: model_policy.reset_fields(
             get_settings(), view.model_name, chosen, actor=actor, channel="dashboard"))

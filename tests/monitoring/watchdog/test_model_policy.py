@@ -38,6 +38,8 @@ def known(url: str, model_name: str) -> None:
     ({"clear_fraction": 1.5}, "clear_fraction=1.5: input should be less than or equal to 1"),
     ({"min_labels": "many"}, "min_labels=many: input should be a valid integer"),
     ({"cooldown_minutes": True}, "cooldown_minutes: a number is needed"),
+    ({"latency_p95_slo_ms": "inf"}, "latency_p95_slo_ms: a finite number is needed"),
+    ({"cooldown_minutes": 10**9}, "cooldown_minutes=1000000000: input should be less than or equal to 525600"),
     ({"thresholds": 1}, "no such policy field: thresholds"),
 ])
 def test_a_bad_override_is_refused_with_the_field_and_why(overrides, said):
