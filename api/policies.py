@@ -75,12 +75,13 @@ def list_policies(service: ApiProcessDep, request: Request, operator: str | None
 
 
 @router.get("/{model_name}", summary="A model's watchdog policy: the values used and which are its own",
-            response_model=ModelPolicy, responses=READS)
+            response_model=ModelPolicy, responses={**READS, 404: WRITES[404]})
 def get_policy(service: ApiProcessDep, request: Request, model_name: str = MODEL, operator: str | None = WHO,
                authorization: str | None = Header(None, description=BEARER)) -> ModelPolicy:
     authorize(service, client_of(request), authorization, operator, "policy_read")
-    return _shown(_read(lambda: model_policy.view(service.runtime.store_url, service.settings.watchdog,
-                                                  model_name)))
+    settings = service.settings
+    return _shown(_read(lambda: model_policy.view(service.runtime.store_url, settings.watchdog, model_name,
+                                                  known_by=settings.champion_alias)))
 
 
 @router.put("/{model_name}", summary="Replace a model's overrides of the watchdog policy",
@@ -106,6 +107,8 @@ def put_policy(body: PolicyRequest, service: ApiProcessDep, request: Request, mo
 def _read(read):
     try:
         return read()
+    except model_policy.UnknownModel as error:
+        raise HTTPException(404, str(error)) from None
     except Exception:  # noqa: BLE001 - the store is down: say so, not a 500
         log.exception("reading the watchdog policies failed")
         raise HTTPException(503, "the store is unreachable; the policies cannot be read") from None

@@ -52,7 +52,8 @@ def show(model_name: str | None) -> None:
     """The policy the watchdog applies to MODEL_NAME (default: every model Vigil knows); "override"
     marks the model's own values, the others are the environment's defaults."""
     settings = get_settings()
-    shown = ([model_policy.view(settings.database_url, settings.watchdog, model_name)] if model_name else
+    shown = ([model_policy.view(settings.database_url, settings.watchdog, model_name,
+                                known_by=settings.champion_alias)] if model_name else
              model_policy.views(settings.database_url, settings.watchdog, settings.champion_alias))
     if not shown:
         click.echo("Vigil knows no model yet; the defaults apply to every model:")

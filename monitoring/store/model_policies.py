@@ -15,22 +15,27 @@ from monitoring.store.engine import Session
 from monitoring.store.tables import ModelPolicy
 
 
+def row(session: Session, model_name: str) -> ModelPolicy | None:
+    """The model's row (None: it never had an override)."""
+    return session.get(ModelPolicy, model_name)
+
+
 def overrides(session: Session, model_name: str) -> dict[str, Any]:
     """The fields ``model_name`` overrides (empty: it follows the defaults)."""
-    row = session.get(ModelPolicy, model_name)
-    return dict(row.overrides) if row is not None else {}
+    found = row(session, model_name)
+    return dict(found.overrides) if found is not None else {}
 
 
 def rows(session: Session) -> dict[str, ModelPolicy]:
     """Every model's row, by model name."""
-    return {row.model_name: row for row in session.scalars(select(ModelPolicy))}
+    return {found.model_name: found for found in session.scalars(select(ModelPolicy))}
 
 
 def save(session: Session, model_name: str, values: dict[str, Any], *, actor: str, now: datetime) -> None:
     """Replace the model's overrides with ``values`` (an empty dict keeps the row: who reset it)."""
-    row = session.get(ModelPolicy, model_name)
-    if row is None:
+    found = row(session, model_name)
+    if found is None:
         session.add(ModelPolicy(model_name=model_name, overrides=values, updated_at=now, updated_by=actor))
     else:
-        row.overrides, row.updated_at, row.updated_by = values, now, actor
+        found.overrides, found.updated_at, found.updated_by = values, now, actor
     session.flush()

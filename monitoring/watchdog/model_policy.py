@@ -94,11 +94,19 @@ class PolicyView:
                 for name in FIELDS]
 
 
-def view(url: str, defaults: WatchdogPolicy, model_name: str) -> PolicyView:
-    """``model_name``'s policy as the watchdog applies it now."""
+def view(url: str, defaults: WatchdogPolicy, model_name: str, *, known_by: str | None = None) -> PolicyView:
+    """``model_name``'s policy as the watchdog applies it now. With ``known_by`` (the champion
+    alias), a model Vigil does not know is refused: a typed name, not a silent "the defaults"."""
     with session_scope(url) as session:
-        row = stored.rows(session).get(model_name)
+        row = stored.row(session, model_name)
+        if known_by is not None and row is None:
+            _refuse_unknown(session, model_name, known_by)
         return _view(session, defaults, model_name, row)
+
+
+def _refuse_unknown(session: Session, model_name: str, alias: str) -> None:
+    if model_name not in evidence.watched_model_names(session, alias):
+        raise UnknownModel(f"Vigil knows no model {model_name!r}: train, adopt or promote it first")
 
 
 def views(url: str, defaults: WatchdogPolicy, alias: str) -> list[PolicyView]:
@@ -168,8 +176,7 @@ def _change(settings: Settings, model_name: str, update: Callable[[dict[str, Any
     defaults = settings.watchdog
     with session_scope(settings.database_url) as session:
         lock_model(session, model_name)
-        if model_name not in evidence.watched_model_names(session, settings.champion_alias):
-            raise UnknownModel(f"Vigil knows no model {model_name!r}: train, adopt or promote it first")
+        _refuse_unknown(session, model_name, settings.champion_alias)
         before = stored.overrides(session, model_name)
         after = update(before)
         new = merged(defaults, after)

@@ -43,6 +43,7 @@ def test_policies_need_an_operator_and_a_put_is_checked_stored_and_audited(api_s
         assert client.put(path, headers=AUTH, json={"overrides": {"min_labels": "many"}, **ALICE}).status_code == 422
         assert client.put("/operator/policies/no-such-model", headers=AUTH,
                           json={"overrides": {"min_labels": 10}, **ALICE}).status_code == 404
+        assert client.get("/operator/policies/no-such-model", params=ALICE, headers=AUTH).status_code == 404
 
         listed = client.get("/operator/policies", params=ALICE, headers=AUTH)
         assert listed.status_code == 200, listed.text

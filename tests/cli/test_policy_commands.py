@@ -35,6 +35,7 @@ def test_set_show_reset_and_bad_values_refused(settings, model_name):
         assert (refused.exit_code, refused.stderr.strip()) == (2, f"error: {said}"), refused.output
     assert _policy("set", "no-such-model", "--min-labels", "9").exit_code == 2
     assert _policy("set", model_name).exit_code == 2  # no field named
+    assert _policy("show", "no-such-model").exit_code == 2
 
     shown = _policy("show", model_name)
     assert shown.exit_code == 0, shown.output
