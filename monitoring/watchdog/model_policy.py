@@ -67,7 +67,10 @@ def effective(session: Session, defaults: WatchdogPolicy, model_name: str) -> Wa
     Overrides stored by an older Vigil that no longer pass a tightened bound are logged and the
     defaults used: the model stays guarded.
     """
-    overrides = stored.overrides(session, model_name)
+    return _applied(defaults, stored.overrides(session, model_name), model_name)
+
+
+def _applied(defaults: WatchdogPolicy, overrides: Mapping[str, Any], model_name: str) -> WatchdogPolicy:
     if not overrides:
         return defaults
     try:
@@ -101,7 +104,7 @@ def view(url: str, defaults: WatchdogPolicy, model_name: str, *, known_by: str |
         row = stored.row(session, model_name)
         if known_by is not None and row is None:
             _refuse_unknown(session, model_name, known_by)
-        return _view(session, defaults, model_name, row)
+        return _view(defaults, model_name, row)
 
 
 def _refuse_unknown(session: Session, model_name: str, alias: str) -> None:
@@ -114,13 +117,13 @@ def views(url: str, defaults: WatchdogPolicy, alias: str) -> list[PolicyView]:
     with session_scope(url) as session:
         rows = stored.rows(session)
         names = sorted(set(evidence.watched_model_names(session, alias)) | set(rows))
-        return [_view(session, defaults, name, rows.get(name)) for name in names]
+        return [_view(defaults, name, rows.get(name)) for name in names]
 
 
-def _view(session: Session, defaults: WatchdogPolicy, model_name: str, row) -> PolicyView:
-    return PolicyView(model_name, effective(session, defaults, model_name), defaults,
-                      dict(row.overrides) if row else {}, row.updated_at if row else None,
-                      row.updated_by if row else None)
+def _view(defaults: WatchdogPolicy, model_name: str, row) -> PolicyView:
+    overrides = dict(row.overrides) if row else {}
+    return PolicyView(model_name, _applied(defaults, overrides, model_name), defaults, overrides,
+                      row.updated_at if row else None, row.updated_by if row else None)
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ def _change(settings: Settings, model_name: str, update: Callable[[dict[str, Any
         before = stored.overrides(session, model_name)
         after = update(before)
         new = merged(defaults, after)
-        old = effective(session, defaults, model_name)
+        old = _applied(defaults, before, model_name)
         changes = [Change(name, getattr(old, name), getattr(new, name), name in before, name in after)
                    for name in FIELDS
                    if getattr(old, name) != getattr(new, name) or (name in before) != (name in after)]
