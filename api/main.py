@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import feedback, operator, predict, releases, status
 from api.metrics import RequestMetricsMiddleware
+from api.policies import router as policies_router
 from api.process import ApiProcess
 from monitoring.settings import Settings, get_settings
 from monitoring.store.migrations import check_schema
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = None
     for module in (predict, feedback, status, operator, releases):
         app.include_router(module.router)
+    app.include_router(policies_router)
     app.add_middleware(RequestMetricsMiddleware, metrics=lambda: _metrics(app),
                        max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

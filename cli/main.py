@@ -21,6 +21,7 @@ import click
 
 from cli.alert_commands import alerts_group
 from cli.keys import keys as keys_group
+from cli.policy_commands import policy_group
 from cli.release_commands import canary_group, shadow_group
 from cli.store_commands import db_roles
 from monitoring.runtime import Runtime
@@ -70,6 +71,7 @@ def main() -> None:
 main.add_command(alerts_group)
 main.add_command(canary_group)
 main.add_command(shadow_group)
+main.add_command(policy_group)
 
 
 @main.group()

@@ -4,9 +4,10 @@ The defaults give the embedded mode: Vigil's store and MLflow both in SQLite fil
 ``./var/``. ``VIGIL_DATABASE_URL`` and ``MLFLOW_TRACKING_URI`` switch to PostgreSQL and an MLflow
 server. Secrets are ``SecretStr`` so they never show up in a repr or a log line.
 
-``settings.watchdog`` is the watchdog's policy: every threshold its rules use (and the dashboard
-shows), read from the same flat variables (``VIGIL_MIN_LABELS``, ``VIGIL_DRIFT_SHARE``, ...).
-The pure rules in ``monitoring.watchdog`` take this object itself; there is no second copy.
+``settings.watchdog`` is the watchdog's default policy: every threshold its rules use (and the
+dashboard shows), read from the same flat variables (``VIGIL_MIN_LABELS``, ``VIGIL_DRIFT_SHARE``,
+...). A model may override some of its fields (``monitoring.watchdog.model_policy``, checked with
+these same constraints); the pure rules in ``monitoring.watchdog`` take the merged object.
 
 Secrets may come from files instead of variables (docker-compose ``secrets:``, Kubernetes,
 systemd credentials): ``<VARIABLE>_FILE`` names a file whose content is the value, for the
@@ -93,7 +94,8 @@ class _SecretFiles(PydanticBaseSettingsSource):
 
 
 class WatchdogPolicy(BaseSettings):
-    """Every threshold the watchdog uses, each from its own ``VIGIL_`` variable."""
+    """Every threshold the watchdog uses, each from its own ``VIGIL_`` variable (the defaults of
+    each model's policy: ``monitoring.watchdog.model_policy``)."""
 
     model_config = SettingsConfigDict(**_FROM_ENVIRONMENT, frozen=True)
 
@@ -108,9 +110,9 @@ class WatchdogPolicy(BaseSettings):
     min_requests: int = Field(100, ge=1)  # predictions per latency/error-rate window (a p99 needs ~100)
     consecutive_breaches: int = Field(3, ge=1)
     clear_fraction: float = Field(0.8, gt=0, le=1)  # a breach clears below this share of the limit
-    cooldown_minutes: int = Field(30, ge=0)
+    cooldown_minutes: int = Field(30, ge=0, le=525_600)  # at most a year
     max_auto_rollbacks_per_day: int = Field(2, ge=1)
-    bake_minutes: int = Field(10, ge=0)
+    bake_minutes: int = Field(10, ge=0, le=525_600)
     # the dataset drifts when this share of its features does (Evidently's default, half)
     drift_share: float = Field(0.5, gt=0, le=1)
 

@@ -113,7 +113,8 @@ def login_panel() -> None:
             st.rerun()
         return
     if get_settings().dashboard_access == "open":
-        st.caption("Viewing is open. Promoting, rolling back, freezing or releasing needs an operator login.")
+        st.caption("Viewing is open. Promoting, rolling back, freezing, releasing or changing a policy needs "
+                   "an operator login.")
     if oidc_configured():
         if st.user.get("is_logged_in"):
             st.warning(f"{st.user.get('email')} is not an operator.")

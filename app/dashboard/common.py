@@ -16,6 +16,7 @@ from monitoring.runtime import Runtime
 from monitoring.settings import get_settings
 from monitoring.store import dashboard_queries, dashboard_summaries
 from monitoring.store.engine import utcnow
+from monitoring.watchdog import model_policy
 
 REFRESH = "30s"
 TTL = 20
@@ -93,6 +94,12 @@ def now_minute() -> datetime:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def model_names(url: str) -> list[str]:
     return dashboard_queries.model_names(url)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def policy(url: str, model_name: str) -> model_policy.PolicyView:
+    """The watchdog's policy for the model: its overrides over the ``VIGIL_*`` defaults."""
+    return model_policy.view(url, get_settings().watchdog, model_name)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -1,6 +1,7 @@
 """Vigil's dashboard, a Streamlit multipage app: ``vigil dashboard`` or
 ``streamlit run app/dashboard/main.py``. Thin over ``monitoring``: pages read through
-``monitoring.store.dashboard_queries`` and act only through ``monitoring.registry.promotion`` and ``monitoring.registry.releases``."""
+``monitoring.store.dashboard_queries`` and act only through ``monitoring.registry.promotion``,
+``monitoring.registry.releases`` and ``monitoring.watchdog.model_policy``."""
 
 import streamlit as st
 
@@ -20,6 +21,7 @@ page = st.navigation([
     st.Page("views/drift.py", title="Drift", icon=":material/stacked_line_chart:"),
     st.Page("views/registry.py", title="Registry", icon=":material/inventory_2:"),
     st.Page("views/release.py", title="Release", icon=":material/call_split:", url_path="release"),
+    st.Page("views/policy.py", title="Policy", icon=":material/tune:", url_path="policy"),
     st.Page("views/alerts.py", title="Alerts", icon=":material/notifications:"),
     st.Page("views/incidents.py", title="Incidents", icon=":material/history:"),
     st.Page("views/access.py", title="Access", icon=":material/key:"),

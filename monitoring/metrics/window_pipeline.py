@@ -40,6 +40,7 @@ from monitoring.runtime import Runtime
 from monitoring.store import latency_histograms, metric_windows, window_queries
 from monitoring.store.engine import get_engine, session_scope, utcnow
 from monitoring.training.datasets import infer_task
+from monitoring.watchdog import model_policy
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,15 @@ class _Context:
     reference_outputs: dict[tuple[str, int], pd.DataFrame | None] = field(default_factory=dict)
     # the last version-window's outputs: the estimate and the prediction drift both need them
     window_outputs: tuple[tuple[str, int, Window], pd.DataFrame] | None = None
+    drift_shares: dict[str, float] = field(default_factory=dict)  # per model, from its watchdog policy
+
+    def _drift_share(self, model_name: str) -> float:
+        """The share of drifted features that makes the model's dataset drift (its own policy)."""
+        if model_name not in self.drift_shares:
+            with session_scope(self.runtime.store_url) as session:
+                policy = model_policy.effective(session, self.runtime.settings.watchdog, model_name)
+            self.drift_shares[model_name] = policy.drift_share
+        return self.drift_shares[model_name]
 
     def full_window(self, model_name: str, window: Window, process: dict[str, float]) -> None:
         with get_engine(self.runtime.store_url).connect() as connection:
@@ -225,7 +235,7 @@ class _Context:
             return None
         try:
             result = compute_drift(reference.frame, current, reference.numerical, reference.categorical,
-                                   drift_share=self.runtime.settings.watchdog.drift_share)
+                                   drift_share=self._drift_share(model_name))
         except ValueError as error:
             self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: drift skipped ({error})")
             return None
@@ -261,7 +271,7 @@ class _Context:
             return []
         logged = self._outputs(model_name, version, window)
         current = outputs.outputs_frame(logged["prediction"].tolist(), logged["score"].tolist())
-        return outputs.prediction_drift(expected, current, drift_share=self.runtime.settings.watchdog.drift_share)
+        return outputs.prediction_drift(expected, current, drift_share=self._drift_share(model_name))
 
     def _quality_checks(self, model_name: str, version: int, window: Window, reference: Reference,
                         current: pd.DataFrame) -> list[dict[str, Any]]:
@@ -298,7 +308,7 @@ class _Context:
             try:
                 save_drift_report(reference.frame, current, reference.numerical, reference.categorical,
                                   path, sample_rows=self.runtime.settings.drift_sample_rows, overrides=methods,
-                                  drift_share=self.runtime.settings.watchdog.drift_share)
+                                  drift_share=self._drift_share(model_name))
             except Exception as error:  # noqa: BLE001 - a report is a nicety; the numbers still count
                 self.summary.note(f"{model_name} v{version}: Evidently report failed ({error})")
                 return None

@@ -30,6 +30,7 @@ from monitoring.registry.mlflow_registry import VersionInfo
 from monitoring.runtime import Runtime
 from monitoring.store import history, outbox
 from monitoring.store.engine import Session, lock_model, session_scope, utcnow
+from monitoring.watchdog import model_policy
 from monitoring.watchdog.baselines import OWN_START_LABELS, production_record
 
 REGISTRATION_METRICS = ("accuracy", "f1", "roc_auc", "rmse", "mae")
@@ -148,7 +149,7 @@ def _baseline(session: Session, runtime: Runtime, info: VersionInfo, metrics: di
         return f"registration accuracy {metrics['accuracy']:.4f} (logged with its run)"
     health = {row.version: row for row in history.versions_health(session, info.model_name)}
     record = production_record(session, info.model_name, info.version, event, health,
-                               runtime.settings.watchdog)
+                               model_policy.effective(session, runtime.settings.watchdog, info.model_name))
     if record is not None:
         return f"accuracy {record['accuracy']:.4f} on {record['labels']} labels ({record['source']})"
     return f"its first {OWN_START_LABELS} labelled predictions, once they arrive"

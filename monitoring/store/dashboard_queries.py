@@ -371,11 +371,16 @@ def alert_messages(url: str, alert_ids: Sequence[int]) -> pd.DataFrame:
 
 
 def access_log(url: str, *, channel: str | None = None, allowed: bool | None = None,
-               limit: int = 50) -> pd.DataFrame:
-    """Recent operator actions asked for, allowed or refused, newest first."""
+               model_name: str | None = None, actions: tuple[str, ...] = (), limit: int = 50) -> pd.DataFrame:
+    """Recent operator actions asked for, allowed or refused, newest first (of ``actions`` only,
+    when named)."""
     query = select(AccessLog.created_at, AccessLog.actor, AccessLog.action, AccessLog.model_name,
                    AccessLog.allowed, AccessLog.detail, AccessLog.channel)
     conditions = []
+    if model_name is not None:
+        conditions.append(AccessLog.model_name == model_name)
+    if actions:
+        conditions.append(AccessLog.action.in_(actions))
     if channel is not None:
         conditions.append(AccessLog.channel == channel)
     if allowed is not None:

@@ -18,6 +18,7 @@ from monitoring.incidents import assemble, mean_seconds_to_recover
 from monitoring.store import dashboard_queries as queries
 from monitoring.store import incidents as store_incidents
 from monitoring.store.engine import utcnow
+from monitoring.watchdog import model_policy
 
 
 def production_record(moves: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -87,8 +88,10 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
     now = now or utcnow()
     champs = queries.champions(url, settings.champion_alias).set_index("model_name")
     firing = queries.open_alert_counts(url)
+    policies = {v.model_name: v.policy for v in model_policy.views(url, settings.watchdog, settings.champion_alias)}
     rows = []
     for name in queries.model_names(url):
+        policy = policies.get(name, settings.watchdog)
         version = champs["version"].get(name)
         version = int(version) if version is not None and pd.notna(version) else None
         record = queries.versions(url, name).set_index("version")
@@ -100,8 +103,8 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
         baseline = evals.get(metric)
         quality_limit = None
         if baseline is not None:
-            quality_limit = (baseline + settings.watchdog.quality_abs_drop if metric in metric_names.LOWER_IS_BETTER
-                             else baseline - settings.watchdog.quality_abs_drop)
+            quality_limit = (baseline + policy.quality_abs_drop if metric in metric_names.LOWER_IS_BETTER
+                             else baseline - policy.quality_abs_drop)
         quality = value(metric, "weighted")
         rows.append({
             "model": name, "champion": version,
@@ -110,12 +113,12 @@ def overview(url: str, settings, now: datetime | None = None, minutes: int = 60)
             "as_of": until, "quality_metric": metric, "quality": quality, "quality_limit": quality_limit,
             "quality_state": judge(quality, quality_limit, lower_is_better=metric in metric_names.LOWER_IS_BETTER),
             "labelled": int(recent.at[metric, "samples"]) if metric in recent.index else 0,
-            "latency_p95_ms": value(metric_names.LATENCY_P95), "latency_p95_limit": settings.watchdog.latency_p95_slo_ms,
-            "latency_state": judge(value(metric_names.LATENCY_P95), settings.watchdog.latency_p95_slo_ms, lower_is_better=True),
-            "error_rate": value(metric_names.ERROR_RATE), "error_rate_limit": settings.watchdog.error_rate_limit,
-            "error_state": judge(value(metric_names.ERROR_RATE), settings.watchdog.error_rate_limit, lower_is_better=True),
-            "drift_share": value(metric_names.DRIFT_SHARE), "drift_share_limit": settings.watchdog.drift_share,
-            "drift_state": judge(value(metric_names.DRIFT_SHARE), settings.watchdog.drift_share, lower_is_better=True),
+            "latency_p95_ms": value(metric_names.LATENCY_P95), "latency_p95_limit": policy.latency_p95_slo_ms,
+            "latency_state": judge(value(metric_names.LATENCY_P95), policy.latency_p95_slo_ms, lower_is_better=True),
+            "error_rate": value(metric_names.ERROR_RATE), "error_rate_limit": policy.error_rate_limit,
+            "error_state": judge(value(metric_names.ERROR_RATE), policy.error_rate_limit, lower_is_better=True),
+            "drift_share": value(metric_names.DRIFT_SHARE), "drift_share_limit": policy.drift_share,
+            "drift_state": judge(value(metric_names.DRIFT_SHARE), policy.drift_share, lower_is_better=True),
             "throughput_rps": value(metric_names.THROUGHPUT),
             "open_alerts": firing.get(name, 0),
             **recovery(url, name, now),

@@ -303,6 +303,18 @@ class ModelControl(Base):
     skip_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class ModelPolicy(Base):
+    """An operator's overrides of the watchdog's policy for one model: only the fields set, by name
+    (``monitoring.watchdog.model_policy`` merges them over the environment's defaults)."""
+
+    __tablename__ = "model_policies"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
 class WatchdogHeartbeat(Base):
     """One watchdog process's last completed run (``vigil watch``, ``vigil watchdog``, a DAG task).
 

@@ -8,9 +8,10 @@ without ever holding the lock across the remote call. Then it takes the per-mode
 one sees the first one's rollback and the detector state it saved (an alias moved by Vigil between
 the read and the lock makes this run skip the model; the next one reads it again). Inside the lock it
 
-1. reads the evidence straight from the store (``monitoring.store.watchdog_evidence``): the
-   champion's labelled predictions since it took over, its latency and failures in new
-   predictions, and the latest drift results;
+1. reads the model's policy (``monitoring.watchdog.model_policy``: its overrides over the
+   ``VIGIL_*`` defaults) and the evidence straight from the store
+   (``monitoring.store.watchdog_evidence``): the champion's labelled predictions since it took
+   over, its latency and failures in new predictions, and the latest drift results;
 2. advances the detectors kept in ``model_controls`` (``monitoring.watchdog.detectors``) and
    judges them with ``decisions``;
 3. acts (``monitoring.watchdog.actions``): a rollback, an alert, a resolved alert, a version
@@ -35,7 +36,7 @@ from monitoring.store import history, outbox
 from monitoring.store import watchdog_evidence as evidence
 from monitoring.store.engine import Session, lock_model, session_scope, utcnow
 from monitoring.store.tables import ModelControl, RegistryEvent
-from monitoring.watchdog import actions, baselines, decisions, detectors, heartbeat, skips
+from monitoring.watchdog import actions, baselines, decisions, detectors, heartbeat, model_policy, skips
 from monitoring.watchdog.detectors import SETTLE
 from monitoring.watchdog.release_step import judge_release
 
@@ -186,8 +187,8 @@ def _evaluate_model(runtime: Runtime, name: str, champion: int, now: datetime) -
         tenure = history.last_alias_event(session, name, runtime.settings.champion_alias)
         if tenure is None or tenure.to_version != champion:
             return None
-        return _judge_and_act(session, control, runtime.registry, runtime.settings.watchdog, name, tenure,
-                              now, notes)
+        policy = model_policy.effective(session, runtime.settings.watchdog, name)
+        return _judge_and_act(session, control, runtime.registry, policy, name, tenure, now, notes)
 
 
 def _judge_and_act(session: Session, control: ModelControl, registry: Registry, policy: WatchdogPolicy,

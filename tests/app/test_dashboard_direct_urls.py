@@ -16,8 +16,10 @@ from tests.app.browser_support import artifacts, exceptions, open_page, settle, 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 
-TITLES = ["Overview", "Quality", "Service", "Drift", "Registry", "Release", "Alerts", "Incidents", "Access"]
+TITLES = ["Overview", "Quality", "Service", "Drift", "Registry", "Release", "Policy", "Alerts", "Incidents",
+          "Access"]
 PATHS = {"Quality": "quality", "Service": "service", "Drift": "drift", "Registry": "registry", "Release": "release",
+         "Policy": "policy",
          "Alerts": "alerts", "Incidents": "incidents", "Access": "access", "Overview": ""}  # the first visit is to a page that is not the default
 
 

@@ -90,8 +90,14 @@ def test_quality_page_draws_each_version_with_alias_moves_and_labelled_samples(s
     assert sum(sum(trace["y"]) for trace in figures["samples_chart"]["data"]) > 1000
 
 
-def test_service_page_charts_latency_percentiles_throughput_errors_cpu_memory(seeded):
-    figures = _figures(_app("service_health"))
+def test_service_page_charts_latency_percentiles_throughput_errors_cpu_memory(seeded, model_name):
+    from monitoring.settings import get_settings
+    from monitoring.watchdog.model_policy import set_fields
+
+    set_fields(get_settings(), model_name, {"latency_p95_slo_ms": 400}, actor="cli:test", channel="cli")
+    app = _app("service_health")
+    assert any("SLO line (400 ms)" in caption.value for caption in app.caption)  # the model's own limit
+    figures = _figures(app)
     assert set(figures) == {"latency", "throughput", "cpu", "errors", "memory"}
     lines = [trace for trace in figures["latency"]["data"] if trace.get("yaxis") != "y2"]
     assert [trace["name"] for trace in lines] == ["p50", "p95", "p99"]

@@ -21,7 +21,7 @@ from tests.conftest import _admin_execute
 
 pytestmark = pytest.mark.postgres
 seeded = test_dashboard_pages.seeded  # the fixture: two models' history in the real PostgreSQL
-PAGES = ["overview", "quality", "service_health", "drift", "registry", "alerts"]
+PAGES = ["overview", "quality", "service_health", "drift", "registry", "policy", "alerts"]
 
 
 @pytest.fixture

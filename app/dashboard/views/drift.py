@@ -52,14 +52,15 @@ def over_time() -> None:
                "model's answers with its answers on the training data (often the first sign, before any "
                "label). Healthy: pale, with no row turning red.")
     span = view.span
+    limit = common.policy(url, view.model_name).policy.drift_share
     share = common.series(url, view.model_name, (metric_names.DRIFT_SHARE,), span)
     figure = charts.combined(share, {metric_names.DRIFT_SHARE: "share of drifted features"}, span=span,
                              title="Share of drifted features", y_title="share",
-                             limit=get_settings().watchdog.drift_share)
+                             limit=limit)
     st.plotly_chart(charts.add_moves(figure, common.alias_moves(url, view.model_name), span),
                     key="drift_share")
     st.caption(f"The share of features whose drift test fired; the dataset drifts at the dotted line "
-               f"({get_settings().watchdog.drift_share:.0%}). Healthy: near zero, well under the line.")
+               f"({limit:.0%}). Healthy: near zero, well under the line.")
 
 
 @st.fragment(run_every=common.REFRESH)

@@ -4,7 +4,6 @@ import streamlit as st
 
 from app.dashboard import charts, common
 from monitoring import metric_names
-from monitoring.settings import get_settings
 from monitoring.store import dashboard_queries
 
 st.title("Service")
@@ -14,7 +13,7 @@ st.title("Service")
 def service() -> None:
     view = common.view()
     url = common.store_url()
-    settings = get_settings()
+    policy = common.policy(url, view.model_name).policy
     span = view.span
     frame = common.series(url, view.model_name, dashboard_queries.SERVICE_CHARTS, span)
     moves = common.alias_moves(url, view.model_name)
@@ -29,8 +28,8 @@ def service() -> None:
 
     latency = {metric_names.LATENCY_P50: "p50", metric_names.LATENCY_P95: "p95", metric_names.LATENCY_P99: "p99"}
     show(latency, "latency", f"Prediction latency percentiles per {charts.bucket_label(span.bucket_seconds)} "
-         f"bucket. Healthy: p95 under the dotted SLO line ({settings.watchdog.latency_p95_slo_ms:.0f} ms) and steady.",
-         title="Latency", y_title="ms", limit=settings.watchdog.latency_p95_slo_ms)
+         f"bucket. Healthy: p95 under the dotted SLO line ({policy.latency_p95_slo_ms:.0f} ms) and steady.",
+         title="Latency", y_title="ms", limit=policy.latency_p95_slo_ms)
     left, right = st.columns(2)
     with left:
         show({metric_names.THROUGHPUT: "requests/s"}, "throughput",
@@ -42,8 +41,8 @@ def service() -> None:
     with right:
         show({metric_names.ERROR_RATE: "error rate"}, "errors",
              f"Failed predictions over all predictions. Healthy: near zero, under the dotted limit "
-             f"({settings.watchdog.error_rate_limit:.0%}).",
-             title="Error rate", y_title="share", limit=settings.watchdog.error_rate_limit)
+             f"({policy.error_rate_limit:.0%}).",
+             title="Error rate", y_title="share", limit=policy.error_rate_limit)
         show({metric_names.MEMORY_MB: "resident memory"}, "memory",
              "Resident memory of the serving process. Healthy: flat; a steady climb is a leak.",
              title="Memory of the serving process", y_title="MB")
