@@ -29,8 +29,8 @@ interval boundary on, for --minutes:
   a minute or so; where it is off (``SHOW autovacuum``; it is on the development machine's server),
   this runs ``ANALYZE predictions, feedback`` every --analyze-seconds from the ingest's start
   instead (0: never). Without statistics on a young partition the planner joins each label of the
-  late-feedback lookup against every row of the model (12.5 s for 5,912 labels and 59,040 rows,
-  minutes at this rate): benchmarks/README.md, "Ingest under monitoring".
+  late-feedback lookup against every row of the model (12.5 s for 5,912 labels and 59,040 rows;
+  the cost grows with labels x rows): benchmarks/README.md, "Ingest under monitoring".
 
 Per window it prints the rows, the lag (window closed -> its metrics written), the compute seconds
 and the baseline's seconds; at the end the max and median lag against the interval (target: every
