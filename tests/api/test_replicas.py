@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -75,15 +75,16 @@ def replicas(store, tmp_path_factory) -> Iterator[list[str]]:
     settings, _ = store
     logs = tmp_path_factory.mktemp("replica-logs")
     servers = [vigil_serve(settings, logs / f"replica-{i}.log", **SERVE_ENV) for i in (1, 2)]
-    with ExitStack() as stack, ThreadPoolExecutor(len(servers)) as pool:
-        started = [pool.submit(server.__enter__) for server in servers]  # both start at once
-        for server, future in zip(servers, started, strict=True):
-            if future.exception() is None:
-                stack.push(server.__exit__)
-        bases = [future.result()[1] for future in started]
-        for base in bases:
-            _wait_for(lambda b=base: _challenger_loaded(b))
-        yield bases
+    with ThreadPoolExecutor(len(servers)) as pool:
+        started = [pool.submit(server.__enter__) for server in servers]  # both start at once, and stop
+        running = [server for server, future in zip(servers, started, strict=True) if future.exception() is None]
+        try:
+            bases = [future.result()[1] for future in started]
+            for base in bases:
+                _wait_for(lambda b=base: _challenger_loaded(b))
+            yield bases
+        finally:
+            list(pool.map(lambda server: server.__exit__(None, None, None), running))
 
 
 def _wait_for(check, timeout: float = 60.0):
@@ -138,7 +139,7 @@ def test_a_canary_caller_lands_on_the_same_side_on_every_replica(store, replicas
     key = _key(settings, "app", replicas)
     row = demo_rows(1)[0]
     sides: dict[str, set[str]] = {}
-    callers = [f"user-{i}" for i in range(40)]
+    callers = [f"user-{i}" for i in range(24)]
     for caller in callers:
         for base in replicas:
             answer = httpx.post(f"{base}/predict", json=row, headers={**key, CALLER_HEADER: caller},
@@ -146,7 +147,7 @@ def test_a_canary_caller_lands_on_the_same_side_on_every_replica(store, replicas
             sides.setdefault(caller, set()).add(f"{answer['role']}:{answer['model_version']}")
     expected = {c: {"canary:2" if takes_challenger(release_id, 0.5, c) else "champion:1"} for c in callers}
     assert sides == expected
-    assert 8 <= sum("canary:2" in s for s in sides.values()) <= 32
+    assert 4 <= sum("canary:2" in s for s in sides.values()) <= 20  # 12 expected
 
 
 def test_wrong_operator_tokens_sent_to_both_replicas_add_up_to_one_lockout(replicas):
