@@ -35,12 +35,13 @@ system-deps:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "==> installing$$missing from Debian's packages"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "==> not installed:$$missing (needs root and apt-get); browser tests will be skipped"; \
+	    echo "==> not installed:$$missing (needs root and apt-get); the browser and balancer tests will be skipped"; \
 	  fi; \
 	fi
 

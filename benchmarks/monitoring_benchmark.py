@@ -154,7 +154,8 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
     return parts
 
 
-def baseline(url: str) -> dict[str, float]:
+def baseline(url: str, start: datetime = WINDOW, end: datetime = WINDOW + timedelta(minutes=5),
+             model_name: str = MODEL) -> dict[str, float]:
     """The plain way: every row's JSON and latency through SQLAlchemy, json_normalize, numpy."""
     from sqlalchemy import select
 
@@ -166,8 +167,8 @@ def baseline(url: str) -> dict[str, float]:
     with get_engine(url).connect() as connection:
         rows = connection.execute(
             select(Prediction.features, Prediction.latency_ms, Prediction.status)
-            .where(Prediction.model_name == MODEL, Prediction.created_at >= WINDOW,
-                   Prediction.created_at < WINDOW + timedelta(minutes=5))).all()
+            .where(Prediction.model_name == model_name, Prediction.created_at >= start,
+                   Prediction.created_at < end)).all()
     parts["fetch rows"] = time.perf_counter() - started
     started = time.perf_counter()
     frame = pd.json_normalize([r[0] for r in rows])

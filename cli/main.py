@@ -11,6 +11,7 @@ import getpass
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -295,7 +296,9 @@ def serve(host, port, workers, access_log, migrate) -> None:
             sys.exit(2)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # One /metrics for all workers: prometheus_client's multiprocess files, fresh for this server.
-        directory = settings.var_dir / "prometheus-multiproc"
+        # One folder per server (host name and port): replicas sharing a var dir (a compose volume)
+        # neither empty nor count each other's files.
+        directory = settings.var_dir / "prometheus-multiproc" / f"{socket.gethostname()}-{port}"
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

@@ -27,7 +27,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 IMAGE_ROOT = "/opt/vigil"  # WORKDIR of docker/Dockerfile: the repository's files live here
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|WEBHOOK|_KEY$")
-IMAGE_TOOLS = {"postgres": {"pg_isready"}, "redis": {"redis-server", "redis-cli"}}  # come with an upstream image
+IMAGE_TOOLS = {"postgres": {"pg_isready"}, "redis": {"redis-server", "redis-cli"},  # come with an upstream image
+               "nginx": {"curl"}}
 OWNER = "postgresql+psycopg2://vigil:"  # Vigil's store as its owner, and as the read-only role
 READER = "postgresql+psycopg2://vigil_reader:"
 
@@ -287,6 +288,8 @@ def _option(tokens: list[str], *names: str) -> str | None:
 def listening_port(service: dict[str, Any]) -> int | None:
     """The port the service's process listens on, from its command or the program's own default."""
     tokens = command_of(service)
+    if not tokens and service.get("image", "").startswith("nginx:"):
+        return nginx_listen_port(service)
     if not tokens:
         return 5432 if service.get("image", "").startswith("postgres:") else None
     program, args = tokens[0], tokens[1:]
@@ -304,6 +307,20 @@ def listening_port(service: dict[str, Any]) -> int | None:
     if program == "airflow" and args[0] == "api-server":
         return int(_option(args, "--port", "-p") or 8080)
     return None
+
+
+def nginx_config(service: dict[str, Any]) -> Path:
+    """The repository's file an nginx service runs with (mounted over the image's nginx.conf)."""
+    mounted = [v.split(":") for v in service["volumes"] if v.endswith(":/etc/nginx/nginx.conf:ro")]
+    assert len(mounted) == 1, "the configuration is mounted read-only over /etc/nginx/nginx.conf"
+    return REPO / mounted[0][0]
+
+
+def nginx_listen_port(service: dict[str, Any]) -> int:
+    ports = {int(port) for port in re.findall(r"^\s*listen\s+(\d+)\s*;", nginx_config(service).read_text(),
+                                               re.MULTILINE)}
+    assert len(ports) == 1, f"one listening port, not {ports}"
+    return ports.pop()
 
 
 def test_every_published_and_checked_port_is_the_one_listened_on(services):
@@ -338,8 +355,8 @@ def test_every_url_to_another_service_uses_its_name_and_listening_port(services)
                 assert parts.port == listening_port(services[parts.hostname]), f"{name}: {raw}"
                 checked += 1
     assert checked >= 5
-    assert services["gradio"]["environment"]["VIGIL_API_URL"] == "http://api:8000"
-    assert _option(command_of(services["gradio"]), "--api-url") == "http://api:8000"
+    assert services["gradio"]["environment"]["VIGIL_API_URL"] == "http://api-balancer:8000"
+    assert _option(command_of(services["gradio"]), "--api-url") == "http://api-balancer:8000"
 
 
 # -- settings and variables --------------------------------------------------------------------------

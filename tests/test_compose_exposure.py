@@ -26,7 +26,7 @@ def test_mlflow_is_not_published_to_the_host(services):
     assert _published(services["mlflow"]) == []
 
 
-@pytest.mark.parametrize("name", ["api", "gradio", "dashboard", "airflow-api-server"])
+@pytest.mark.parametrize("name", ["api-balancer", "gradio", "dashboard", "airflow-api-server"])
 def test_every_published_port_is_bound_to_loopback_by_default(services, name):
     ports = _published(services[name])
     assert ports, f"{name} publishes nothing"

@@ -34,6 +34,7 @@ NEED_TO_KNOW = {
     "vigil-grants": {"vigil_database_url"},
     "mlflow": {"mlflow_database_url", "mlflow_admin_password", "mlflow_flask_secret_key"},
     "api": OWNER | {"vigil_operator_token"},
+    "api-balancer": set(),  # passes requests on; holds no secret
     "gradio": {"vigil_database_read_url"},
     "dashboard": OWNER | {"vigil_database_read_url", "vigil_operator_token"},
     "watchdog": OWNER | DELIVERY,
