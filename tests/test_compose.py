@@ -363,12 +363,14 @@ def test_every_url_to_another_service_uses_its_name_and_listening_port(services)
 
 def _settings_env_names() -> set[str]:
     from pydantic import AliasChoices
+    from pydantic_settings import BaseSettings
 
     from monitoring.settings import SECRET_FILE_VARIABLES, Settings
 
     names = {f"{variable}_FILE" for variable in SECRET_FILE_VARIABLES}
     sections = [Settings, *(field.default_factory for field in Settings.model_fields.values()
-                            if isinstance(field.default_factory, type))]  # watchdog, retention
+                            if isinstance(field.default_factory, type)
+                            and issubclass(field.default_factory, BaseSettings))]  # watchdog, retention
     for section in sections:
         prefix = section.model_config["env_prefix"]
         for field_name, field in section.model_fields.items():
