@@ -283,7 +283,7 @@ class _Context:
         if expected is None:
             return []
         logged = self._outputs(model_name, version, window)
-        current = outputs.outputs_frame(logged["prediction"].tolist(), logged["score"].tolist())
+        current = outputs.outputs_frame(logged["prediction"], logged["score"])
         return outputs.prediction_drift(expected, current, drift_share=self.runtime.settings.watchdog.drift_share)
 
     def _quality_checks(self, model_name: str, version: int, window: Window, reference: Reference,

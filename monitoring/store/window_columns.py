@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
@@ -34,14 +33,18 @@ _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 class WindowColumns:
     """The decoded segments of one version's window and which of their rows count."""
 
-    tables: list[Any]  # pyarrow Tables, one per segment
-    mask: Any  # pyarrow BooleanArray over their rows, in order: made in the window, ok, served
+    tables: list[Any]  # pyarrow Tables: the segments, those with the same columns as one
+    masks: list[Any]  # per table, a BooleanArray over its rows: made in the window, ok, served
+
+    def _rows(self, columns: list[str]) -> list[Any]:
+        return [table.select([c for c in columns if c in table.schema.names]).filter(mask)
+                for table, mask in zip(self.tables, self.masks, strict=True)]
 
     def outputs(self) -> pd.DataFrame:
         """Predicted class (None when missing) and score of each row, like ``window_queries.outputs``."""
         import pyarrow as pa
 
-        rows = pa.concat_tables([t.select(["prediction", "score"]) for t in self.tables]).filter(self.mask)
+        rows = pa.concat_tables(self._rows(["prediction", "score"]))
         return pd.DataFrame({"prediction": _texts(rows.column("prediction")),
                              "score": rows.column("score").to_numpy()})
 
@@ -50,30 +53,29 @@ class WindowColumns:
         import pyarrow as pa
         from pyarrow import types
 
-        wanted = {feature_segments.FEATURE_PREFIX + name for name in [*numerical, *categorical]}
-        parts = [t.select([c for c in t.schema.names if c in wanted]) for t in self.tables]
+        wanted = [feature_segments.FEATURE_PREFIX + name for name in [*numerical, *categorical]]
         try:
-            rows = pa.concat_tables(parts, promote_options="permissive").filter(self.mask)
+            rows = pa.concat_tables(self._rows(wanted), promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # a key typed one way here, another there
             return None
         columns: dict[str, Any] = {}
         for name in numerical:
             column = _column(rows, name)
             if column is None:
-                columns[name] = np.full(rows.num_rows, np.nan)
+                columns[name] = pa.nulls(rows.num_rows, pa.float64())
             elif types.is_integer(column.type) or types.is_floating(column.type) or types.is_null(column.type):
-                columns[name] = column.cast(pa.float64(), safe=False).to_numpy()
+                columns[name] = column.cast(pa.float64(), safe=False)
             else:
                 return None
         for name in categorical:
             column = _column(rows, name)
             if column is None:
-                columns[name] = np.full(rows.num_rows, None, dtype=object)
+                columns[name] = pa.nulls(rows.num_rows, pa.string())
             elif types.is_string(column.type) or types.is_large_string(column.type) or types.is_null(column.type):
-                columns[name] = _texts(column.cast(pa.string()))
+                columns[name] = column.cast(pa.string())
             else:
                 return None
-        return pd.DataFrame(columns, columns=[*numerical, *categorical])
+        return pa.table(columns).to_pandas()  # numbers as float64 (NaN: missing), texts as objects (None)
 
 
 def _column(rows, name: str):
@@ -81,7 +83,7 @@ def _column(rows, name: str):
     return rows.column(key) if key in rows.schema.names else None
 
 
-def _texts(column) -> np.ndarray:
+def _texts(column):
     """A text column as objects, missing values as None."""
     return column.to_pandas().astype(object).to_numpy()
 
@@ -96,18 +98,24 @@ def read(connection: Connection, window: Window, model_name: str, version: int,
     blobs = _fetch(connection, window, model_name, version)
     if not blobs:
         return None
-    tables = [feature_segments.decode(size, data) for size, data in blobs]
-    meta = pa.concat_tables([t.select(["created_at", "status", "role"]) for t in tables])
+    by_columns: dict[Any, list[Any]] = {}
+    for size, data in blobs:
+        segment = feature_segments.decode(size, data)
+        by_columns.setdefault(segment.schema, []).append(segment)
+    # one contiguous table per set of columns: filters and conversions then run once, not per segment
+    tables = [pa.concat_tables(group).combine_chunks() for group in by_columns.values()]
     moment = pa.timestamp("us", tz="UTC")
-    created = meta.column("created_at")
-    mask = pc.and_kleene(
-        pc.and_kleene(pc.greater_equal(created, pa.scalar(window.start, type=moment)),
-                      pc.less(created, pa.scalar(window.end, type=moment))),
-        pc.and_kleene(pc.equal(meta.column("status"), "ok"), pc.not_equal(meta.column("role"), SHADOW_ROLE)))
-    mask = pc.fill_null(mask, False).combine_chunks()
-    if (pc.sum(mask).as_py() or 0) != successes:
+    start, end = pa.scalar(window.start, type=moment), pa.scalar(window.end, type=moment)
+    masks = []
+    for table in tables:
+        created = table.column("created_at")
+        mask = pc.and_kleene(
+            pc.and_kleene(pc.greater_equal(created, start), pc.less(created, end)),
+            pc.and_kleene(pc.equal(table.column("status"), "ok"), pc.not_equal(table.column("role"), SHADOW_ROLE)))
+        masks.append(pc.fill_null(mask, False))
+    if sum(pc.sum(mask).as_py() or 0 for mask in masks) != successes:
         return None
-    return WindowColumns(tables, mask)
+    return WindowColumns(tables, masks)
 
 
 def _fetch(connection: Connection, window: Window, model_name: str, version: int) -> list[tuple[int, Any]]:
