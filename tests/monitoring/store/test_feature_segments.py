@@ -202,3 +202,27 @@ def test_rows_without_segments_or_other_types_send_the_read_to_the_json(sqlite_u
     assert read().features(["age"], []) is not None and read().features(["age"], ["region"]) is None
     log(["d", "e"], [{"age": "old"}, {"age": 1}], T0 + timedelta(seconds=2))  # no segment: a key of two kinds
     assert read() is None
+
+
+def test_a_batch_run_again_replaces_its_segments(sqlite_url):
+    """Batch scoring upserts its interval's rows; each run replaces the interval's segments, so a
+    re-run with another version leaves every row in one segment, under the version it now has."""
+    from monitoring.store.prediction_rows import upsert_batch_predictions
+
+    def run(version: int) -> None:
+        upsert_batch_predictions(sqlite_url, [
+            {"id": f"batch-{i}", "model_name": MODEL, "model_version": version, "created_at": T0 + timedelta(seconds=i),
+             "features": {"age": 30.0 + i, "region": "north"}, "prediction": "1", "score": 0.5, "latency_ms": 1.0,
+             "status": "ok", "error": None, "source": "batch"} for i in range(20)])
+
+    def read(version: int):
+        with get_engine(sqlite_url).connect() as connection:
+            served = {t.version: t.successes for t in window_queries.traffic(connection, WINDOW, MODEL)}
+            return window_columns.read(connection, WINDOW, MODEL, version, served.get(version, 0))
+
+    run(1)
+    run(2)
+    with get_engine(sqlite_url).connect() as connection:
+        assert connection.scalar(select(func.sum(PredictionSegment.rows))) == 20
+    assert read(1) is None
+    assert read(2).features(["age"], ["region"])["age"].tolist() == [30.0 + i for i in range(20)]
