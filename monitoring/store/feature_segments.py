@@ -17,7 +17,7 @@ other, the method and quiet-machine figures are in benchmarks/README.md "Monitor
 | --- | --- | --- |
 | JSON column (the record; before) | 7.0-8.7 s (COPY + pyarrow JSON parse) | (the log: 606 MB) |
 | typed per-model wide table | 7.7-11.6 s: PostgreSQL formats 14M numbers as text for COPY | 362 MB (+60 %) |
-| Arrow IPC segments in the database (this) | 1.1-1.5 s | 46 MB (+8 %) |
+| Arrow IPC segments in the database (this) | 1.1-1.5 s | 46 MB (+8 %); 61 MB with the outputs |
 
 A wide table would also need DDL at run time (a table per model, a column per new feature, from
 the log writer) and doubles the rows the log writes. Parquet or IPC files under ``var_dir``
