@@ -3,11 +3,12 @@
 A monitoring window reads every successful prediction's features and outputs. Parsing a million
 JSON documents took 2.75 s of a 7.5 s window, so each writer of the log also stores the same
 rows as segments (table ``prediction_segments``): one segment per model version and UTC minute of
-a write, holding one Arrow IPC stream compressed whole with zstd. Its columns:
+a write, holding one Arrow IPC stream compressed whole with LZ4. Its columns:
 ``created_at`` (timestamp, UTC), ``status``, ``role``, ``prediction``, ``score`` and one column per
 feature key, named ``f.<key>``, typed as pyarrow's JSON reader infers them (double, int64, string,
 null, ...). A window is then read as a few hundred blobs and decoded in C
-(``monitoring.store.window_columns``).
+(``monitoring.store.window_columns``). LZ4 rather than zstd: a window's segments decompress in
+0.45-0.5 s instead of 0.85 s (1M rows, 500 per segment), for 82 bytes per prediction instead of 61.
 
 Why this layout, measured on the 2-core machine with 1M logged predictions of the demo model
 (14 features, PostgreSQL 15; load average 5-9 from other work, so compare the rows with each
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 FEATURE_PREFIX = "f."
 SEGMENT_ROWS = 10_000  # most rows in one segment (the log's batches are smaller)
 BACKFILL_CHUNK = 50_000
-ZSTD_LEVEL = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE_US = 60_000_000
 
@@ -67,7 +67,7 @@ text, prediction, score, status, role); ``created_at`` an aware datetime, or SQL
 def _codec():
     import pyarrow as pa
 
-    return pa.Codec("zstd", compression_level=ZSTD_LEVEL)
+    return pa.Codec("lz4")
 
 
 def segments(rows: Sequence[SourceRow], *, batch_key: str | None = None,

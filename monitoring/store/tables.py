@@ -92,7 +92,7 @@ class Prediction(Base):
 class PredictionSegment(Base):
     """A typed, columnar copy of logged predictions of one model version made in one UTC minute.
 
-    ``data`` is one Arrow IPC stream, compressed whole with zstd (``monitoring.store.feature_segments``
+    ``data`` is one Arrow IPC stream, compressed whole with LZ4 (``monitoring.store.feature_segments``
     says what it holds and why). Monitoring reads a window's features and outputs from here instead
     of parsing every row's JSON; ``predictions`` stays the record. Every row of a segment is a stored
     prediction: the log's insert writes the segment of the rows it really inserted, in the same
