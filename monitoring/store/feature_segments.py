@@ -8,7 +8,7 @@ a write, holding one Arrow IPC stream compressed whole with LZ4. Its columns:
 feature key, named ``f.<key>``, typed as pyarrow's JSON reader infers them (double, int64, string,
 null, ...). A window is then read as a few hundred blobs and decoded in C
 (``monitoring.store.window_columns``). LZ4 rather than zstd: a window's segments decompress in
-0.45-0.5 s instead of 0.85 s (1M rows, 500 per segment), for 82 bytes per prediction instead of 61.
+0.45-0.5 s instead of 0.85 s (1M rows, 500 per segment), for 87 bytes per prediction instead of 61.
 
 Why this layout, measured on the 2-core machine with 1M logged predictions of the demo model
 (14 features, PostgreSQL 15; load average 5-9 from other work, so compare the rows with each
@@ -18,7 +18,7 @@ other, the method and quiet-machine figures are in benchmarks/README.md "Monitor
 | --- | --- | --- |
 | JSON column (the record; before) | 7.0-8.7 s (COPY + pyarrow JSON parse) | (the log: 606 MB) |
 | typed per-model wide table | 7.7-11.6 s: PostgreSQL formats 14M numbers as text for COPY | 362 MB (+60 %) |
-| Arrow IPC segments in the database (this) | 1.1-1.5 s | 46 MB (+8 %); 61 MB with the outputs |
+| Arrow IPC segments in the database (this) | 1.1-1.5 s | 46 MB (+8 %); with the outputs and LZ4, 87 MB |
 
 A wide table would also need DDL at run time (a table per model, a column per new feature, from
 the log writer) and doubles the rows the log writes. Parquet or IPC files under ``var_dir``
