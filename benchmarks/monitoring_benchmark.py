@@ -5,16 +5,21 @@
 Creates a throwaway PostgreSQL database (admin URL: VIGIL_BENCH_POSTGRES_URL, default
 postgres@127.0.0.1:5432), trains a demo model into a temporary MLflow store (its reference data:
 15,000 rows, 14 features), and seeds one 5-minute window with --rows predictions (demo loan
-applications as JSON features, 0.5 % errors) and feedback for --labelled of them, with COPY.
-Then it times:
+applications as JSON features, 0.5 % errors) and feedback for --labelled of them, with COPY, and
+the rows' prediction segments the way the log shipper writes them (its batches of
+--segment-rows, default VIGIL_LOG_FLUSH_ROWS' 500, in time order; the time this takes per row is
+what the shipper spends on them). Then it times:
 - the parts of one window, run the way ``monitoring.metrics.window_pipeline`` runs them: latency (requests, errors
-  and p50/p95/p99 aggregated in SQL), read (labelled rows; feature columns extracted in SQL and
-  streamed with COPY), quality (metrics of the labelled rows), drift (14 features vs reference),
-  write (upserting the metric and drift rows);
-- ``compute_windows`` end to end for the window, without the Evidently report and with it;
+  and p50/p95/p99 aggregated in SQL), read (labelled rows; the segments; the feature columns and
+  outputs from them, and from the JSON as before), quality (metrics of the labelled rows), drift
+  (14 features vs reference), write (upserting the metric and drift rows);
+- ``compute_windows`` end to end for the window from the segments (a first run, which also scores
+  the reference once for the prediction drift, then without the Evidently report and with it),
+  then again without the report with the segments deleted (every column from the JSON, as before
+  issue 17);
 - the baseline: the same window read the plain way (every row's JSON features and latency
   fetched through SQLAlchemy, features unpacked with ``pd.json_normalize``, percentiles with numpy).
-The database is dropped at the end.
+It prints the size of the log and of its segments. The database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -103,6 +108,45 @@ def seed(url: str, rows: int, labelled: float) -> None:
         raw.close()
 
 
+def seed_segments(url: str, batch_rows: int) -> tuple[float, int]:
+    """The window's prediction segments as the log shipper writes them: its batches in time order.
+    Returns the seconds spent making them (not writing them) and how many there are."""
+    from sqlalchemy import text
+
+    from monitoring.store import feature_segments
+    from monitoring.store.engine import get_engine
+
+    engine = get_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT model_name, model_version, created_at, CAST(features AS TEXT), prediction, score, status, role "
+            "FROM predictions ORDER BY created_at")).all()
+    making, count = 0.0, 0
+    with engine.begin() as connection:
+        for first in range(0, len(rows), batch_rows):
+            started = time.perf_counter()
+            made = feature_segments.segments([tuple(row) for row in rows[first:first + batch_rows]])
+            making += time.perf_counter() - started
+            feature_segments.insert_segments(connection, made)
+            count += len(made)
+        connection.execute(text("ANALYZE prediction_segments"))
+    return making, count
+
+
+def sizes(url: str) -> dict[str, int]:
+    """Bytes on disk (with indexes and TOAST) of the log's partitions and of the segments."""
+    from sqlalchemy import text
+
+    from monitoring.store.engine import get_engine
+
+    with get_engine(url).connect() as connection:
+        log_bytes = connection.execute(text(
+            "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
+            "WHERE i.inhparent = 'predictions'::regclass")).scalar_one()
+        segment_bytes = connection.execute(text("SELECT pg_total_relation_size('prediction_segments')")).scalar_one()
+    return {"predictions": int(log_bytes), "prediction_segments": int(segment_bytes)}
+
+
 def timed(label: str, results: dict, func, *args, **kwargs):
     started = time.perf_counter()
     value = func(*args, **kwargs)
@@ -117,7 +161,7 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
     from monitoring.metrics.window_pipeline import _quality
     from monitoring.metrics.windows import Window, service_metrics
     from monitoring.runtime import Runtime
-    from monitoring.store import metric_windows, window_queries
+    from monitoring.store import metric_windows, window_columns, window_queries
     from monitoring.store.engine import get_engine, session_scope, utcnow
 
     window = Window(WINDOW, WINDOW + timedelta(minutes=5))
@@ -125,9 +169,18 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
     parts: dict[str, float] = {}
     with get_engine(url).connect() as connection:
         traffic = timed("latency (SQL aggregate)", parts, window_queries.traffic, connection, window, MODEL)
-        labelled = timed("read labelled rows", parts, window_queries.labelled, connection, window, MODEL)
-        current = timed("read feature columns (COPY)", parts, window_queries.features, connection, window,
-                        MODEL, 1, reference.numerical, reference.categorical)
+        labelled = timed("read labelled rows (COPY)", parts, window_queries.labelled, connection, window, MODEL)
+        segments = timed("read + decode the segments", parts, window_columns.read, connection, window, MODEL, 1,
+                         traffic[0].successes)
+        assert segments is not None, "the segments do not hold the window's rows"
+        timed("outputs from the segments", parts, segments.outputs)
+        current = timed("feature columns from the segments", parts, segments.features,
+                        reference.numerical, reference.categorical)
+        json_parts: dict[str, float] = {}
+        timed("outputs (COPY as CSV)", json_parts, window_queries.outputs, connection, window, MODEL, 1)
+        from_json = timed("feature columns (COPY of the JSON)", json_parts, window_queries.features, connection,
+                          window, MODEL, 1, reference.numerical, reference.categorical)
+    assert len(from_json) == len(current)
     quality = timed("quality", parts, _quality, "classification", labelled)
     drift = timed("drift (14 features)", parts, compute_drift, reference.frame, current, reference.numerical,
                   reference.categorical, drift_share=settings.watchdog.drift_share)
@@ -151,7 +204,7 @@ def window_parts(url: str, registry, settings) -> dict[str, float]:
     timed("write (upserts)", parts, write)
     print(f"  window: {traffic[0].requests:,} predictions, {len(labelled):,} labelled, "
           f"{len(current):,} feature rows; drift share {drift.share_drifted:.2f}")
-    return parts
+    return parts, json_parts
 
 
 def baseline(url: str, start: datetime = WINDOW, end: datetime = WINDOW + timedelta(minutes=5),
@@ -178,20 +231,33 @@ def baseline(url: str, start: datetime = WINDOW, end: datetime = WINDOW + timede
     return parts
 
 
+def end_to_end(settings, registry, reports: bool, read: str) -> None:
+    from monitoring.metrics.window_pipeline import compute_windows
+    from monitoring.runtime import Runtime
+
+    started = time.perf_counter()
+    summary = compute_windows(Runtime(settings, registry), model_name=MODEL, start=WINDOW,
+                              end=WINDOW + timedelta(minutes=5), reports=reports, now=WINDOW + timedelta(hours=1))
+    label = f"{read}, {'with Evidently report' if reports else 'without report'}"
+    print(f"  {label:<54} {time.perf_counter() - started:7.2f} s  "
+          f"({summary.metric_rows} metric rows, {summary.drift_rows} drift rows)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--labelled", type=float, default=0.1)
+    parser.add_argument("--segment-rows", type=int, default=500, help="rows per log shipper batch")
     args = parser.parse_args()
 
+    from sqlalchemy import delete
     from sqlalchemy.engine import make_url
 
-    from monitoring.metrics.window_pipeline import compute_windows
     from monitoring.registry.mlflow_registry import Registry
-    from monitoring.runtime import Runtime
     from monitoring.settings import Settings
-    from monitoring.store.engine import dispose_engines
+    from monitoring.store.engine import dispose_engines, get_engine
     from monitoring.store.migrations import upgrade
+    from monitoring.store.tables import PredictionSegment
     from monitoring.training import datasets
     from monitoring.training.trainer import train
 
@@ -211,21 +277,31 @@ def main() -> int:
             seed(url, args.rows, args.labelled)
             print(f"setup: seeded {args.rows:,} predictions with COPY in {time.perf_counter() - started:.1f} s")
 
+            making, count = seed_segments(url, args.segment_rows)
+            print(f"setup: {count:,} prediction segments as the shipper writes them (batches of "
+                  f"{args.segment_rows}); making them took {making:.1f} s, {making / args.rows * 1e6:.1f} us per row")
+            stored = sizes(url)
+            print(f"setup: the log's partitions {stored['predictions'] / 1e6:,.0f} MB, the segments "
+                  f"{stored['prediction_segments'] / 1e6:,.0f} MB ({stored['prediction_segments'] / args.rows:.0f} "
+                  f"bytes per prediction)")
+
             print("\none window, step by step (as compute_windows runs them):")
-            parts = window_parts(url, registry, settings)
+            parts, json_parts = window_parts(url, registry, settings)
             for label, seconds in parts.items():
-                print(f"  {label:<32} {seconds:7.2f} s")
-            print(f"  {'sum':<32} {sum(parts.values()):7.2f} s")
+                print(f"  {label:<36} {seconds:7.2f} s")
+            print(f"  {'sum':<36} {sum(parts.values()):7.2f} s")
+            print("  the same columns from the JSON path (as before issue 17):")
+            for label, seconds in json_parts.items():
+                print(f"  {label:<36} {seconds:7.2f} s")
 
             print("\ncompute_windows end to end (the window already computed once: upserts change nothing):")
+            # the first run also scores the reference once for the prediction drift (cached after it)
+            end_to_end(settings, registry, False, "from the segments, first run")
             for reports in (False, True):
-                started = time.perf_counter()
-                summary = compute_windows(Runtime(settings, registry), model_name=MODEL, start=WINDOW,
-                                          end=WINDOW + timedelta(minutes=5), reports=reports,
-                                          now=WINDOW + timedelta(hours=1))
-                label = "with Evidently report" if reports else "without report"
-                print(f"  {label:<32} {time.perf_counter() - started:7.2f} s  "
-                      f"({summary.metric_rows} metric rows, {summary.drift_rows} drift rows)")
+                end_to_end(settings, registry, reports, "from the segments")
+            with get_engine(url).begin() as connection:
+                connection.execute(delete(PredictionSegment))
+            end_to_end(settings, registry, False, "from the JSON (no segments)")  # the report file exists now
 
             print("\nbaseline: the plain read of the same window")
             base = baseline(url)

@@ -31,10 +31,13 @@ SCORE = metric_names.PREDICTION_SCORE
 OUTPUT_COLUMNS = metric_names.OUTPUT_DRIFT
 
 
-def outputs_frame(labels: list, scores: list) -> pd.DataFrame:
-    """Outputs as the drift tests take them: classes as canonical text, scores as floats."""
-    return pd.DataFrame({CLASS: label_texts(labels),
-                         SCORE: pd.to_numeric(pd.Series(scores, dtype=object), errors="coerce")})
+def outputs_frame(labels: list | pd.Series, scores: list | pd.Series) -> pd.DataFrame:
+    """Outputs as the drift tests take them: classes as canonical text, scores as floats (a score
+    that is not a number is missing)."""
+    numbers = pd.Series(scores)
+    if not pd.api.types.is_float_dtype(numbers):  # floats (a window's scores) are taken as they are
+        numbers = pd.to_numeric(numbers.astype(object), errors="coerce")
+    return pd.DataFrame({CLASS: label_texts(labels), SCORE: numbers.to_numpy(dtype=float)})
 
 
 def reference_outputs(runtime: Runtime, model_name: str, version: int, reference: Reference) -> pd.DataFrame:

@@ -13,6 +13,10 @@ feature (missing values,
 values outside the reference's range, categories it never held: ``monitoring.metrics.data_quality``). Feedback that arrived during the run's interval
 for predictions of older windows re-computes those windows' quality (late labels count in the
 window of their PREDICTION). Every write is an upsert on the natural key: a re-run changes nothing.
+
+A version-window's features and outputs are read once, from the prediction segments
+(``monitoring.store.window_columns``), or from the JSON log when the segments do not hold exactly
+the window's rows (``monitoring.store.window_queries``); both give the same frames.
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ from monitoring.metrics.windows import (
     Window,
     latest_closed_window,
     service_metrics,
-    window_containing,
     windows_ending_in,
 )
 from monitoring.runtime import Runtime
-from monitoring.store import latency_histograms, metric_windows, window_queries
+from monitoring.store import latency_histograms, metric_windows, window_columns, window_queries
 from monitoring.store.engine import get_engine, session_scope, utcnow
+from monitoring.store.window_columns import WindowColumns
 from monitoring.training.datasets import infer_task
 from monitoring.watchdog import model_policy
 
@@ -93,10 +97,10 @@ def compute_windows(
     with get_engine(url).connect() as connection:
         models = [model_name] if model_name else window_queries.known_models(connection)
         # a grace of one window catches feedback committed just after the previous run looked
-        touched = window_queries.predictions_with_feedback_received(
-            connection, start - timedelta(minutes=minutes), end, model_name)
+        touched = window_queries.windows_with_feedback_received(
+            connection, start - timedelta(minutes=minutes), end, model_name, minutes)
     owned = set(summary.windows)
-    refresh = sorted({(name, window_containing(created, minutes)) for name, created in touched
+    refresh = sorted({(name, window) for name, window in touched
                       if name in models} - {(name, w) for name in models for w in owned},
                      key=lambda item: (item[0], item[1].start))
     summary.refreshed = [(name, w) for name, w in refresh if w.end <= end]
@@ -122,6 +126,9 @@ class _Context:
     reference_outputs: dict[tuple[str, int], pd.DataFrame | None] = field(default_factory=dict)
     # the last version-window's outputs: the estimate and the prediction drift both need them
     window_outputs: tuple[tuple[str, int, Window], pd.DataFrame] | None = None
+    # the last version-window's segments (None: read the JSON path), and its successful requests
+    window_segments: tuple[tuple[str, int, Window], WindowColumns | None] | None = None
+    successes: dict[tuple[str, int, Window], int] = field(default_factory=dict)
     drift_shares: dict[str, float] = field(default_factory=dict)  # per model, from its watchdog policy
 
     def _drift_share(self, model_name: str) -> float:
@@ -149,6 +156,7 @@ class _Context:
                           for version, counts in histograms.items()]
         for traffic in served:
             self.summary.served.append((model_name, traffic.version, window))
+            self.successes[(model_name, traffic.version, window)] = traffic.successes
             metrics = service_metrics(window, traffic.requests, traffic.errors, traffic.percentiles,
                                       traffic.latency_samples)
             metrics |= _quality(tasks.get((model_name, traffic.version)),
@@ -189,9 +197,32 @@ class _Context:
     def _outputs(self, model_name: str, version: int, window: Window) -> pd.DataFrame:
         key = (model_name, version, window)
         if self.window_outputs is None or self.window_outputs[0] != key:
-            with get_engine(self.runtime.store_url).connect() as connection:
-                self.window_outputs = key, window_queries.outputs(connection, window, model_name, version)
+            segments = self._segments(model_name, version, window)
+            if segments is not None:
+                self.window_outputs = key, segments.outputs()
+            else:
+                with get_engine(self.runtime.store_url).connect() as connection:
+                    self.window_outputs = key, window_queries.outputs(connection, window, model_name, version)
         return self.window_outputs[1]
+
+    def _segments(self, model_name: str, version: int, window: Window) -> WindowColumns | None:
+        """The version-window's typed columns, read once for its outputs and its features."""
+        key = (model_name, version, window)
+        if self.window_segments is None or self.window_segments[0] != key:
+            self.window_segments = None  # the last window's rows go before the next one's come
+            with get_engine(self.runtime.store_url).connect() as connection:
+                self.window_segments = key, window_columns.read(connection, window, model_name, version,
+                                                                self.successes.get(key, -1))
+        return self.window_segments[1]
+
+    def _features(self, model_name: str, version: int, window: Window, reference: Reference) -> pd.DataFrame:
+        segments = self._segments(model_name, version, window)
+        current = None if segments is None else segments.features(reference.numerical, reference.categorical)
+        if current is None:
+            with get_engine(self.runtime.store_url).connect() as connection:
+                current = window_queries.features(connection, window, model_name, version,
+                                                  reference.numerical, reference.categorical)
+        return current
 
     def quality_only(self, model_name: str, window: Window) -> None:
         with get_engine(self.runtime.store_url).connect() as connection:
@@ -226,9 +257,7 @@ class _Context:
         if reference is None:
             self._take_pending_reference(model_name, version, window)
             return None
-        with get_engine(self.runtime.store_url).connect() as connection:
-            current = window_queries.features(connection, window, model_name, version,
-                                              reference.numerical, reference.categorical)
+        current = self._features(model_name, version, window, reference)
         if len(current) < MIN_DRIFT_ROWS:
             self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: "
                               f"{len(current)} predictions, fewer than {MIN_DRIFT_ROWS}: drift skipped")
@@ -270,7 +299,7 @@ class _Context:
         if expected is None:
             return []
         logged = self._outputs(model_name, version, window)
-        current = outputs.outputs_frame(logged["prediction"].tolist(), logged["score"].tolist())
+        current = outputs.outputs_frame(logged["prediction"], logged["score"])
         return outputs.prediction_drift(expected, current, drift_share=self._drift_share(model_name))
 
     def _quality_checks(self, model_name: str, version: int, window: Window, reference: Reference,

@@ -2,8 +2,9 @@
 
 Run by ``vigil prune`` and the ``vigil_maintenance`` DAG. On PostgreSQL it first creates the
 prediction log's partitions for today and the next days (also with retention off, so that rows
-never pile up in the default partition), then drops the days that are due whole. A dry run
-counts the same rows and files and changes nothing. Running it twice deletes nothing more.
+never pile up in the default partition), then drops the days that are due whole; the prediction
+segments of due rows go after them. A dry run counts the same rows and files and changes nothing.
+Running it twice deletes nothing more.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def prune(url: str, settings: Settings, *, now: datetime | None = None, dry_run:
     if not policy.enabled:
         return report
     report.outcomes.append(predictions)
+    segments = store.count_due(url, "prediction_segments", due.predictions) if dry_run else \
+        store.delete_due(url, "prediction_segments", due.predictions, batch_rows=policy.delete_batch_rows)
+    report.outcomes.append(KindOutcome("prediction_segments", segments, "rows", due.predictions))
     for kind in ROW_KINDS:
         cutoff = getattr(due, kind)
         count = store.count_due(url, kind, cutoff) if dry_run else \

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
 from monitoring.labels import label_text
+from monitoring.store import feature_segments
 from monitoring.store.dialect import driver_placeholders, upsert
 from monitoring.store.engine import get_engine
 from monitoring.store.tables import Prediction
@@ -74,18 +76,34 @@ def insert_ignoring_duplicates(url: str, rows: Sequence[LogRow]) -> None:
     created_at): a row sent again carries the time it was answered, the same as the first time
     (``ON CONFLICT`` names no column: the key is the table's only unique constraint, and the same
     statement works on a store before and after migration 0002).
+
+    The rows really inserted also go into the prediction segments, in the same transaction
+    (``monitoring.store.feature_segments``): a row sent again is in no second segment.
     """
     engine = get_engine(url)
     mark, json_mark = driver_placeholders(engine)
     values = f"({', '.join(json_mark if c == 'features' else mark for c in COLUMNS)})"
     with engine.begin() as connection:
+        inserted: set[str] = set()
         for start in range(0, len(rows), STATEMENT_ROWS):
             chunk = rows[start:start + STATEMENT_ROWS]
-            connection.exec_driver_sql(
+            inserted.update(connection.exec_driver_sql(
                 f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES {', '.join([values] * len(chunk))} "
-                "ON CONFLICT DO NOTHING",
+                "ON CONFLICT DO NOTHING RETURNING id",
                 tuple(itertools.chain.from_iterable(chunk)),
-            )
+            ).scalars())
+        new_rows = []
+        for row in rows:  # once each, even if a batch held an id twice
+            if row[0] in inserted:
+                inserted.discard(row[0])
+                new_rows.append(row)
+        feature_segments.insert_segments(connection, feature_segments.safely(
+            lambda: feature_segments.segments([_segment_source(row) for row in new_rows])))
+
+
+def _segment_source(row: LogRow) -> feature_segments.SourceRow:
+    """(model, version, time, features JSON, prediction, score, status, role) of an encoded row."""
+    return row[1], row[2], row[3], row[4], row[5], row[6], row[8], row[13]
 
 
 
@@ -100,6 +118,9 @@ def upsert_batch_predictions(url: str, rows: Sequence[dict[str, Any]]) -> None:
     are rewritten only when they changed, so re-running an interval changes nothing. The key is
     (id, created_at) and a re-run scores at a new time: a row whose id is stored takes the stored
     time first, so that it meets its earlier self instead of becoming a second row.
+
+    The batch's prediction segments are keyed by its first row's id (the same on every run of an
+    interval) and replaced by each run, in the same transaction.
     """
     # The read has a transaction of its own: on SQLite a read transaction that then writes cannot
     # wait for another writer (WAL answers "database is locked" at once); a write-first one can.
@@ -109,6 +130,15 @@ def upsert_batch_predictions(url: str, rows: Sequence[dict[str, Any]]) -> None:
     with get_engine(url).begin() as connection:
         upsert(connection, Prediction, rows, key=["id", "created_at"], set_columns=BATCH_UPDATED,
                changed_columns=BATCH_UPDATED, chunk=BATCH_STATEMENT_ROWS)
+        if rows:
+            feature_segments.replace_batch_segments(connection, rows[0]["id"], feature_segments.safely(
+                lambda: feature_segments.segments([_batch_segment_source(row) for row in rows],
+                                                  batch_key=rows[0]["id"])))
+
+
+def _batch_segment_source(row: dict[str, Any]) -> feature_segments.SourceRow:
+    return (row["model_name"], row["model_version"], row["created_at"], orjson.dumps(row["features"]).decode(),
+            row.get("prediction"), row.get("score"), row.get("status", "ok"), row.get("role", "champion"))
 
 
 def _stored_times(connection: Connection, ids: Sequence[str]) -> dict[str, datetime]:

@@ -8,7 +8,8 @@ PostgreSQL deletes take row locks only and never meet the API's inserts.
 
 The prediction log is deleted per model (its index leads with the model name); on a partitioned
 PostgreSQL store only the default partition is deleted from this way: whole days go with
-``monitoring.store.partitions``.
+``monitoring.store.partitions``. Their prediction segments are deleted with the same cutoff, once
+a segment's newest row is due.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ KINDS = {
     "drift_results": Kind("drift_results", "window_end < :cutoff"),
     "data_quality_checks": Kind("data_quality_checks", "window_end < :cutoff"),
     "latency_histograms": Kind("latency_histograms", "window_end < :cutoff"),
+    # the predictions' typed copy: a segment goes once every row of it is due (its newest is)
+    "prediction_segments": Kind("prediction_segments", "last_at < :cutoff"),
 }
 _PREDICTIONS_DUE = "model_name = :model AND created_at < :cutoff"
 

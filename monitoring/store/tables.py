@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -85,6 +86,36 @@ class Prediction(Base):
     __table_args__ = (
         Index("ix_predictions_model_time", "model_name", "created_at", "model_version"),
         Index("ix_predictions_paired", "paired_id"),
+    )
+
+
+class PredictionSegment(Base):
+    """A typed, columnar copy of logged predictions of one model version made in one UTC minute.
+
+    ``data`` is one Arrow IPC stream, compressed whole with LZ4 (``monitoring.store.feature_segments``
+    says what it holds and why). Monitoring reads a window's features and outputs from here instead
+    of parsing every row's JSON; ``predictions`` stays the record. Every row of a segment is a stored
+    prediction: the log's insert writes the segment of the rows it really inserted, in the same
+    transaction; batch scoring replaces its interval's segments (``batch_key``). ``last_at``: the
+    newest row's time (retention deletes a segment once all its rows are due).
+    """
+
+    __tablename__ = "prediction_segments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int]
+    minute: Mapped[datetime]  # every row was made in [minute, minute + 1 min)
+    last_at: Mapped[datetime]
+    rows: Mapped[int]
+    raw_size: Mapped[int]  # bytes of the stream before compression
+    batch_key: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_prediction_segments_model_minute", "model_name", "model_version", "minute"),
+        Index("ix_prediction_segments_last", "last_at"),  # retention
+        Index("ix_prediction_segments_batch", "batch_key"),
     )
 
 

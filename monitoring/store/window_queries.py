@@ -1,27 +1,33 @@
 """Reads of the prediction log and the feedback for one monitoring window (SQLite and PostgreSQL).
 
-Only the columns a metric needs are read. On PostgreSQL the latency percentiles are aggregated in
-SQL (``percentile_cont``), and the outputs (as CSV) and the feature documents (as JSON lines) are
-streamed with ``COPY`` and parsed by pyarrow, so a window of a million predictions never becomes a
-million Python objects.
+Only the columns a metric needs are read, and what SQL can aggregate is aggregated there: the
+requests, errors and latency percentiles (``percentile_cont`` on PostgreSQL), the windows that late
+feedback touched. On PostgreSQL the labelled rows and the outputs (as CSV) and the feature
+documents (as JSON lines) are streamed with ``COPY`` and parsed by pyarrow, so a window of a
+million predictions never becomes a million Python objects.
+
+The monitoring run reads features and outputs from the prediction segments first
+(``monitoring.store.window_columns``); ``features`` and ``outputs`` here are the JSON path it falls
+back to, and the reference the segments are tested against.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Float, and_, case, cast, func, literal, select
+from sqlalchemy import Connection, Float, and_, bindparam, case, cast, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 
 from monitoring.metrics.windows import PERCENTILES, Window, latency_percentiles
 from monitoring.store.dialect import is_postgres
 from monitoring.store.served import SERVED
-from monitoring.store.tables import Feedback, Prediction, VersionHealth
+from monitoring.store.tables import Feedback, Prediction, UTCDateTime, VersionHealth
 
 BATCH_SOURCE = "batch"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Traffic:
     errors: int
     latency_samples: int
     percentiles: dict[str, float] = field(default_factory=dict)
+    successes: int = 0  # requests answered without an error: the rows drift and outputs read
 
 
 def _in_window(window: Window, model_name: str | None):
@@ -52,6 +59,7 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
         func.count().label("requests"),
         func.count().filter(Prediction.status == "error").label("errors"),
         func.count().filter(online).label("latency_samples"),
+        func.count().filter(Prediction.status == "ok").label("successes"),
     ]
     postgres = is_postgres(connection)
     if postgres:  # one sort for all three percentiles
@@ -74,7 +82,8 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
         else:
             percentiles = latency_percentiles(latencies.get(key, []))
         result.append(Traffic(row["model_name"], int(row["model_version"]), int(row["requests"]),
-                              int(row["errors"]), int(row["latency_samples"]), percentiles))
+                              int(row["errors"]), int(row["latency_samples"]), percentiles,
+                              int(row["successes"])))
     return result
 
 
@@ -98,6 +107,9 @@ def labelled(connection: Connection, window: Window, model_name: str | None) -> 
         .join(Feedback, Feedback.prediction_id == Prediction.id)
         .where(_in_window(window, model_name), Prediction.status == "ok", Feedback.trusted.is_(True))
     )
+    if is_postgres(connection) and connection.dialect.driver == "psycopg2":
+        return _copy_csv_frame(connection, query, {"model_name": "string", "version": "int64",
+                                                   "prediction": "string", "score": "float64", "label": "string"})
     return pd.DataFrame(connection.execute(query).all(),
                         columns=["model_name", "version", "prediction", "score", "label"])
 
@@ -111,7 +123,7 @@ def outputs(connection: Connection, window: Window, model_name: str, version: in
     return pd.DataFrame(connection.execute(query).all(), columns=["prediction", "score"])
 
 
-def _copy_out(connection: Connection, query, options: str) -> io.BytesIO:
+def copy_out(connection: Connection, query, options: str) -> io.BytesIO:
     """The rows of ``query`` as PostgreSQL's COPY writes them (``options``), in memory."""
     compiled = query.compile(dialect=connection.dialect)
     cursor = connection.connection.driver_connection.cursor()
@@ -132,7 +144,7 @@ def _copy_csv_frame(connection: Connection, query, types: dict[str, str]) -> pd.
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    buffer = _copy_out(connection, query, "FORMAT csv")
+    buffer = copy_out(connection, query, "FORMAT csv")
     names = list(types)
     if buffer.getbuffer().nbytes == 0:
         return pd.DataFrame({name: pd.Series(dtype=object if kind == "string" else kind) for name, kind in types.items()})
@@ -161,18 +173,30 @@ def labelled_before(connection: Connection, model_name: str, version: int, befor
     return pd.DataFrame(connection.execute(query).all(), columns=["prediction", "score", "label"])
 
 
-def predictions_with_feedback_received(
-    connection: Connection, received_from: datetime, received_to: datetime, model_name: str | None
-) -> list[tuple[str, datetime]]:
-    """(model, prediction time) of every prediction whose feedback arrived in the period."""
-    query = (
-        select(Prediction.model_name, Prediction.created_at)
-        .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(Feedback.received_at >= received_from, Feedback.received_at < received_to)
-    )
-    if model_name is not None:
-        query = query.where(Prediction.model_name == model_name)
-    return [(name, created) for name, created in connection.execute(query).all()]
+def windows_with_feedback_received(
+    connection: Connection, received_from: datetime, received_to: datetime, model_name: str | None,
+    minutes: int,
+) -> list[tuple[str, Window]]:
+    """(model, window) of every aligned ``minutes`` window holding a prediction whose feedback
+    arrived in the period; the database finds the distinct windows (a run with a million late
+    labels gets a handful of rows, not a million)."""
+    size = minutes * 60
+    if is_postgres(connection):
+        bucket = "floor(extract(epoch FROM p.created_at) / :size)"
+    else:  # SQLite's text times: whole seconds are enough, windows are whole minutes
+        bucket = "CAST(strftime('%s', p.created_at) AS INTEGER) / :size"
+    model = "AND p.model_name = :model " if model_name is not None else ""
+    rows = connection.execute(text(
+        f"SELECT DISTINCT p.model_name, {bucket} AS bucket FROM predictions p "
+        f"JOIN feedback f ON f.prediction_id = p.id "
+        f"WHERE f.received_at >= :received_from AND f.received_at < :received_to {model}"
+    ).bindparams(bindparam("received_from", type_=UTCDateTime()), bindparam("received_to", type_=UTCDateTime())),
+        {"size": size, "received_from": received_from, "received_to": received_to, "model": model_name}).all()
+    result = []
+    for name, bucket in rows:
+        start = _EPOCH + timedelta(seconds=int(bucket) * size)
+        result.append((name, Window(start, start + timedelta(minutes=minutes))))
+    return result
 
 
 def features(
@@ -226,7 +250,7 @@ def _copy_json_frame(
 
     # CSV with control characters as delimiter and quote writes each document as it is, one per
     # line (valid JSON holds no raw control characters, so nothing is ever quoted or escaped)
-    buffer = _copy_out(connection, query, "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'")
+    buffer = copy_out(connection, query, "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'")
     names = [*numerical, *categorical]
     if buffer.getbuffer().nbytes == 0:
         return pd.DataFrame({name: pd.Series(dtype=float if name in numerical else object) for name in names})

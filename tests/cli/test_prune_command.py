@@ -45,7 +45,7 @@ def test_prune_lists_per_kind_and_dry_run_changes_nothing(settings, tmp_path):
     dry = vigil("--dry-run")
     assert f"predictions: would delete 12 rows older than {due.predictions:%Y-%m-%d} 00:00 UTC" in dry
     assert any(line.startswith("access_log: would delete 1 rows older than") for line in dry)
-    assert {line.split(":")[0] for line in dry} == {"predictions", "feedback", "outbox", "access_log",
+    assert {line.split(":")[0] for line in dry} == {"predictions", "prediction_segments", "feedback", "outbox", "access_log",
                                                     "metric_windows", "drift_results", "data_quality_checks",
                                                     "latency_histograms", "reports"}
     assert _counts(url) == (13, 1)

@@ -26,6 +26,7 @@ from monitoring.store.tables import (
     MetricWindow,
     OutboxMessage,
     Prediction,
+    PredictionSegment,
 )
 
 TINY = timedelta(microseconds=1)
@@ -101,7 +102,7 @@ def world(store_url, tmp_path):
             "files": {old_report: False, new_report: True, stranger: True}, "old_day": old_day}
 
 
-EXPECTED = {"predictions": 7, "feedback": 1, "outbox": 1, "access_log": 1, "metric_windows": 1,
+EXPECTED = {"predictions": 7, "prediction_segments": 3, "feedback": 1, "outbox": 1, "access_log": 1, "metric_windows": 1,
             "drift_results": 1, "data_quality_checks": 1, "latency_histograms": 1, "reports": 1}
 
 
@@ -109,6 +110,7 @@ def _stored(url: str) -> dict[str, list]:
     with session_scope(url) as session:
         return {
             "predictions": sorted(session.scalars(select(Prediction.id))),
+            "segments": session.scalar(select(func.sum(PredictionSegment.rows))),
             "feedback": sorted(session.scalars(select(Feedback.prediction_id))),
             "outbox": sorted(session.scalars(select(OutboxMessage.kind))),
             "access_log": sorted(session.scalars(select(AccessLog.actor))),
@@ -131,6 +133,7 @@ def test_prune_removes_exactly_what_is_due(world):
     assert done.counts() == EXPECTED
     stored = _stored(url)
     assert stored["predictions"] == sorted(pid for pid, kept in world["predictions"].items() if kept)
+    assert stored["segments"] == len(stored["predictions"])  # each logged row's segment went with it
     assert stored["feedback"] == ["at-cutoff"]
     assert stored["outbox"] == ["delivered-kept", "never-delivered"]  # undelivered rows always stay
     assert stored["access_log"] == ["kept"]

@@ -21,7 +21,7 @@ from monitoring.store.prediction_rows import (
     insert_ignoring_duplicates,
     new_prediction_id,
 )
-from monitoring.store.tables import Prediction
+from monitoring.store.tables import Prediction, PredictionSegment
 from tests.api.conftest import postgres_unreachable
 
 
@@ -44,6 +44,12 @@ def _hand_over(log: PredictionLog, n: int, created_at: datetime | None = None) -
 def _count(url: str) -> int:
     with session_scope(url) as session:
         return session.scalar(select(func.count()).select_from(Prediction))
+
+
+def _segment_rows(url: str) -> int:
+    """Rows in the prediction segments (the typed copy the monitoring run reads)."""
+    with session_scope(url) as session:
+        return session.scalar(select(func.coalesce(func.sum(PredictionSegment.rows), 0)))
 
 
 def _wait(condition, timeout: float = 15.0) -> bool:
@@ -75,7 +81,7 @@ def test_rows_are_written_in_batches_by_the_shipper(store_url):
     finally:
         log.stop()
     stats = log.stats
-    assert _count(store_url) == 1234 == stats.offered == stats.accepted
+    assert _count(store_url) == 1234 == stats.offered == stats.accepted == _segment_rows(store_url)
     assert (stats.dropped, stats.queued) == (0, 0)
     with session_scope(store_url) as session:
         stored = session.scalars(select(Prediction).where(Prediction.id == ids[5])).one()
@@ -101,7 +107,7 @@ def test_writing_a_batch_again_changes_nothing(store_url):
     rows = _rows(20, store_url)
     insert_ignoring_duplicates(store_url, rows)
     insert_ignoring_duplicates(store_url, rows[:10] + _rows(5, store_url))  # a retried batch, plus new rows
-    assert _count(store_url) == 25
+    assert _count(store_url) == 25 == _segment_rows(store_url)  # and no row in two segments
 
 
 def test_rows_the_api_process_cannot_hold_are_refused_and_counted(sqlite_url):
