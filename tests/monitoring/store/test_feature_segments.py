@@ -46,7 +46,7 @@ REGIONS = ["north", "south", "east", "west"]
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def old_store(request, tmp_path):
-    """A store at revision 0007, before the segments existed."""
+    """A store at revision 0009, the one before the segments."""
     url = f"sqlite:///{tmp_path / 'vigil.db'}" if request.param == "sqlite" else \
         request.getfixturevalue("empty_postgres_url")
     upgrade(url, "0009")
