@@ -33,6 +33,8 @@ from tests.api.conftest import OPERATOR_TOKEN, demo_rows, make_settings, train_v
 from tests.conftest import _admin_execute, _database_url
 
 BALANCER_CONF = Path(__file__).resolve().parents[2] / "docker" / "api-balancer" / "nginx.conf"
+# Debian installs nginx in /usr/sbin, which a non-login PATH (CI's) does not hold
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 SERVE_ENV = {"VIGIL_ALIAS_POLL_SECONDS": "0.2", "VIGIL_KEY_REFRESH_SECONDS": "0.5",
              "VIGIL_OPERATOR_TOKEN": OPERATOR_TOKEN}
 WRONG_TOKEN = {"Authorization": "Bearer not-the-token"}
@@ -185,7 +187,7 @@ def balancer_config(replica_ports: list[int], listen: int, folder: Path) -> Path
 def nginx(config: Path, port: int) -> Iterator[str]:
     log = config.with_name("nginx.log")
     with open(log, "wb") as stderr:
-        process = subprocess.Popen(["nginx", "-p", str(config.parent), "-c", str(config), "-g", "daemon off;"],
+        process = subprocess.Popen([NGINX, "-p", str(config.parent), "-c", str(config), "-g", "daemon off;"],
                                    stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
@@ -203,7 +205,7 @@ def _accepts(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx-light)")
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
 def test_behind_the_repository_s_nginx_balancer_both_replicas_answer_and_the_lockout_holds(store, replicas,
                                                                                           tmp_path):
     settings, _ = store
