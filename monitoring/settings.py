@@ -268,6 +268,10 @@ class Settings(BaseSettings):
 
     # Monitoring windows
     window_minutes: int = Field(5, ge=1)  # also how often the vigil_monitoring DAG runs
+    # a window's Evidently HTML report (the drift page's detail; seconds of CPU each) is made when a
+    # feature drifted in it, and otherwise for the window starting each period of this many minutes
+    # (at most the window length: every window)
+    report_every_minutes: int = Field(60, ge=1)
     drift_sample_rows: int = 5_000
 
     # Watchdog: its own section, read from the environment when the settings are

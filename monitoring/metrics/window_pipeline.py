@@ -5,7 +5,8 @@ quality against the feedback (with the number of labelled predictions), latency 
 the latencies' histogram, which longer ranges merge: ``monitoring.store.latency_histograms``),
 error rate, throughput and request count, the serving process's CPU and memory (latest window
 only, when the API answers), data drift per feature against the version's reference data,
-with Evidently's HTML report on a bounded sample, prediction drift (the version's classes and
+with Evidently's HTML report on a bounded sample (every drifted window, and one window in each
+VIGIL_REPORT_EVERY_MINUTES otherwise), prediction drift (the version's classes and
 scores against its own outputs on the reference: ``monitoring.metrics.prediction_drift``), and
 estimated classification metrics
 before the labels arrive (CBPE: ``monitoring.metrics.window_estimates``), and data quality per
@@ -269,7 +270,7 @@ class _Context:
             self.summary.note(f"{model_name} v{version} {window.start.isoformat()}: drift skipped ({error})")
             return None
         report_path = None
-        if self.reports:
+        if self.reports and _wants_report(window, result.features, self.runtime.settings.report_every_minutes):
             methods = {f.feature: FeatureDriftConfig(method=f.method) for f in result.features
                        if _method_fits(f.method, f.feature in reference.numerical)}
             report_path = self._report(model_name, version, window, reference, current, methods)
@@ -396,3 +397,11 @@ def positive_class(predictions: list[str | None], scores: list[float]) -> str | 
         (only, mean), = means.items()
         return only if mean >= 0.5 else None
     return None
+
+
+def _wants_report(window: Window, features, every_minutes: int) -> bool:
+    """A drifted window always gets its report, the others one window in every ``every_minutes``
+    (the one starting on the period's boundary): a report costs seconds, the verdicts do not."""
+    if any(feature.drifted for feature in features):
+        return True
+    return int(window.start.timestamp()) % (every_minutes * 60) < window.seconds

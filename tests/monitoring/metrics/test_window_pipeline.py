@@ -297,6 +297,32 @@ def test_drift_against_the_versions_reference_with_an_evidently_report(settings,
     assert "<html" in Path(report).read_text()[:2000].lower()
 
 
+def test_a_report_for_every_drifted_window_and_for_one_healthy_window_each_period(settings, model_name):
+    from monitoring.registry.mlflow_registry import Registry
+    from monitoring.training import datasets
+    from monitoring.training.trainer import train
+
+    registry = Registry(settings)
+    url = settings.database_url
+    result = train(datasets.generate(2000, 0), registry=registry, store_url=url, model_name=model_name,
+                   actor="test")
+    scenarios = {0: "healthy", 5: "healthy", 10: "covariate_drift"}  # T0 is on the hour
+    with session_scope(url) as session:
+        for minute, scenario in scenarios.items():
+            for i, features in enumerate(datasets.generate_features(400, 11 + minute, scenario).to_dict("records")):
+                session.add(Prediction(id=f"{minute}-{i}", model_name=model_name, model_version=result.version,
+                                       created_at=T0 + timedelta(minutes=minute, seconds=i / 2), features=features,
+                                       prediction="0", score=0.2, latency_ms=5.0, status="ok", source="api"))
+
+    summary = compute_windows(runtime_for(url, registry, settings), model_name=model_name, start=T0,
+                              end=T0 + timedelta(minutes=15))
+
+    with session_scope(url) as session:
+        reported = {(r.window_start, r.report_path is not None) for r in session.scalars(select(DriftResult))}
+    assert reported == {(T0, True), (T0 + timedelta(minutes=5), False), (T0 + timedelta(minutes=10), True)}
+    assert len(summary.reports) == 2
+
+
 def test_data_quality_per_feature_is_stored_beside_drift_and_a_rerun_changes_nothing(settings, model_name):
     from monitoring.registry.mlflow_registry import Registry
     from monitoring.store.tables import DataQualityCheck
