@@ -147,14 +147,13 @@ class _Context:
                 return
             labelled = window_queries.labelled(connection, window, model_name)
             tasks = window_queries.version_tasks(connection, [model_name])
-            histograms = latency_histograms.window_histograms(connection, window, model_name)
         metric_rows: list[dict[str, Any]] = []
         process_rows: list[dict[str, Any]] = []
         drift_rows: list[dict[str, Any]] = []
         check_rows: list[dict[str, Any]] = []
-        histogram_rows = [latency_histograms.histogram_row(model_name=model_name, version=version, window=window,
-                                                           counts=counts, computed_at=self.now)
-                          for version, counts in histograms.items()]
+        histogram_rows = [latency_histograms.histogram_row(model_name=model_name, version=t.version, window=window,
+                                                           counts=t.latency_histogram, computed_at=self.now)
+                          for t in served if t.latency_histogram]
         for traffic in served:
             self.summary.served.append((model_name, traffic.version, window))
             self.successes[(model_name, traffic.version, window)] = traffic.successes

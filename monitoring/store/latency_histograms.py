@@ -1,9 +1,6 @@
-"""Latency histograms in the store: counted per window when the window is computed, merged when
-a longer range is read (``monitoring.metrics.latency_sketch`` has the buckets).
-
-On PostgreSQL a window's buckets are counted in SQL (one ``GROUP BY`` over the window's rows, no
-latency leaves the database); on SQLite, which has no logarithm by default, from the latencies.
-Only online requests count (batch rows carry an amortised latency), as for the stored percentiles.
+"""Latency histograms in the store: written per window when the window is computed (its counts
+come with the window's traffic: ``window_queries.traffic``), merged when a longer range is read
+(``monitoring.metrics.latency_sketch`` has the buckets).
 """
 
 from __future__ import annotations
@@ -13,36 +10,15 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, literal, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from monitoring.metrics import latency_sketch
 from monitoring.metrics.windows import PERCENTILES, Window
-from monitoring.store.dialect import is_postgres, upsert
-from monitoring.store.served import SERVED
-from monitoring.store.tables import LatencyHistogram, Prediction
+from monitoring.store.dialect import upsert
+from monitoring.store.tables import LatencyHistogram
 
 KEY = ("model_name", "model_version", "window_start", "window_end")
-_BATCH_SOURCE = "batch"
-
-
-def window_histograms(connection: Connection, window: Window, model_name: str) -> dict[int, dict[int, int]]:
-    """Per version that served the model in the window: its online latencies' bucket counts."""
-    where = and_(Prediction.model_name == model_name, Prediction.created_at >= window.start,
-                 Prediction.created_at < window.end, SERVED, Prediction.source != _BATCH_SOURCE)
-    histograms: dict[int, dict[int, int]] = {}
-    if is_postgres(connection):
-        index = func.ceil(func.ln(func.greatest(Prediction.latency_ms, latency_sketch.SMALLEST_MS))
-                          / literal(latency_sketch.LOG_GAMMA) - 1e-9)
-        rows = connection.execute(select(Prediction.model_version, index.label("bucket"), func.count())
-                                  .where(where).group_by(Prediction.model_version, index))
-        for version, bucket, count in rows:
-            histograms.setdefault(int(version), {})[int(bucket)] = int(count)
-        return histograms
-    latencies: dict[int, list[float]] = {}
-    for version, latency in connection.execute(select(Prediction.model_version, Prediction.latency_ms).where(where)):
-        latencies.setdefault(int(version), []).append(latency)
-    return {version: latency_sketch.histogram(values) for version, values in latencies.items()}
 
 
 def histogram_row(*, model_name: str, version: int, window: Window, counts: dict[int, int],

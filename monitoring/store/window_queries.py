@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, Float, and_, bindparam, case, cast, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 
+from monitoring.metrics import latency_sketch
 from monitoring.metrics.windows import PERCENTILES, Window, latency_percentiles
 from monitoring.store.dialect import is_postgres
 from monitoring.store.served import SERVED
@@ -41,6 +42,8 @@ class Traffic:
     latency_samples: int
     percentiles: dict[str, float] = field(default_factory=dict)
     successes: int = 0  # requests answered without an error: the rows drift and outputs read
+    # the online latencies in ``monitoring.metrics.latency_sketch``'s buckets: what longer ranges merge
+    latency_histogram: dict[int, int] = field(default_factory=dict)
 
 
 def _in_window(window: Window, model_name: str | None):
@@ -71,8 +74,11 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
         .group_by(Prediction.model_name, Prediction.model_version)
         .order_by(Prediction.model_name, Prediction.model_version)
     ).mappings().all()
-    if not postgres:
+    if postgres:
+        histograms = _latency_histograms(connection, window, model_name)
+    else:
         latencies = _online_latencies(connection, window, model_name)
+        histograms = {key: latency_sketch.histogram(values) for key, values in latencies.items()}
     result = []
     for row in rows:
         key = (row["model_name"], row["model_version"])
@@ -83,8 +89,23 @@ def traffic(connection: Connection, window: Window, model_name: str | None) -> l
             percentiles = latency_percentiles(latencies.get(key, []))
         result.append(Traffic(row["model_name"], int(row["model_version"]), int(row["requests"]),
                               int(row["errors"]), int(row["latency_samples"]), percentiles,
-                              int(row["successes"])))
+                              int(row["successes"]), histograms.get(key, {})))
     return result
+
+
+def _latency_histograms(connection: Connection, window: Window, model_name: str | None) -> dict:
+    """PostgreSQL: the online latencies' bucket counts per version, counted in SQL (SQLite has no
+    logarithm by default; ``traffic`` counts them from the latencies it reads there)."""
+    index = func.ceil(func.ln(func.greatest(Prediction.latency_ms, latency_sketch.SMALLEST_MS))
+                      / literal(latency_sketch.LOG_GAMMA) - 1e-9)
+    rows = connection.execute(
+        select(Prediction.model_name, Prediction.model_version, index.label("bucket"), func.count())
+        .where(_in_window(window, model_name), Prediction.source != BATCH_SOURCE)
+        .group_by(Prediction.model_name, Prediction.model_version, index))
+    grouped: dict[tuple[str, int], dict[int, int]] = {}
+    for name, version, bucket, count in rows:
+        grouped.setdefault((name, version), {})[int(bucket)] = int(count)
+    return grouped
 
 
 def _online_latencies(connection: Connection, window: Window, model_name: str | None) -> dict:
