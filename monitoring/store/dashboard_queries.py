@@ -141,7 +141,7 @@ def recent_summary(url: str, model_name: str, metrics: Sequence[str], until: dat
             merged = latency_histograms.merged_percentiles(connection, model_name, until - timedelta(minutes=minutes),
                                                            until, by_version=False)
             for row in merged.itertuples():
-                if row.metric in frame.index and row.metric in metrics:
+                if row.metric in frame.index:
                     frame.loc[row.metric, ["mean", "weighted"]] = row.value
     return frame
 
