@@ -1,9 +1,12 @@
 """Connections to Vigil's own store (SQLite embedded, PostgreSQL at scale): engines and sessions.
 
 The one module that creates SQLAlchemy engines. Engines are made on first use and cached per URL.
-On SQLite, transactions are started with an explicit BEGIN so that a lock taken by the first
-statement of a transaction really serialises writers (see ``lock_model``), and WAL lets readers
-go on while a writer works.
+On SQLite, transactions are started with an explicit BEGIN, and WAL lets readers go on while a
+writer works. A ``session_scope`` transaction begins IMMEDIATE, taking the write lock first: a
+deferred one that read and then wrote after another connection had committed would fail at once
+with "database is locked" (SQLite cannot upgrade a stale read snapshot, and the busy timeout does
+not apply), which a CLI revoking a key while the API logged predictions met. Plain reads
+(``get_engine(url).connect()``, the dashboard) stay deferred so that they never hold up a writer.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+_SQLITE_BEGIN = "vigil_sqlite_begin"  # an execution option: the statement that opens a transaction
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every sqlite test
@@ -61,7 +67,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # pragma: no cover
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(connection.get_execution_options().get(_SQLITE_BEGIN, "BEGIN"))
 
 
 _engines: dict[str, Engine] = {}
@@ -82,8 +88,12 @@ def get_engine(url: str) -> Engine:
 
 
 def get_session_factory(url: str) -> sessionmaker[Session]:
+    """Sessions whose transactions take the write lock first on SQLite (see the module's docstring)."""
     if url not in _factories:
-        _factories[url] = sessionmaker(get_engine(url), expire_on_commit=False)
+        engine = get_engine(url)
+        if is_sqlite(url):
+            engine = engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+        _factories[url] = sessionmaker(engine, expire_on_commit=False)
     return _factories[url]
 
 
@@ -137,9 +147,10 @@ def dispose_engines() -> None:
 def lock_model(session: Session, model_name: str) -> ModelControl:
     """Take the per-model lock that every alias move and watchdog action holds until commit.
 
-    Must be the first statement of the transaction: on PostgreSQL it is ``SELECT ... FOR UPDATE``
-    on the model's control row; on SQLite the UPDATE takes the database's write lock, and a second
-    writer waits for it (busy timeout) instead of acting on a stale read.
+    On PostgreSQL it is ``SELECT ... FOR UPDATE`` on the model's control row, so it must be the
+    transaction's first statement; on SQLite the session's BEGIN IMMEDIATE already holds the
+    database's write lock, and a second writer waits for it (busy timeout) instead of acting on a
+    stale read.
     """
     now = utcnow()
     if not is_postgres(session):

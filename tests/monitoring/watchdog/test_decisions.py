@@ -129,16 +129,18 @@ def test_sprt_state_round_trips_through_json_dict():
     assert SprtState.from_dict(None) == SprtState()
 
 
-@settings(max_examples=25, deadline=None)
+# Statistical properties: a random draw of examples would fail now and then by design (a trip on a
+# healthy version is rare, not impossible), so the examples are drawn the same way on every run.
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(baseline=st.floats(0.55, 0.97), seed=st.integers(0, 2**32 - 1))
 def test_sprt_rarely_trips_on_a_healthy_version(baseline, seed):
-    """20,000 healthy labels per example: with alpha=1e-5 per test, a trip would be a 1-in-1000 event."""
+    """20,000 healthy labels per example: with alpha=1e-5 per test, a trip is a rare event."""
     test = error_rate_test(baseline, POLICY)
     state = sprt_update(SprtState(), _errors(1 - baseline, 20_000, seed), test)
     assert state.trips == 0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(baseline=st.floats(0.6, 0.95), seed=st.integers(0, 2**32 - 1))
 def test_sprt_always_trips_on_a_drop_of_twice_the_margin(baseline, seed):
     test = error_rate_test(baseline, POLICY)
