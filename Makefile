@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SOURCES := monitoring cli api app dags tests benchmarks migrations
 PYTEST_ARGS ?=
 # Two pytest workers: most tests wait on real servers and processes, so two share the 2 cores well
 # (about 9.5 instead of 15 minutes here); whole modules stay on one worker (--dist loadfile).
@@ -17,6 +18,9 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install system-deps test test-fast demo lint clean
 
+# Bytecode is compiled once here because shells and CI images often set PYTHONDONTWRITEBYTECODE:
+# then nothing is cached and every `vigil` process the tests start recompiles mlflow, pandas and
+# scikit-learn from source (the suite took 18 instead of 11 minutes).
 # uv resolves and installs in seconds; it trusts the system's certificate store (proxies with
 # their own CA), and plain pip takes over if uv cannot be used. The celery extra: the CeleryExecutor's
 # end-to-end test and `vigil demo --executor celery`.
@@ -26,6 +30,8 @@ $(INSTALLED): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 	UV_SYSTEM_CERTS=1 $(BIN)/uv pip install --python $(BIN)/python -e '.[dev,celery]' \
 	  || $(BIN)/python -m pip install -e '.[dev,celery]'
+	@echo "==> compiling the installed packages to bytecode"
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib/python*/site-packages >/dev/null
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -46,12 +52,14 @@ system-deps:
 	fi
 
 test: install system-deps
+	@$(BIN)/python -m compileall -q -j 0 $(SOURCES) >/dev/null
 	@$(BIN)/python -m tests.preflight
 	$(BIN)/lint-imports --no-cache
 	$(PYTEST) $(PYTEST_ARGS)
 
 # Local quick run: everything but the slow end-to-end tests (CI always runs those).
 test-fast: install
+	@$(BIN)/python -m compileall -q -j 0 $(SOURCES) >/dev/null
 	@$(BIN)/python -m tests.preflight
 	$(PYTEST) --skip-slow $(PYTEST_ARGS)
 
@@ -59,7 +67,7 @@ demo: install
 	$(BIN)/vigil demo
 
 lint: install
-	$(BIN)/ruff check monitoring cli api app dags tests benchmarks migrations docs
+	$(BIN)/ruff check $(SOURCES) docs
 	$(BIN)/lint-imports --no-cache
 
 clean:

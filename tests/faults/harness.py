@@ -28,12 +28,14 @@ BIN = Path(sys.executable).parent
 POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 
 
-def wait_for(check: Callable[[], bool], *, what: str, timeout: float, every: float = 0.2) -> float:
-    """Seconds until ``check()`` is true; fails after ``timeout``."""
+def wait_for(check: Callable[[], bool], *, what: str, timeout: float, every: float = 0.2,
+             explain: Callable[[], object] | None = None) -> float:
+    """Seconds until ``check()`` is true; fails after ``timeout``, with ``explain()`` if given."""
     started = time.monotonic()
     while not check():
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+            said = f" ({explain()})" if explain else ""
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s{said}")
         time.sleep(every)
     return time.monotonic() - started
 
