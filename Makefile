@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 SOURCES := monitoring cli api app dags tests benchmarks migrations
 PYTEST_ARGS ?=
 # Two pytest workers: most tests wait on real servers and processes, so two share the 2 cores well
-# (about 9.5 instead of 15 minutes here); whole modules stay on one worker (--dist loadfile).
+# (the whole suite in about 12 minutes here, see the README); whole modules stay on one worker (--dist loadfile).
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
